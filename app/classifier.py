@@ -1,0 +1,50 @@
+"""The serving runtime: LiteRT over model.tflite, safe to share between threads.
+
+A LiteRT Interpreter is not thread-safe (concurrent invoke() raises), so one lock serialises the
+calls; the app batches concurrent requests into one call instead of running them in parallel.
+"""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from app.contract import INPUT_SHAPE, NUM_CLASSES, check_input, check_output
+
+
+class Classifier:
+    """Digit probabilities for a batch meeting the model contract (app/contract.py)."""
+
+    def __init__(self, tflite_path: str | Path, num_threads: int = 1):
+        self.path = Path(tflite_path)
+        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        if tuple(self._input["shape_signature"][1:]) != INPUT_SHAPE or self._input["dtype"] != np.float32:
+            raise ValueError(f"{self.path}: input is {self._input['dtype'].__name__} "
+                             f"{list(self._input['shape_signature'])}, expected float32 [N, 28, 28, 1]")
+        if self._output["shape_signature"][-1] != NUM_CLASSES:
+            raise ValueError(f"{self.path}: output {list(self._output['shape_signature'])}, expected [N, 10]")
+        self._lock = threading.Lock()
+        self._batch_size = 0  # the batch size the interpreter's tensors are allocated for
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, 28, 28, 1] in [0, 1] -> float32 [N, 10] probabilities."""
+        check_input(batch)
+        if len(batch) == 0:
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        with self._lock:
+            if len(batch) != self._batch_size:
+                self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
+                self._interpreter.allocate_tensors()
+                self._batch_size = len(batch)
+            self._interpreter.set_tensor(self._input["index"], batch)
+            self._interpreter.invoke()
+            probabilities = self._interpreter.get_tensor(self._output["index"]).copy()
+        return check_output(probabilities, len(batch))
+
+    def predict_many(self, batch: np.ndarray, chunk: int = 500) -> np.ndarray:
+        """predict() over a large array in chunks, keeping the interpreter's tensors small."""
+        parts = [self.predict(batch[start:start + chunk]) for start in range(0, len(batch), chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)

@@ -1,0 +1,45 @@
+"""The model contract: what every model of this project takes and gives, written down once.
+
+Input:  float32 array of shape [N, 28, 28, 1], values in [0, 1], white ink (1.0) on black (0.0),
+        the digit fitted into a 20x20 box and centred by its centre of mass in the 28x28 frame,
+        the way MNIST itself was made.
+Output: float32 array of shape [N, 10], one probability per digit 0-9, each row summing to 1.
+
+Training (`training.data.to_model_input`), the app's preprocessing, the LiteRT classifier and the
+tests all check against the functions here. The model folder holds the files named below.
+"""
+
+import numpy as np
+
+IMAGE_SIZE = 28
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+NUM_CLASSES = 10
+CLASS_NAMES = [str(digit) for digit in range(NUM_CLASSES)]
+
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+METADATA_FILE = "metadata.json"
+
+
+def check_input(batch: np.ndarray) -> np.ndarray:
+    """Return `batch` unchanged if it meets the input contract, else raise ValueError saying why."""
+    if not isinstance(batch, np.ndarray):
+        raise ValueError(f"model input must be a NumPy array, got {type(batch).__name__}")
+    if batch.dtype != np.float32:
+        raise ValueError(f"model input must be float32, got {batch.dtype}")
+    if batch.ndim != 4 or batch.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"model input must have shape [N, 28, 28, 1], got {list(batch.shape)}")
+    if batch.size and (not np.isfinite(batch).all() or batch.min() < 0.0 or batch.max() > 1.0):
+        raise ValueError("model input values must be finite and in [0, 1]")
+    return batch
+
+
+def check_output(probabilities: np.ndarray, batch_size: int, atol: float = 1e-4) -> np.ndarray:
+    """Return `probabilities` unchanged if they meet the output contract, else raise ValueError."""
+    if probabilities.shape != (batch_size, NUM_CLASSES):
+        raise ValueError(f"model output must have shape [{batch_size}, 10], got {list(probabilities.shape)}")
+    if not np.isfinite(probabilities).all() or probabilities.min() < 0.0:
+        raise ValueError("model output must be finite and non-negative")
+    if not np.allclose(probabilities.sum(axis=1), 1.0, atol=atol):
+        raise ValueError("model output rows must sum to 1")
+    return probabilities

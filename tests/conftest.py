@@ -1,0 +1,28 @@
+"""Shared fixtures: the MNIST slice the repository ships, and the full data set when MNIST_DIR names it."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_SLICE = REPO / "tests" / "data" / "mnist"
+MODEL_DIR = REPO / "app" / "model"
+
+
+@pytest.fixture(scope="session")
+def mnist_slice():
+    from training.data import load_mnist
+
+    return load_mnist(MNIST_SLICE)
+
+
+@pytest.fixture(scope="session")
+def full_mnist():
+    """The full MNIST from $MNIST_DIR; the test is skipped, saying so, when it is not set."""
+    from training.data import load_mnist
+
+    folder = os.environ.get("MNIST_DIR")
+    if not folder:
+        pytest.skip("full-data check skipped: set MNIST_DIR to a folder of the four MNIST IDX files")
+    return load_mnist(folder)

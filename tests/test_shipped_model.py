@@ -1,0 +1,78 @@
+"""The model that ships in app/model/ meets the contract and the figures its metadata claims."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.classifier import Classifier
+from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE, check_output
+from tests.conftest import MODEL_DIR
+from training.data import to_model_input
+from training.export import sha256_file
+
+TARGET_ACCURACY = 0.996
+
+
+@pytest.fixture(scope="module")
+def metadata():
+    return json.loads((MODEL_DIR / METADATA_FILE).read_text())
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return Classifier(MODEL_DIR / TFLITE_FILE)
+
+
+def test_files_match_their_checksums(metadata):
+    for name in (KERAS_FILE, TFLITE_FILE):
+        assert sha256_file(MODEL_DIR / name) == metadata["files"][name]["sha256"], name
+    assert (MODEL_DIR / TFLITE_FILE).stat().st_size <= 2 * 1024 * 1024
+
+
+def test_was_trained_and_evaluated_on_full_mnist(metadata):
+    assert metadata["test_images"] == 10000
+    assert metadata["training"]["training_images"] + metadata["training"]["validation_images"] == 60000
+    assert metadata["test_accuracy"] >= TARGET_ACCURACY
+    assert metadata["training"]["seconds"] <= 30 * 60
+    assert metadata["tflite_keras_agreement"] >= 0.999
+
+
+def test_meets_the_output_contract(classifier, mnist_slice):
+    for batch in (to_model_input(mnist_slice.x_test[:1]), to_model_input(mnist_slice.x_test)):
+        check_output(classifier.predict(batch), len(batch))
+    blank = np.zeros((3, 28, 28, 1), np.float32)
+    check_output(classifier.predict(blank), 3)
+
+
+def test_reads_the_slice(classifier, mnist_slice):
+    predicted = classifier.predict(to_model_input(mnist_slice.x_test)).argmax(1)
+    assert (predicted == mnist_slice.y_test).mean() >= 0.99
+
+
+def test_refuses_input_that_breaks_the_contract(classifier):
+    with pytest.raises(ValueError, match="float32"):
+        classifier.predict(np.zeros((1, 28, 28, 1), np.float64))
+    with pytest.raises(ValueError, match=r"shape \[N, 28, 28, 1\]"):
+        classifier.predict(np.zeros((1, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        classifier.predict(np.full((1, 28, 28, 1), 255.0, np.float32))  # forgot to divide by 255
+
+
+def test_metadata_accuracy_matches_a_re_evaluation(classifier, metadata, full_mnist):
+    probabilities = classifier.predict_many(to_model_input(full_mnist.x_test))
+    predicted = probabilities.argmax(1)
+    assert int((predicted != full_mnist.y_test).sum()) == metadata["test_errors"]
+    assert (predicted == full_mnist.y_test).mean() == pytest.approx(metadata["test_accuracy"], abs=1e-9)
+    confusion = np.zeros((10, 10), int)
+    np.add.at(confusion, (full_mnist.y_test, predicted), 1)
+    assert confusion.tolist() == metadata["confusion_matrix"]
+
+
+def test_tflite_agrees_with_keras(classifier, full_mnist):
+    import keras
+
+    images = to_model_input(full_mnist.x_test)
+    keras_top = keras.saving.load_model(MODEL_DIR / KERAS_FILE).predict(images, batch_size=500, verbose=0).argmax(1)
+    tflite_top = classifier.predict_many(images).argmax(1)
+    assert (keras_top == tflite_top).mean() >= 0.999

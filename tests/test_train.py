@@ -1,0 +1,75 @@
+"""One short training run on the shipped slice writes every output the app and the docs rely on."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.classifier import Classifier
+from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
+from tests.conftest import MNIST_SLICE
+from training import train
+from training.data import to_model_input
+from training.export import sha256_file
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    assert train.main(["--data", str(MNIST_SLICE), "--out", str(out), "--epochs", "1",
+                       "--validation-images", "100", "--verbose", "0"]) == 0
+    return out
+
+
+def test_writes_every_output(trained):
+    names = {path.name for path in trained.iterdir()}
+    assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png"}
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metadata_describes_the_run(trained, mnist_slice):
+    metadata = json.loads((trained / METADATA_FILE).read_text())
+    for name in (KERAS_FILE, TFLITE_FILE):
+        assert metadata["files"][name]["sha256"] == sha256_file(trained / name)
+    assert metadata["data"]["sha256"] == mnist_slice.checksums
+    assert metadata["training"]["training_images"] == 300 and metadata["training"]["validation_images"] == 100
+    assert metadata["training"]["seconds"] > 0
+    assert metadata["hyperparameters"]["epochs"] == 1 and metadata["hyperparameters"]["seed"] == 42
+    assert metadata["model"]["parameters"] > 100_000
+    assert metadata["trained_on"]["platform"] == "local"
+    assert {"python", "keras", "numpy", "ai-edge-litert"} <= set(metadata["libraries"])
+    assert len(metadata["history"]["loss"]) == 1 and "val_accuracy" in metadata["history"]
+    confusion = np.array(metadata["confusion_matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 200
+    assert metadata["test_accuracy"] == pytest.approx(confusion.trace() / 200)
+    assert set(metadata["per_class_accuracy"]) == {str(d) for d in range(10)}
+
+
+def test_metadata_accuracy_is_the_tflite_accuracy(trained, mnist_slice):
+    metadata = json.loads((trained / METADATA_FILE).read_text())
+    probabilities = Classifier(trained / TFLITE_FILE).predict(to_model_input(mnist_slice.x_test))
+    assert (probabilities.argmax(1) == mnist_slice.y_test).mean() == metadata["test_accuracy"]
+
+
+def test_records_an_azure_ml_run(tmp_path, monkeypatch):
+    from training.export import training_place
+
+    monkeypatch.setenv("AZUREML_RUN_ID", "mnist-train_1700000000_abc")
+    assert training_place()["run_id"] == "mnist-train_1700000000_abc"
+    assert training_place()["platform"] == "azureml"
+
+
+def test_bad_data_path_is_a_clear_error(tmp_path, capsys):
+    from training.data import MnistError
+
+    with pytest.raises(MnistError, match="file not found"):
+        train.main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1"])
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_bad_arguments_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs and --batch-size must be >= 1" in capsys.readouterr().err

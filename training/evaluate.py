@@ -1,0 +1,112 @@
+"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set.
+
+    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
+
+Prints the metrics as JSON and exits with status 1 when test accuracy is below --min-accuracy.
+The same functions compute the metrics and draw the plots that training writes.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app.classifier import Classifier
+from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
+from training.data import load_mnist, to_model_input
+
+
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix (rows: true digit, columns: predicted)."""
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return {
+        "test_accuracy": float((predicted == labels).mean()),
+        "test_images": int(len(labels)),
+        "test_errors": int((predicted != labels).sum()),
+        "per_class_accuracy": {name: float(acc) for name, acc in zip(CLASS_NAMES, per_class)},
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def evaluate_tflite(tflite_path: Path, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Metrics of the LiteRT model on uint8 MNIST images, and its probabilities."""
+    probabilities = Classifier(tflite_path).predict_many(to_model_input(images))
+    return classification_metrics(probabilities, labels), probabilities
+
+
+def _pyplot():
+    """Matplotlib without a display, with its cache somewhere writable."""
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "matplotlib"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(confusion: list[list[int]], path: Path) -> None:
+    """The confusion matrix as a PNG, with counts in the cells."""
+    plt = _pyplot()
+    matrix = np.array(confusion)
+    errors = matrix.copy()
+    np.fill_diagonal(errors, 0)  # colour by errors so the few mistakes stand out
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(errors, cmap="Reds")
+    for (row, col), count in np.ndenumerate(matrix):
+        ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
+                color="tab:green" if row == col else "black")
+    ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted digit",
+           ylabel="true digit", title=f"Confusion matrix ({matrix.trace()} of {matrix.sum()} right)")
+    fig.colorbar(image, ax=ax, label="errors")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
+    """Loss and accuracy per epoch, training and validation, as a PNG."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = range(1, len(history["loss"]) + 1)
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in history:
+            loss_ax.plot(epochs, history[key], style, label=key)
+    for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
+        if key in history:
+            acc_ax.plot(epochs, history[key], style, label=key)
+    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="model folder holding model.tflite")
+    parser.add_argument("--data", default=os.environ.get("MNIST_DIR"),
+                        help="IDX folder or mnist.npz (default: $MNIST_DIR)")
+    parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
+    args = parser.parse_args(argv)
+    mnist = load_mnist(args.data)
+    metrics, _ = evaluate_tflite(args.model / TFLITE_FILE, mnist.x_test, mnist.y_test)
+    print(json.dumps(metrics, indent=1))
+    if metrics["test_accuracy"] < args.min_accuracy:
+        print(f"test accuracy {metrics['test_accuracy']:.4f} is below the minimum {args.min_accuracy:.4f}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
