@@ -122,13 +122,19 @@ def load_npz(path: Path) -> Mnist:
     """Read Keras' mnist.npz (x_train, y_train, x_test, y_test)."""
     if not path.is_file():
         raise MnistError(f"{path}: file not found")
+    keys = ("x_train", "y_train", "x_test", "y_test")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: np.asarray(npz[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as error:
-        raise MnistError(f"{path}: missing array {error}") from None
-    except (OSError, ValueError, zlib.error) as error:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
         raise MnistError(f"{path}: not a readable .npz file ({error})") from None
+    with npz:
+        missing = [key for key in keys if key not in npz.files]
+        if missing:
+            raise MnistError(f"{path}: missing array(s) {', '.join(missing)}")
+        try:
+            arrays = {key: np.asarray(npz[key]) for key in keys}
+        except (OSError, ValueError, zlib.error) as error:
+            raise MnistError(f"{path}: corrupt array data ({error})") from None
     for key, array in arrays.items():
         if array.dtype != np.uint8:
             raise MnistError(f"{path}: {key} has dtype {array.dtype}, expected uint8")

@@ -71,7 +71,7 @@ def plot_confusion_matrix(confusion: list[list[int]], path: Path) -> None:
 
 
 def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy per epoch, training and validation, as a PNG."""
+    """Loss and error rate per epoch, training and validation, as a PNG."""
     plt = _pyplot()
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = range(1, len(history["loss"]) + 1)
@@ -79,10 +79,10 @@ def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
         if key in history:
             loss_ax.plot(epochs, history[key], style, label=key)
     for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
-        if key in history:
-            acc_ax.plot(epochs, history[key], style, label=key)
+        if key in history:  # error rate on a log scale: accuracy near 1 hides the last tenths of a percent
+            acc_ax.plot(epochs, [100 * (1 - acc) for acc in history[key]], style, label=key.replace("accuracy", "error"))
     loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    acc_ax.set(xlabel="epoch", ylabel="error rate (%)", yscale="log", title="Error rate")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend()

@@ -84,7 +84,8 @@ def train(mnist: Mnist, config: TrainConfig, verbose: int = 1) -> tuple[keras.Mo
         jit_compile=False,  # XLA makes this CNN ~7x slower on CPU
     )
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=verbose)
+    history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=verbose,
+                        shuffle=False)  # the dataset shuffles itself, each epoch
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
                "training_images": n_train, "validation_images": n_val}
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}, summary
