@@ -4,13 +4,15 @@ A LiteRT Interpreter is not thread-safe (concurrent invoke() raises), so one loc
 calls; the app batches concurrent requests into one call instead of running them in parallel.
 """
 
+import hashlib
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from app.contract import INPUT_SHAPE, NUM_CLASSES, check_input, check_output
+from app.contract import INPUT_SHAPE, METADATA_FILE, NUM_CLASSES, TFLITE_FILE, check_input, check_output
 
 
 class Classifier:
@@ -48,3 +50,36 @@ class Classifier:
         """predict() over a large array in chunks, keeping the interpreter's tensors small."""
         parts = [self.predict(batch[start:start + chunk]) for start in range(0, len(batch), chunk)]
         return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
+
+
+class ModelError(RuntimeError):
+    """The model folder is missing, incomplete or does not match its metadata.json."""
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
+    """Check model.tflite against metadata.json (checksum, shapes, one forward pass); return both."""
+    model_dir = Path(model_dir)
+    metadata_path, tflite_path = model_dir / METADATA_FILE, model_dir / TFLITE_FILE
+    for path in (metadata_path, tflite_path):
+        if not path.is_file():
+            raise ModelError(f"{path} is missing: train a model (python -m training.train --out {model_dir}) "
+                             "or set MODEL_DIR to a model folder")
+    try:
+        metadata = json.loads(metadata_path.read_text())
+        expected = metadata["files"][TFLITE_FILE]["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{metadata_path} is not a model's metadata ({type(error).__name__}: {error})") from None
+    found = sha256_file(tflite_path)
+    if found != expected:
+        raise ModelError(f"{tflite_path} is corrupt or not the model metadata.json describes: "
+                         f"SHA-256 {found[:12]}…, expected {expected[:12]}…")
+    try:
+        classifier = Classifier(tflite_path)
+        classifier.predict(np.zeros((1, *INPUT_SHAPE), np.float32))
+    except ValueError as error:
+        raise ModelError(f"{tflite_path} does not meet the model contract: {error}") from None
+    return classifier, metadata

@@ -9,7 +9,7 @@ from app.classifier import Classifier
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE, check_output
 from tests.conftest import MODEL_DIR
 from training.data import to_model_input
-from training.export import sha256_file
+from app.classifier import sha256_file
 
 TARGET_ACCURACY = 0.996
 

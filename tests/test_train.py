@@ -10,7 +10,7 @@ from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
 from tests.conftest import MNIST_SLICE
 from training import train
 from training.data import to_model_input
-from training.export import sha256_file
+from app.classifier import sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Write a trained model as the files the app serves: model.keras, model.tflite, metadata.json."""
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from app.classifier import sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "ai-edge-litert", "pillow", "matplotlib")
@@ -30,10 +30,6 @@ def to_tflite(model: keras.Model) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a SavedModel listing otherwise
         return converter.convert()
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -1,0 +1,47 @@
+"""The app's settings, read from the environment in one place, with defaults that work on a laptop."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"  # HOST: 0.0.0.0 in the container
+    port: int = 7860  # PORT
+    model_dir: Path = DEFAULT_MODEL_DIR  # MODEL_DIR: holds model.tflite and metadata.json
+    max_upload_mb: float = 10.0  # MAX_UPLOAD_MB: larger uploads are refused
+    concurrency: int = 4  # CONCURRENCY: predictions run at once (decoding runs in parallel)
+    log_level: str = "info"  # LOG_LEVEL
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Settings from `env` (default: os.environ); a bad value raises ValueError naming the variable."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+
+    def number(name: str, cast, default, minimum):
+        raw = env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = cast(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a number") from None
+        if value < minimum:
+            raise ValueError(f"{name}={raw!r} must be at least {minimum}")
+        return value
+
+    port = number("PORT", int, defaults.port, 1)
+    if port > 65535:
+        raise ValueError(f"PORT={port} is not a TCP port")
+    return Settings(
+        host=env.get("HOST") or defaults.host,
+        port=port,
+        model_dir=Path(env.get("MODEL_DIR") or defaults.model_dir),
+        max_upload_mb=number("MAX_UPLOAD_MB", float, defaults.max_upload_mb, 0.001),
+        concurrency=number("CONCURRENCY", int, defaults.concurrency, 1),
+        log_level=(env.get("LOG_LEVEL") or defaults.log_level).lower(),
+    )

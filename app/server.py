@@ -1,0 +1,61 @@
+"""The FastAPI app: health routes for people and probes, with the Gradio UI and API mounted at /.
+
+    GET /health/live  liveness: the process answers (never touches the model)
+    GET /health       readiness: the model is loaded and answers a forward pass; its identity
+    /                 the Gradio UI; /gradio_api/... its API (`predict`), /?view=api its docs
+"""
+
+import numpy as np
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from app.classifier import Classifier, load_classifier
+from app.config import Settings, load_settings
+from app.contract import INPUT_SHAPE, TFLITE_FILE
+from app.ui import CSS, SELECT_BRUSH, THEME, build_ui, gr
+
+
+def model_identity(metadata: dict) -> dict:
+    """What /health tells about the model: enough to know which one is served."""
+    return {
+        "sha256": metadata["files"][TFLITE_FILE]["sha256"],
+        "test_accuracy": metadata.get("test_accuracy"),
+        "created": metadata.get("created"),
+        "trained_on": metadata.get("trained_on"),
+    }
+
+
+def model_answers(classifier: Classifier) -> bool:
+    """One forward pass on a blank image gives valid probabilities (the contract check raises if not)."""
+    try:
+        classifier.predict(np.zeros((1, *INPUT_SHAPE), np.float32))
+        return True
+    except Exception:  # a broken interpreter may raise anything: readiness is a yes or no
+        return False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Load and check the model (ModelError if it is missing or corrupt), then build the app."""
+    settings = settings or load_settings()
+    classifier, metadata = load_classifier(settings.model_dir)
+    identity = model_identity(metadata)
+    app = FastAPI(title="Handwritten digits", docs_url=None, redoc_url=None, openapi_url=None)
+
+    # Routes first: the Gradio mount at / would swallow them.
+    @app.get("/health/live")
+    def live() -> dict:
+        """Liveness: the server answers."""
+        return {"status": "alive"}
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """Readiness: the model is loaded and answers; 503 if not."""
+        if model_answers(classifier):
+            return JSONResponse({"status": "ready", "model": identity})
+        return JSONResponse({"status": "model not answering", "model": identity}, status_code=503)
+
+    demo = build_ui(classifier, metadata, settings.concurrency)
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    return gr.mount_gradio_app(
+        app, demo, path="/", footer_links=["api"], max_file_size=int(settings.max_upload_mb * 1024 * 1024),
+        theme=THEME, css=CSS, js=None, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)

@@ -1,0 +1,102 @@
+"""The UI: draw a digit, see the model's top 3 and the 28x28 picture it read. Also the `predict` API.
+
+Prediction runs as the user draws (on every change of the canvas, the latest one winning): seeing
+the answer change stroke by stroke explains the model better than a button, and costs a few ms.
+"""
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from gradio.data_classes import FileData  # noqa: E402
+
+from app.classifier import Classifier  # noqa: E402
+from app.contract import CLASS_NAMES  # noqa: E402
+from app.preprocess import NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
+
+CANVAS = (800, 800)
+BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
+EMPTY_MESSAGE = "Draw one digit on the canvas."
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
+CSS = "#seen img { image-rendering: pixelated; }"
+SELECT_BRUSH = """() => {  // the Sketchpad opens with no tool selected: pick the brush so drawing works at once
+  const pick = (tries) => {
+    const brush = document.querySelector('button[aria-label="Brush"]');
+    if (brush) brush.click(); else if (tries > 0) setTimeout(() => pick(tries - 1), 100);
+  };
+  pick(50);
+}"""
+
+
+class DigitSketchpad(gr.Sketchpad):
+    """A Sketchpad that hands its images over undecoded, as file paths or bytes.
+
+    Gradio's own preprocessing decodes and converts the background, every layer and the composite
+    (three 800x800 images); app.preprocess decodes only the one it reads.
+    """
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.id is not None:  # the browser sent the images as blobs ahead of the event
+            parts = self.blob_storage.pop(payload.id, None)
+            if parts is None:
+                return {"background": None, "layers": [], "composite": None}
+            background, layers, composite = parts.background, parts.layers, parts.composite
+        else:
+            background, layers, composite = payload.background, payload.layers, payload.composite
+
+        def undecoded(part):
+            return part.path if isinstance(part, FileData) else part
+
+        return {"background": undecoded(background),
+                "layers": [undecoded(layer) for layer in layers or [] if layer is not None],
+                "composite": undecoded(composite)}
+
+
+def predict(classifier: Classifier, sketch) -> tuple[dict | None, dict]:
+    """A Sketchpad value -> (the Label's value, what the model saw for the UI)."""
+    try:
+        image = preprocess_sketch(sketch)
+    except NothingToRead as reason:
+        return None, {"seen": None, "message": f"Nothing to read: {reason}. {EMPTY_MESSAGE}"}
+    except UnreadableImage as error:
+        raise gr.Error(f"Could not read the image: {error}") from None
+    probabilities = classifier.predict(image[np.newaxis])[0]
+    confidences = {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)}
+    return confidences, {"seen": (image[..., 0] * 255).round().astype(np.uint8), "message": ""}
+
+
+def show_seen(seen: dict | None):
+    """The 28x28 input and the message, for the UI."""
+    if not seen:
+        return None, EMPTY_MESSAGE
+    return seen["seen"], seen["message"]
+
+
+def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blocks:
+    accuracy = metadata.get("test_accuracy", 0.0)
+    with gr.Blocks(title="Handwritten digits", analytics_enabled=False, delete_cache=(600, 600)) as demo:
+        gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
+                    "reads it as you draw.")
+        with gr.Row():
+            sketch = DigitSketchpad(
+                label="Canvas", canvas_size=CANVAS, height=560, image_mode="RGBA", sources=(),
+                layers=False, transforms=(), eraser=False, buttons=[],
+                brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
+            with gr.Column(min_width=240):
+                label = gr.Label(num_top_classes=3, label="The model reads")
+                seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=140, width=140,
+                                      interactive=False, buttons=[], format="png")
+                message = gr.Markdown(EMPTY_MESSAGE)
+        seen = gr.State(None, time_to_live=600)
+        sketch.change(lambda value: predict(classifier, value), inputs=sketch, outputs=[label, seen],
+                      api_name="predict", trigger_mode="always_last", concurrency_limit=concurrency,
+                      show_progress="hidden").then(
+            show_seen, inputs=seen, outputs=[seen_image, message], api_visibility="private",
+            queue=False, show_progress="hidden")
+        demo.load(None, js=SELECT_BRUSH)
+    return demo
