@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from app.contract import IMAGE_SIZE, check_input
 
@@ -25,6 +25,7 @@ MIN_CONTRAST = 32  # ink must differ from the background by this much (of 255)
 INK_LEVEL = 0.1  # a pixel is ink at 10 % of the way from the background to the darkest stroke
 MIN_DIGIT_FRACTION = 0.08  # ink spanning less than 8 % of the picture is a stray mark, not a digit
 MIN_INK_PIXELS = 12
+STRAY_INK = 0.01  # marks far from the digit holding under 1 % of the ink are left out of the crop
 
 
 class NothingToRead(Exception):
@@ -49,11 +50,13 @@ def open_image(source) -> Image.Image:
             image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source))
         except UnidentifiedImageError:
             raise UnreadableImage("not an image file, or in a format that cannot be read") from None
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
+        except Image.DecompressionBombError:
+            raise UnreadableImage(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+        except (OSError, ValueError) as error:
             raise UnreadableImage(f"cannot open the image ({type(error).__name__})") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise UnreadableImage(f"image is {width}x{height}: more than {MAX_PIXELS // 1_000_000} megapixels")
+        raise UnreadableImage(f"image is {width}x{height}: larger than {MAX_PIXELS // 1_000_000} megapixels")
     if width == 0 or height == 0:
         raise UnreadableImage("image is empty (0 pixels)")
     return image
@@ -74,10 +77,20 @@ def ink_map(image: Image.Image) -> np.ndarray:
             return alpha
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
     gray = np.asarray(image.convert("L"))
-    background = int(np.median(border(gray)))
-    if background >= 128:  # dark ink on light paper or canvas: turn it into MNIST's light on dark
-        gray, background = 255 - gray, 255 - background
-    return np.clip(gray.astype(np.int16) - background, 0, 255).astype(np.uint8)
+    if np.median(border(gray)) >= 128:  # dark ink on light paper or canvas: turn it into MNIST's light on dark
+        gray = 255 - gray
+    return np.clip(gray.astype(np.int16) - paper_level(gray), 0, 255).astype(np.uint8)
+
+
+def paper_level(gray: np.ndarray) -> np.ndarray | int:
+    """The background's brightness: one level for an even canvas, a smooth map for a photo's uneven light."""
+    edge = border(gray)
+    low, high = np.percentile(edge, [10, 90])
+    if high - low <= MIN_CONTRAST / 4:  # an even background, like the Sketchpad's: one number will do
+        return int(np.median(edge))
+    # The local minimum over a coarse grid skips the strokes and follows the light across the page.
+    coarse = Image.fromarray(gray).reduce(max(1, max(gray.shape) // 32)).filter(ImageFilter.MinFilter(5))
+    return np.asarray(coarse.resize(gray.shape[::-1], Image.Resampling.BILINEAR), np.int16)
 
 
 def border(pixels: np.ndarray) -> np.ndarray:
@@ -91,8 +104,8 @@ def fit_mnist(ink: np.ndarray) -> np.ndarray:
     if peak < MIN_CONTRAST:
         raise NothingToRead("nothing drawn: the picture is blank")
     mask = ink >= INK_LEVEL * peak
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top, bottom = trimmed_span(mask.sum(axis=1))
+    left, right = trimmed_span(mask.sum(axis=0))
     if (max(bottom - top, right - left) < MIN_DIGIT_FRACTION * max(ink.shape)
             or np.count_nonzero(mask) < MIN_INK_PIXELS):
         raise NothingToRead("too little to read: draw one digit, larger")
@@ -102,6 +115,14 @@ def fit_mnist(ink: np.ndarray) -> np.ndarray:
     digit = np.asarray(crop.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), np.float32)
     digit = np.clip(digit / max(float(digit.max()), 1.0), 0.0, 1.0)  # strokes as bright as MNIST's
     return place_by_centre_of_mass(digit)
+
+
+def trimmed_span(ink_per_line: np.ndarray) -> tuple[int, int]:
+    """First and past-the-last line holding the ink, ignoring stray marks that hold under 1 % of it."""
+    cumulative = np.cumsum(ink_per_line) / ink_per_line.sum()
+    first = int(np.searchsorted(cumulative, STRAY_INK, side="right"))
+    last = int(np.searchsorted(cumulative, 1.0 - STRAY_INK, side="left"))
+    return first, last + 1
 
 
 def place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:

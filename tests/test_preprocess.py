@@ -1,0 +1,159 @@
+"""The one preprocessing function: any canvas, place, size, stroke and colour mode -> the MNIST frame."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app.contract import check_input
+from app.preprocess import MAX_PIXELS, NothingToRead, UnreadableImage, preprocess, preprocess_sketch
+from tests.drawing import png_bytes
+
+SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
+
+
+def draw_shape(canvas=(800, 800), box=(200, 200, 500), width=None, ink="black", paper="white", mode="RGB"):
+    """The "7" drawn in a square box (left, top, size) with a round brush; width defaults to size/10."""
+    left, top, size = box
+    image = Image.new(mode, canvas, paper)
+    points = [(left + x * size, top + y * size) for x, y in SEVEN]
+    ImageDraw.Draw(image).line(points, fill=ink, width=width or max(1, size // 10), joint="curve")
+    return image
+
+
+def centre_of_mass(frame):
+    frame = frame[..., 0]
+    rows, cols = np.indices(frame.shape)
+    return (rows * frame).sum() / frame.sum(), (cols * frame).sum() / frame.sum()
+
+
+def difference(frame, reference):
+    """Mean absolute difference, allowing the frame to sit a pixel off in either direction."""
+    return min(np.abs(np.roll(frame, (dy, dx), axis=(0, 1)) - reference).mean()
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def extent(frame):
+    rows, cols = np.nonzero(frame[..., 0] > 0.05)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def test_meets_the_contract():
+    frame = preprocess(draw_shape())
+    assert frame.shape == (28, 28, 1) and frame.dtype == np.float32
+    check_input(frame[np.newaxis])
+    assert frame.max() == pytest.approx(1.0)
+    assert frame[0].max() == 0 and frame[:, 0].max() == 0 and frame[:, -1].max() == 0  # white on black, like MNIST
+
+
+@pytest.mark.parametrize("box", [(10, 10, 120), (600, 640, 150), (20, 380, 400), (0, 0, 800), (90, 50, 700)])
+def test_any_size_and_place_gives_the_same_centred_digit(box):
+    reference = preprocess(draw_shape(box=(200, 200, 400)))
+    frame = preprocess(draw_shape(box=box))
+    centre_y, centre_x = centre_of_mass(frame)
+    assert abs(centre_y - 13.5) <= 0.75 and abs(centre_x - 13.5) <= 0.75
+    assert max(extent(frame)) in (20, 21)  # fitted into 20x20, as MNIST is
+    assert np.abs(frame - reference).mean() < 0.04
+
+
+@pytest.mark.parametrize("width", [6, 20, 45])
+def test_stroke_width_changes_thickness_not_place(width):
+    frame = preprocess(draw_shape(box=(100, 150, 450), width=width))
+    centre_y, centre_x = centre_of_mass(frame)
+    assert abs(centre_y - 13.5) <= 0.75 and abs(centre_x - 13.5) <= 0.75
+    assert max(extent(frame)) in (20, 21)
+
+
+def test_polarity_and_colour_modes_agree():
+    reference = preprocess(draw_shape())
+    variants = {
+        "L": draw_shape(mode="L", ink=0, paper=255),
+        "light on dark": draw_shape(ink="white", paper="black"),
+        "RGBA opaque": draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(255, 255, 255, 255)),
+        "RGBA transparent layer": draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0)),
+        "coloured ink on grey paper": draw_shape(ink=(30, 60, 160), paper=(200, 200, 190)),
+        "PNG bytes": png_bytes(draw_shape()),
+    }
+    for name, image in variants.items():
+        assert np.abs(preprocess(image) - reference).mean() < 0.03, name
+
+
+def test_sketchpad_composite_layers_and_background():
+    composite = png_bytes(draw_shape())
+    layer = png_bytes(draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0)))
+    white = png_bytes(Image.new("RGB", (800, 800), "white"))
+    reference = preprocess(composite)
+    for value in ({"background": None, "layers": [], "composite": composite},
+                  {"background": None, "layers": [layer], "composite": None},
+                  {"background": white, "layers": [layer], "composite": None}):
+        assert np.abs(preprocess_sketch(value) - reference).mean() < 0.03
+
+
+def test_a_photo_of_a_digit_on_paper():
+    rng = np.random.default_rng(0)
+    paper = np.clip(rng.normal(185, 8, (1200, 1600)) + np.linspace(0, 40, 1600), 0, 255).astype(np.uint8)
+    photo = Image.fromarray(paper).convert("RGB")
+    ImageDraw.Draw(photo).line([(500 + x * 500, 300 + y * 500) for x, y in SEVEN], fill=(40, 40, 50), width=45,
+                               joint="curve")
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=85)
+    assert difference(preprocess(buffer.getvalue()), preprocess(draw_shape())) < 0.03
+
+
+def test_large_images_are_shrunk_first():
+    frame = preprocess(draw_shape(canvas=(3000, 2400), box=(900, 600, 1500), width=150))
+    assert np.abs(frame - preprocess(draw_shape())).mean() < 0.03
+
+
+@pytest.mark.parametrize("value", [
+    None,
+    {"background": None, "layers": [], "composite": None},  # untouched or cleared canvas
+    {"background": None, "layers": [], "composite": png_bytes(Image.new("RGB", (800, 800), "white"))},
+    {"background": None, "layers": [], "composite": png_bytes(Image.new("RGBA", (800, 800), (0, 0, 0, 0)))},
+    png_bytes(Image.new("L", (800, 800), 0)),  # all black
+])
+def test_blank_canvases_have_nothing_to_read(value):
+    with pytest.raises(NothingToRead):
+        preprocess_sketch(value)
+
+
+def test_a_few_stray_marks_are_not_a_digit():
+    image = Image.new("RGB", (800, 800), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((100, 100, 120, 120), fill="black")  # a tap of the brush
+    draw.point([(700, 50), (400, 400), (20, 780)], fill="black")
+    with pytest.raises(NothingToRead, match="too little to read"):
+        preprocess(image)
+
+
+def test_faint_smudges_are_not_a_digit():
+    image = Image.new("L", (800, 800), 255)
+    ImageDraw.Draw(image).line([(100, 100), (600, 600)], fill=240, width=30)  # 15 grey levels: paper texture
+    with pytest.raises(NothingToRead, match="blank"):
+        preprocess(image)
+
+
+def test_unreadable_files_get_a_clear_error():
+    with pytest.raises(UnreadableImage, match="not an image file"):
+        preprocess(b"this is not an image")
+    truncated = png_bytes(draw_shape())[:3000]
+    with pytest.raises(UnreadableImage, match="corrupt or truncated"):
+        preprocess(truncated)
+    with pytest.raises(UnreadableImage, match="larger than 40 megapixels"):
+        preprocess(huge_png_header(20_000, 20_000))
+    with pytest.raises(UnreadableImage, match="cannot read an array"):
+        preprocess(np.zeros((10, 10, 7), np.float64))
+
+
+def huge_png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels (a decompression bomb's first bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    assert width * height > MAX_PIXELS
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b"")
