@@ -1,0 +1,31 @@
+"""Settings come from the environment, with defaults, and a bad value names its variable."""
+
+from pathlib import Path
+
+import pytest
+
+from app.config import DEFAULT_MODEL_DIR, load_settings
+
+
+def test_defaults():
+    settings = load_settings({})
+    assert (settings.host, settings.port, settings.model_dir) == ("127.0.0.1", 7860, DEFAULT_MODEL_DIR)
+    assert (DEFAULT_MODEL_DIR / "model.tflite").is_file()
+
+
+def test_from_the_environment():
+    settings = load_settings({"HOST": "0.0.0.0", "PORT": "8080", "MODEL_DIR": "/models/digits",
+                              "MAX_UPLOAD_MB": "2.5", "CONCURRENCY": "8", "LOG_LEVEL": "WARNING"})
+    assert (settings.host, settings.port, settings.model_dir) == ("0.0.0.0", 8080, Path("/models/digits"))
+    assert (settings.max_upload_mb, settings.concurrency, settings.log_level) == (2.5, 8, "warning")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PORT": "eighty"}, "PORT='eighty' is not a number"),
+    ({"PORT": "70000"}, "PORT=70000 is not a TCP port"),
+    ({"CONCURRENCY": "0"}, "CONCURRENCY='0' must be at least 1"),
+    ({"MAX_UPLOAD_MB": "-1"}, "MAX_UPLOAD_MB='-1' must be at least"),
+])
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(env)

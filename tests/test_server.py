@@ -1,0 +1,177 @@
+"""A real server (python -m app on a free port) driven with gradio_client and plain HTTP."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from app.contract import METADATA_FILE
+from tests.conftest import MODEL_DIR, REPO
+from tests.drawing import draw_digit
+from tests.test_preprocess import huge_png_header
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_app(tmp_path, **env) -> tuple[subprocess.Popen, str]:
+    """Start python -m app with these settings; return it and its URL once /health answers 200."""
+    port = free_port()
+    environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
+                   "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
+    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the app exited ({server.returncode}): {server.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the app did not become ready in 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, url = run_app(tmp_path_factory.mktemp("server"), MAX_UPLOAD_MB="1")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False, analytics_enabled=False)
+
+
+def sketch(path) -> dict:
+    return {"background": None, "layers": [], "composite": handle_file(str(path))}
+
+
+def test_health_names_the_served_model(server):
+    metadata = json.loads((MODEL_DIR / METADATA_FILE).read_text())
+    ready = httpx.get(f"{server}/health").json()
+    assert ready["status"] == "ready"
+    assert ready["model"]["sha256"] == metadata["files"]["model.tflite"]["sha256"]
+    assert ready["model"]["test_accuracy"] == metadata["test_accuracy"]
+    assert httpx.get(f"{server}/health/live").json() == {"status": "alive"}
+
+
+def test_ui_and_api_are_served(server, client):
+    page = httpx.get(server + "/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/predict"]  # the UI's helper event stays private
+
+
+def test_reads_mnist_digits_drawn_on_a_large_canvas(client, mnist_slice, tmp_path):
+    """300 real MNIST digits painted black on 800x800 white canvases, at random sizes and places."""
+    rng = np.random.default_rng(7)
+    digits = np.concatenate([mnist_slice.x_test, mnist_slice.x_train[:100]])
+    labels = np.concatenate([mnist_slice.y_test, mnist_slice.y_train[:100]])
+    right = 0
+    for index, (digit, label) in enumerate(zip(digits, labels)):
+        path = tmp_path / f"canvas{index}.png"
+        draw_digit(digit, rng).save(path)
+        result = client.predict(sketch(path), api_name="/predict")
+        assert len(result["confidences"]) == 3
+        assert sum(c["confidence"] for c in result["confidences"]) <= 1.0 + 1e-6
+        right += result["label"] == str(label)
+    assert right / len(labels) >= 0.98, f"{right} of {len(labels)} read right"
+
+
+def test_nothing_to_read_gives_an_empty_label(client, tmp_path):
+    white = tmp_path / "white.png"
+    Image.new("RGB", (800, 800), "white").save(white)
+    assert client.predict(sketch(white), api_name="/predict") == {}
+    assert client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict") == {}
+
+
+def test_a_plain_photo_of_a_digit_in_any_size(client, mnist_slice, tmp_path):
+    """Light-on-dark, small, as MNIST itself: a 56x56 JPEG of a test digit."""
+    path = tmp_path / "digit.jpg"
+    Image.fromarray(mnist_slice.x_test[0]).resize((56, 56)).save(path, quality=90)
+    assert client.predict(sketch(path), api_name="/predict")["label"] == str(mnist_slice.y_test[0])
+
+
+def test_bad_uploads_get_clear_errors_and_the_server_goes_on(server, client, mnist_slice, tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image")
+    with pytest.raises(AppError, match="Could not read the image: not an image file"):
+        client.predict(sketch(junk), api_name="/predict")
+
+    truncated = tmp_path / "truncated.png"
+    draw_digit(mnist_slice.x_test[1], np.random.default_rng(0)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    with pytest.raises(AppError, match="Could not read the image: image data is corrupt or truncated"):
+        client.predict(sketch(truncated), api_name="/predict")
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(huge_png_header(30_000, 30_000))
+    with pytest.raises(AppError, match="larger than 40 megapixels"):
+        client.predict(sketch(bomb), api_name="/predict")
+
+    oversized = tmp_path / "oversized.png"  # over the server's MAX_UPLOAD_MB=1
+    oversized.write_bytes(os.urandom(2 * 1024 * 1024))
+    response = httpx.post(f"{server}/gradio_api/upload", files={"files": ("big.png", oversized.read_bytes())})
+    assert response.status_code == 413 and "size" in response.text.lower()
+
+    assert httpx.get(f"{server}/health").status_code == 200
+    good = tmp_path / "good.png"
+    draw_digit(mnist_slice.x_test[2], np.random.default_rng(1)).save(good)
+    assert client.predict(sketch(good), api_name="/predict")["label"] == str(mnist_slice.y_test[2])
+
+
+def test_wrong_json_gets_a_clear_error(server):
+    response = httpx.post(f"{server}/gradio_api/call/predict", json={"data": [{"composite": 42}]})
+    if response.status_code == 200:  # accepted into the queue: the error arrives on the event stream
+        stream = httpx.get(f"{server}/gradio_api/call/predict/{response.json()['event_id']}").text
+        assert "event: error" in stream
+    else:
+        assert response.status_code in (400, 422)
+    assert httpx.get(f"{server}/health").status_code == 200
+
+
+def start_and_fail(tmp_path, **env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PORT": str(free_port()), "LOG_LEVEL": "warning", **env}
+    return subprocess.run([sys.executable, "-m", "app"], cwd=REPO, env=environment, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_missing_model_stops_start_up(tmp_path):
+    result = start_and_fail(tmp_path, MODEL_DIR=str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert "cannot serve" in result.stderr and "metadata.json is missing" in result.stderr
+
+
+def test_corrupt_model_stops_start_up(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model)
+    data = bytearray((model / "model.tflite").read_bytes())
+    data[5000:5100] = bytes(100)
+    (model / "model.tflite").write_bytes(bytes(data))
+    result = start_and_fail(tmp_path, MODEL_DIR=str(model))
+    assert result.returncode == 1
+    assert "model.tflite is corrupt or not the model metadata.json describes" in result.stderr
+
+
+def test_bad_setting_stops_start_up(tmp_path):
+    result = start_and_fail(tmp_path, PORT="eighty")
+    assert result.returncode == 2 and "PORT='eighty' is not a number" in result.stderr
