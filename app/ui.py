@@ -21,7 +21,7 @@ CANVAS = (800, 800)
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
-CSS = "#seen img { image-rendering: pixelated; }"
+CSS = "#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }"
 SELECT_BRUSH = """() => {  // the Sketchpad opens with no tool selected: pick the brush so drawing works at once
   const pick = (tries) => {
     const brush = document.querySelector('button[aria-label="Brush"]');
@@ -37,6 +37,11 @@ class DigitSketchpad(gr.Sketchpad):
     Gradio's own preprocessing decodes and converts the background, every layer and the composite
     (three 800x800 images); app.preprocess decodes only the one it reads.
     """
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the browser side is the Sketchpad's own (Gradio would look for a custom one)
+
+    get_block_class = get_block_name
 
     def preprocess(self, payload):
         if payload is None:
@@ -85,11 +90,11 @@ def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blo
         with gr.Row():
             sketch = DigitSketchpad(
                 label="Canvas", canvas_size=CANVAS, height=560, image_mode="RGBA", sources=(),
-                layers=False, transforms=(), eraser=False, buttons=[],
+                layers=False, transforms=(), buttons=[],  # eraser=False would hide the whole toolbar
                 brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
             with gr.Column(min_width=240):
                 label = gr.Label(num_top_classes=3, label="The model reads")
-                seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=140, width=140,
+                seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=180, width=150,
                                       interactive=False, buttons=[], format="png")
                 message = gr.Markdown(EMPTY_MESSAGE)
         seen = gr.State(None, time_to_live=600)

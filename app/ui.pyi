@@ -39,6 +39,11 @@ class DigitSketchpad(gr.Sketchpad):
     (three 800x800 images); app.preprocess decodes only the one it reads.
     """
 
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the browser side is the Sketchpad's own (Gradio would look for a custom one)
+
+    get_block_class = get_block_name
+
     def preprocess(self, payload):
         if payload is None:
             return None

@@ -32,13 +32,15 @@ def run_app(tmp_path, **env) -> tuple[subprocess.Popen, str]:
     port = free_port()
     environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
                    "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
+    log = tmp_path / "server.log"
     server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server.log = log
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the app exited ({server.returncode}): {server.stdout.read()}")
+            raise RuntimeError(f"the app exited ({server.returncode}): {log.read_text()}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return server, url
@@ -52,6 +54,8 @@ def run_app(tmp_path, **env) -> tuple[subprocess.Popen, str]:
 def server(tmp_path_factory):
     process, url = run_app(tmp_path_factory.mktemp("server"), MAX_UPLOAD_MB="1")
     yield url
+    if process.poll() is not None:
+        pytest.fail(f"the server died ({process.returncode}): {process.log.read_text()[-3000:]}")
     process.terminate()
     process.wait(timeout=30)
 
