@@ -4,6 +4,7 @@ Prediction runs as the user draws (on every change of the canvas, the latest one
 the answer change stroke by stroke explains the model better than a button, and costs a few ms.
 """
 
+import functools
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
@@ -31,35 +32,29 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens with no tool selected: pick th
 }"""
 
 
-class DigitSketchpad(gr.Sketchpad):
-    """A Sketchpad that hands its images over undecoded, as file paths or bytes.
+def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
+    """Stands in for the Sketchpad's preprocess: its images as undecoded file paths or bytes.
 
     Gradio's own preprocessing decodes and converts the background, every layer and the composite
-    (three 800x800 images); app.preprocess decodes only the one it reads.
+    (three 800x800 images); app.preprocess decodes only the one it reads. (Set on the instance: a
+    subclass would make Gradio look for a custom frontend and write a .pyi stub beside this file.)
     """
+    if payload is None:
+        return None
+    if payload.id is not None:  # the browser sent the images as blobs ahead of the event
+        parts = sketchpad.blob_storage.pop(payload.id, None)
+        if parts is None:
+            return {"background": None, "layers": [], "composite": None}
+        background, layers, composite = parts.background, parts.layers, parts.composite
+    else:
+        background, layers, composite = payload.background, payload.layers, payload.composite
 
-    def get_block_name(self) -> str:
-        return "imageeditor"  # the browser side is the Sketchpad's own (Gradio would look for a custom one)
+    def undecoded(part):
+        return part.path if isinstance(part, FileData) else part
 
-    get_block_class = get_block_name
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if payload.id is not None:  # the browser sent the images as blobs ahead of the event
-            parts = self.blob_storage.pop(payload.id, None)
-            if parts is None:
-                return {"background": None, "layers": [], "composite": None}
-            background, layers, composite = parts.background, parts.layers, parts.composite
-        else:
-            background, layers, composite = payload.background, payload.layers, payload.composite
-
-        def undecoded(part):
-            return part.path if isinstance(part, FileData) else part
-
-        return {"background": undecoded(background),
-                "layers": [undecoded(layer) for layer in layers or [] if layer is not None],
-                "composite": undecoded(composite)}
+    return {"background": undecoded(background),
+            "layers": [undecoded(layer) for layer in layers or [] if layer is not None],
+            "composite": undecoded(composite)}
 
 
 def predict(classifier: Classifier, sketch) -> tuple[dict | None, dict]:
@@ -88,7 +83,7 @@ def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blo
         gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
                     "reads it as you draw.")
         with gr.Row():
-            sketch = DigitSketchpad(
+            sketch = gr.Sketchpad(
                 label="Canvas", canvas_size=CANVAS, height=560, image_mode="RGBA", sources=(),
                 layers=False, transforms=(), buttons=[],  # eraser=False would hide the whole toolbar
                 brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
@@ -97,6 +92,7 @@ def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blo
                 seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=180, width=150,
                                       interactive=False, buttons=[], format="png")
                 message = gr.Markdown(EMPTY_MESSAGE)
+        sketch.preprocess = functools.partial(undecoded_sketch, sketch)
         seen = gr.State(None, time_to_live=600)
         sketch.change(lambda value: predict(classifier, value), inputs=sketch, outputs=[label, seen],
                       api_name="predict", trigger_mode="always_last", concurrency_limit=concurrency,

@@ -1,0 +1,26 @@
+"""The UI's wiring: the Sketchpad hands its images over undecoded; nothing to read gives an empty label."""
+
+import gradio as gr
+from gradio.components.image_editor import EditorData
+from gradio.data_classes import FileData
+
+from app.classifier import load_classifier
+from app.ui import build_ui, predict
+from tests.conftest import MODEL_DIR
+
+
+def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
+    classifier, metadata = load_classifier(MODEL_DIR)
+    demo = build_ui(classifier, metadata, concurrency=1)
+    sketchpad = next(block for block in demo.blocks.values() if isinstance(block, gr.Sketchpad))
+    path = str(tmp_path / "canvas.png")
+    payload = EditorData(background=None, layers=[FileData(path=path)], composite=FileData(path=path))
+    assert sketchpad.preprocess(payload) == {"background": None, "layers": [path], "composite": path}
+    assert sketchpad.get_block_name() == "imageeditor"  # the browser's own Sketchpad, not a custom one
+
+
+def test_nothing_to_read_is_an_empty_label_and_a_message():
+    classifier, _ = load_classifier(MODEL_DIR)
+    label, seen = predict(classifier, {"background": None, "layers": [], "composite": None})
+    assert label is None and seen["seen"] is None
+    assert seen["message"].startswith("Nothing to read")
