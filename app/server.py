@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from app.classifier import Classifier, load_classifier
 from app.config import Settings, load_settings
 from app.contract import INPUT_SHAPE, TFLITE_FILE
-from app.ui import CSS, SELECT_BRUSH, THEME, build_ui, gr
+from app.ui import CSS, THEME, build_ui, gr  # app.ui turns off telemetry before importing Gradio
 
 
 def model_identity(metadata: dict) -> dict:
@@ -58,4 +58,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     demo.queue(default_concurrency_limit=settings.concurrency)
     return gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], max_file_size=int(settings.max_upload_mb * 1024 * 1024),
-        theme=THEME, css=CSS, js=None, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)
+        theme=THEME, css=CSS, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)
