@@ -76,3 +76,13 @@ def test_tflite_agrees_with_keras(classifier, full_mnist):
     keras_top = keras.saving.load_model(MODEL_DIR / KERAS_FILE).predict(images, batch_size=500, verbose=0).argmax(1)
     tflite_top = classifier.predict_many(images).argmax(1)
     assert (keras_top == tflite_top).mean() >= 0.999
+
+
+def test_answers_says_no_when_the_interpreter_fails(classifier, monkeypatch):
+    assert classifier.answers()
+
+    def broken():
+        raise RuntimeError("There is at least 1 reference to internal data")
+
+    monkeypatch.setattr(classifier._interpreter, "invoke", broken)
+    assert not classifier.answers()  # what /health turns into 503
