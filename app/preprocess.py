@@ -72,10 +72,12 @@ def ink_map(image: Image.Image) -> np.ndarray:
     if max(image.size) > WORKING_SIZE:
         image = image.reduce(-(-max(image.size) // WORKING_SIZE))  # shrink early, by an integer box filter
     if "A" in image.getbands() or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
-        if np.median(border(alpha)) < 128:  # transparent around the digit: the strokes are the opaque part
-            return alpha
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+        image = image if image.mode == "RGBA" else image.convert("RGBA")
+        if image.getchannel("A").getextrema()[0] < 255:  # some of it is transparent (else: skip the costly part)
+            alpha = np.asarray(image.getchannel("A"))
+            if np.median(border(alpha)) < 128:  # transparent around the digit: the strokes are the opaque part
+                return alpha
+            image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image)
     gray = np.asarray(image.convert("L"))
     if np.median(border(gray)) >= 128:  # dark ink on light paper or canvas: turn it into MNIST's light on dark
         gray = 255 - gray

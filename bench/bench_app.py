@@ -6,8 +6,8 @@ Starts `python -m app` on a free port and measures: process start to /health ans
 prediction (upload the canvas, call `predict`, read the result from the event stream) at
 concurrency 1, over raw HTTP and through gradio_client; the server's CPU time per prediction at
 concurrency 16 (its /proc CPU time before and after); its resident memory after the load.
-Inputs are what the Sketchpad sends: 800x800 PNG canvases, each with one MNIST test digit drawn
-in black at a random size and place.
+Inputs are what the Sketchpad sends from Chromium: 800x800 opaque RGBA PNG canvases, encoded as
+the browser encodes them, each with one MNIST test digit drawn in black at a random size and place.
 """
 
 import argparse
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.drawing import draw_digit, png_bytes  # noqa: E402
+from tests.drawing import browser_png, draw_digit  # noqa: E402
 from training.data import load_mnist  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -124,7 +124,7 @@ def main() -> None:
 
     mnist = load_mnist(REPO / "tests" / "data" / "mnist")
     rng = np.random.default_rng(0)
-    canvases = [png_bytes(draw_digit(mnist.x_test[i % len(mnist.x_test)], rng)) for i in range(args.requests)]
+    canvases = [browser_png(draw_digit(mnist.x_test[i % len(mnist.x_test)], rng)) for i in range(args.requests)]
     args.workdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, png in enumerate(canvases[:50]):

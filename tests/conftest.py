@@ -7,6 +7,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_SLICE = REPO / "tests" / "data" / "mnist"
+BROWSER_COMPOSITE = REPO / "tests" / "data" / "browser_composite.png"  # a "7" drawn in Chromium
 MODEL_DIR = REPO / "app" / "model"
 
 

@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw
 
 from app.contract import check_input
 from app.preprocess import MAX_PIXELS, NothingToRead, UnreadableImage, preprocess, preprocess_sketch
-from tests.drawing import png_bytes
+from tests.conftest import BROWSER_COMPOSITE
+from tests.drawing import browser_png, draw_digit, png_bytes
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
 
@@ -45,6 +46,23 @@ def test_meets_the_contract():
     check_input(frame[np.newaxis])
     assert frame.max() == pytest.approx(1.0)
     assert frame[0].max() == 0 and frame[:, 0].max() == 0 and frame[:, -1].max() == 0  # white on black, like MNIST
+
+
+def test_the_test_canvases_are_what_the_browser_sends():
+    browser = Image.open(BROWSER_COMPOSITE)
+    drawn = Image.open(io.BytesIO(browser_png(draw_digit(np.eye(28, dtype=np.uint8) * 255, np.random.default_rng(0)))))
+    assert (drawn.mode, drawn.size) == (browser.mode, browser.size) == ("RGBA", (800, 800))
+    assert drawn.getchannel("A").getextrema() == browser.getchannel("A").getextrema() == (255, 255)  # opaque
+    reencoded = browser_png(browser)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(reencoded))), np.asarray(browser))
+    assert 0.75 < len(reencoded) / BROWSER_COMPOSITE.stat().st_size < 1.25  # as compact as the browser's file
+
+
+def test_reads_a_composite_drawn_in_the_browser():
+    frame = preprocess(BROWSER_COMPOSITE.read_bytes())
+    centre_y, centre_x = centre_of_mass(frame)
+    assert abs(centre_y - 13.5) <= 0.75 and abs(centre_x - 13.5) <= 0.75
+    assert max(extent(frame)) in (20, 21)
 
 
 @pytest.mark.parametrize("box", [(10, 10, 120), (600, 640, 150), (20, 380, 400), (0, 0, 800), (90, 50, 700)])

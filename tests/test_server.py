@@ -17,7 +17,7 @@ from PIL import Image
 
 from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR, REPO
-from tests.drawing import draw_digit
+from tests.drawing import browser_png, draw_digit
 from tests.test_preprocess import huge_png_header
 
 
@@ -93,7 +93,7 @@ def test_reads_mnist_digits_drawn_on_a_large_canvas(client, mnist_slice, tmp_pat
     right = 0
     for index, (digit, label) in enumerate(zip(digits, labels)):
         path = tmp_path / f"canvas{index}.png"
-        draw_digit(digit, rng).save(path)
+        path.write_bytes(browser_png(draw_digit(digit, rng)))
         result = client.predict(sketch(path), api_name="/predict")
         assert len(result["confidences"]) == 3
         assert sum(c["confidence"] for c in result["confidences"]) <= 1.0 + 1e-6

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from app.classifier import Classifier
+from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE, check_output
-from tests.conftest import MODEL_DIR
+from app.preprocess import preprocess
+from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR
 from training.data import to_model_input
-from app.classifier import sha256_file
 
 TARGET_ACCURACY = 0.996
 
@@ -86,3 +86,8 @@ def test_answers_says_no_when_the_interpreter_fails(classifier, monkeypatch):
 
     monkeypatch.setattr(classifier._interpreter, "invoke", broken)
     assert not classifier.answers()  # what /health turns into 503
+
+
+def test_reads_a_seven_drawn_in_the_browser(classifier):
+    probabilities = classifier.predict(preprocess(BROWSER_COMPOSITE.read_bytes())[np.newaxis])[0]
+    assert probabilities.argmax() == 7 and probabilities[7] > 0.9
