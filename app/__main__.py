@@ -9,6 +9,8 @@ import uvicorn
 from app.classifier import ModelError
 from app.config import load_settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 20  # on SIGTERM, in-flight requests get this long; the pod's grace period is longer
+
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's per-thread malloc arenas (as MALLOC_ARENA_MAX=2 would): with Gradio's worker
@@ -35,7 +37,7 @@ def main() -> int:
         print(f"error: cannot serve: {error}", file=sys.stderr)
         return 1
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     return 0
 
 

@@ -1,0 +1,173 @@
+"""The Dockerfile and the Kustomize manifests: they render, validate strictly, and name the app's real
+routes, port, settings and user. (tests/test_container.py runs the image as the manifests say.)"""
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
+from app.config import Settings
+from app.server import create_app
+from tests.conftest import REPO
+
+OVERLAYS = REPO / "kustomize" / "overlays"
+KUBERNETES_VERSION = "1.32.0"
+NAME = {"app.kubernetes.io/name": "digit-recognizer"}
+CACHE_VARIABLES = {"HOME", "GRADIO_TEMP_DIR", "MPLCONFIGDIR"}  # where Python, Gradio and Matplotlib write
+WRITABLE = "/tmp"
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                   reason="kubectl not found: install kubectl (it bundles kustomize) to render the overlays")
+
+
+def render(overlay: str) -> tuple[str, dict[str, dict]]:
+    """`kubectl kustomize` of an overlay: its warnings, and its objects by kind."""
+    result = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stderr, {obj["kind"]: obj for obj in yaml.safe_load_all(result.stdout)}
+
+
+def pod_spec(objects: dict) -> dict:
+    return objects["Deployment"]["spec"]["template"]["spec"]
+
+
+def container(objects: dict) -> dict:
+    (app,) = pod_spec(objects)["containers"]
+    return app
+
+
+def dockerfile_instructions(name: str) -> list[str]:
+    """The arguments of every NAME instruction of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (REPO / "Dockerfile").read_text())
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+
+
+@pytest.fixture(scope="module", params=sorted(path.name for path in OVERLAYS.iterdir()))
+def overlay(request):
+    return request.param
+
+
+def test_both_overlays_exist():
+    assert {path.name for path in OVERLAYS.iterdir()} == {"local", "aks"}
+
+
+@needs_kubectl
+def test_renders_without_warnings(overlay):
+    warnings, objects = render(overlay)
+    assert warnings == ""
+    assert set(objects) >= {"Deployment", "Service", "PodDisruptionBudget"}
+
+
+@needs_kubectl
+def test_every_object_validates_strictly(overlay):
+    for obj in render(overlay)[1].values():
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)  # raises on any unknown or bad field
+
+
+@needs_kubectl
+def test_selectors_hold_only_the_name(overlay):
+    """Selectors cannot change once applied: labels added later must not reach them."""
+    objects = render(overlay)[1]
+    assert objects["Deployment"]["spec"]["selector"] == {"matchLabels": NAME}
+    assert objects["Service"]["spec"]["selector"] == NAME
+    assert objects["PodDisruptionBudget"]["spec"]["selector"] == {"matchLabels": NAME}
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert labels.items() >= NAME.items() and "app.kubernetes.io/part-of" in labels
+
+
+@needs_kubectl
+def test_local_overlay_runs_two_replicas_of_the_local_image_on_localhost_80():
+    objects = render("local")[1]
+    assert objects["Deployment"]["spec"]["replicas"] == 2
+    assert container(objects)["image"] == "digit-recognizer:local"
+    assert container(objects)["imagePullPolicy"] == "IfNotPresent"
+    service = objects["Service"]["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert [(port["port"], port["targetPort"]) for port in service["ports"]] == [(80, "http")]
+    assert [port["name"] for port in container(objects)["ports"]] == ["http"]
+
+
+@needs_kubectl
+def test_aks_overlay_autoscales_the_registry_image_spread_over_nodes():
+    objects = render("aks")[1]
+    assert "replicas" not in objects["Deployment"]["spec"]  # the autoscaler owns the count
+    autoscaler = objects["HorizontalPodAutoscaler"]["spec"]
+    assert autoscaler["scaleTargetRef"]["name"] == objects["Deployment"]["metadata"]["name"]
+    assert autoscaler["minReplicas"] >= 2
+    assert ".azurecr.io/" in container(objects)["image"]
+    keys = {c["topologyKey"] for c in pod_spec(objects)["topologySpreadConstraints"]}
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+
+@needs_kubectl
+def test_probe_paths_are_real_routes_of_the_app():
+    app = container(render("local")[1])
+    paths = {app[probe]["httpGet"]["path"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert {app[probe]["httpGet"]["port"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")} == {"http"}
+    with TestClient(create_app(Settings())) as client:
+        for path in paths:
+            assert client.get(path).status_code == 200, path
+    assert app["livenessProbe"]["httpGet"]["path"] != app["readinessProbe"]["httpGet"]["path"]  # liveness never waits on the model
+
+
+@needs_kubectl
+def test_port_and_settings_are_the_apps():
+    app = container(render("local")[1])
+    env = {variable["name"]: variable["value"] for variable in app["env"]}
+    settings = {field.name.upper() for field in dataclasses.fields(Settings)}
+    assert set(env) <= settings | CACHE_VARIABLES
+    assert int(env["PORT"]) == app["ports"][0]["containerPort"]
+    assert f"PORT={env['PORT']}" in " ".join(dockerfile_instructions("ENV")).split()
+    assert dockerfile_instructions("EXPOSE") == [env["PORT"]]
+
+
+@needs_kubectl
+def test_security_context_is_restricted_with_a_read_only_root(overlay):
+    objects = render(overlay)[1]
+    pod, app = pod_spec(objects), container(objects)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == \
+        dockerfile_instructions("USER")[-1]  # the image's numeric user
+    assert app["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                      "capabilities": {"drop": ["ALL"]}}
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and pod["automountServiceAccountToken"] is False
+    empty_dirs = {volume["name"] for volume in pod["volumes"] if "emptyDir" in volume}
+    assert [mount["mountPath"] for mount in app["volumeMounts"] if mount["name"] in empty_dirs] == [WRITABLE]
+    env = {variable["name"]: variable["value"] for variable in app["env"]}
+    assert all(Path(env[name]).is_relative_to(WRITABLE) for name in CACHE_VARIABLES)
+
+
+@needs_kubectl
+def test_requests_limits_and_shutdown(overlay):
+    objects = render(overlay)[1]
+    pod, app = pod_spec(objects), container(objects)
+    resources = app["resources"]
+    assert set(resources["requests"]) >= {"cpu", "memory"} and set(resources["limits"]) >= {"cpu", "memory"}
+    assert resources["requests"]["memory"] == "256Mi" and resources["limits"]["memory"] == "512Mi"  # ~230 MB measured
+    drain = app["lifecycle"]["preStop"]["sleep"]["seconds"] + GRACEFUL_SHUTDOWN_SECONDS
+    assert pod["terminationGracePeriodSeconds"] > drain
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "", result.stdout
+
+
+def test_image_installs_the_serving_requirements_only():
+    """No TensorFlow, Keras or test tools in what the Dockerfile installs; the build context is a whitelist."""
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    names = {re.split(r"[=<>;\[ ]", line)[0].lower() for line in lines if line and not line.startswith("#")}
+    assert names.isdisjoint({"tensorflow", "tensorflow-cpu", "keras", "pytest", "matplotlib"})
+    assert "requirements-dev" not in (REPO / "Dockerfile").read_text()
+    ignored = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert ignored[0] == "*" and {"!app/", "!requirements.txt"} <= set(ignored)
