@@ -70,7 +70,7 @@ def predict(classifier: Classifier, sketch) -> tuple[dict | None, dict]:
     except UnreadableImage as error:
         raise gr.Error(f"Could not read the image: {error}") from None
     probabilities = classifier.predict(image[np.newaxis])[0]
-    confidences = {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)}
+    confidences = {name: float(p) for name, p in zip(CLASS_NAMES, probabilities, strict=True)}
     return confidences, {"seen": (image[..., 0] * 255).round().astype(np.uint8), "message": ""}
 
 

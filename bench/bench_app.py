@@ -150,7 +150,8 @@ def main() -> None:
 
     ms = lambda seconds: f"{seconds * 1e3:.1f} ms"  # noqa: E731
     rows = [
-        ("one prediction over HTTP (upload, call, result), p50, concurrency 1", ms(statistics.median(single)), "<= 20 ms"),
+        ("one prediction over HTTP (upload, call, result), p50, concurrency 1", ms(statistics.median(single)),
+         "<= 20 ms"),
         ("the same, p90", ms(statistics.quantiles(single, n=10)[8]), ""),
         ("the same through gradio_client, p50", ms(statistics.median(client_single)), ""),
         (f"server CPU time per prediction, concurrency {args.concurrency}", ms(cpu_per_prediction), "<= 10 ms"),

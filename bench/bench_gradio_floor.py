@@ -9,7 +9,6 @@ uvicorn. Subtract it from bench_app.py's figures to see what the preprocessing a
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import time
 
 import httpx
 import numpy as np
-
 from bench_app import REPO, cpu_seconds, free_port, latencies
 
 
@@ -67,7 +65,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     print("| figure (predict does nothing) | measured |\n| --- | --- |")
-    print(f"| one prediction over HTTP (upload, call, result), p50, concurrency 1 | {statistics.median(single) * 1e3:.1f} ms |")
+    p50 = statistics.median(single) * 1e3
+    print(f"| one prediction over HTTP (upload, call, result), p50, concurrency 1 | {p50:.1f} ms |")
     print(f"| server CPU time per prediction, concurrency {args.concurrency} | {cpu_per_prediction * 1e3:.1f} ms |")
 
 

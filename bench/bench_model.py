@@ -57,7 +57,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak resident memory (process)", f"{peak_mb:.0f} MB", ""))
 
-    print(f"| figure | measured | target |\n| --- | --- | --- |")
+    print("| figure | measured | target |\n| --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -38,7 +38,8 @@ def test_slice_is_the_start_of_mnist(mnist_slice):
 def test_full_mnist_is_the_original(full_mnist, tmp_path):
     assert (len(full_mnist.x_train), len(full_mnist.x_test)) == (60000, 10000)
     assert np.bincount(full_mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    for name, array in [("train-images-idx3-ubyte", full_mnist.x_train), ("train-labels-idx1-ubyte", full_mnist.y_train),
+    for name, array in [("train-images-idx3-ubyte", full_mnist.x_train),
+                        ("train-labels-idx1-ubyte", full_mnist.y_train),
                         ("t10k-images-idx3-ubyte", full_mnist.x_test), ("t10k-labels-idx1-ubyte", full_mnist.y_test)]:
         write_idx(tmp_path / name, array)  # written back, byte for byte the original file
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == ORIGINAL_SHA256[name]

@@ -25,7 +25,7 @@ CACHE_VARIABLES = {"HOME", "GRADIO_TEMP_DIR", "MPLCONFIGDIR"}  # where Python, G
 WRITABLE = "/tmp"
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                   reason="kubectl not found: install kubectl (it bundles kustomize) to render the overlays")
+                                   reason="no kubectl: install kubectl (it bundles kustomize) to render the overlays")
 
 
 def render(overlay: str) -> tuple[str, dict[str, dict]]:
@@ -115,7 +115,8 @@ def test_probe_paths_are_real_routes_of_the_app():
     with TestClient(create_app(Settings())) as client:
         for path in paths:
             assert client.get(path).status_code == 200, path
-    assert app["livenessProbe"]["httpGet"]["path"] != app["readinessProbe"]["httpGet"]["path"]  # liveness never waits on the model
+    # liveness never waits on the model
+    assert app["livenessProbe"]["httpGet"]["path"] != app["readinessProbe"]["httpGet"]["path"]
 
 
 @needs_kubectl

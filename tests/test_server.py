@@ -91,7 +91,7 @@ def test_reads_mnist_digits_drawn_on_a_large_canvas(client, mnist_slice, tmp_pat
     digits = np.concatenate([mnist_slice.x_test, mnist_slice.x_train[:100]])
     labels = np.concatenate([mnist_slice.y_test, mnist_slice.y_train[:100]])
     right = 0
-    for index, (digit, label) in enumerate(zip(digits, labels)):
+    for index, (digit, label) in enumerate(zip(digits, labels, strict=True)):
         path = tmp_path / f"canvas{index}.png"
         path.write_bytes(browser_png(draw_digit(digit, rng)))
         result = client.predict(sketch(path), api_name="/predict")

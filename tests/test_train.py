@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from app.classifier import Classifier
+from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
 from tests.conftest import MNIST_SLICE
 from training import train
 from training.data import to_model_input
-from app.classifier import sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set.
 
-    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
+    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99] [--out DIR]
 
-Prints the metrics as JSON and exits with status 1 when test accuracy is below --min-accuracy.
+Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside DIR/confusion_matrix.png)
+and exits with status 1 when test accuracy is below --min-accuracy.
 The same functions compute the metrics and draw the plots that training writes.
 """
 
@@ -29,7 +30,7 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
         "test_accuracy": float((predicted == labels).mean()),
         "test_images": int(len(labels)),
         "test_errors": int((predicted != labels).sum()),
-        "per_class_accuracy": {name: float(acc) for name, acc in zip(CLASS_NAMES, per_class)},
+        "per_class_accuracy": {name: float(acc) for name, acc in zip(CLASS_NAMES, per_class, strict=True)},
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -80,7 +81,8 @@ def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
             loss_ax.plot(epochs, history[key], style, label=key)
     for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
         if key in history:  # error rate on a log scale: accuracy near 1 hides the last tenths of a percent
-            acc_ax.plot(epochs, [100 * (1 - acc) for acc in history[key]], style, label=key.replace("accuracy", "error"))
+            errors = [100 * (1 - acc) for acc in history[key]]
+            acc_ax.plot(epochs, errors, style, label=key.replace("accuracy", "error"))
     loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
     acc_ax.set(xlabel="epoch", ylabel="error rate (%)", yscale="log", title="Error rate")
     for ax in (loss_ax, acc_ax):
@@ -97,10 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=os.environ.get("MNIST_DIR"),
                         help="IDX folder or mnist.npz (default: $MNIST_DIR)")
     parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
+    parser.add_argument("--out", type=Path, help="folder to write metrics.json and confusion_matrix.png into")
     args = parser.parse_args(argv)
     mnist = load_mnist(args.data)
     metrics, _ = evaluate_tflite(args.model / TFLITE_FILE, mnist.x_test, mnist.y_test)
     print(json.dumps(metrics, indent=1))
+    if args.out:  # written before the gate, so a failed run keeps its evidence
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        plot_confusion_matrix(metrics["confusion_matrix"], args.out / "confusion_matrix.png")
     if metrics["test_accuracy"] < args.min_accuracy:
         print(f"test accuracy {metrics['test_accuracy']:.4f} is below the minimum {args.min_accuracy:.4f}",
               file=sys.stderr)

@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
 
@@ -65,7 +65,7 @@ def write_metadata(out_dir: Path, metadata: dict) -> Path:
     """metadata.json, stamped with its creation time, the library versions and the place it ran."""
     metadata = {
         **metadata,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "trained_on": training_place(),
         "libraries": library_versions(),
     }

@@ -21,11 +21,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from app.contract import TFLITE_FILE
 from training.data import Mnist, load_mnist, to_model_input
 from training.evaluate import classification_metrics, evaluate_tflite, plot_confusion_matrix, plot_training_curves
 from training.export import write_metadata, write_model_files
 from training.model import Augmentation, build_augmenter, build_model
-from app.contract import TFLITE_FILE
 
 
 @dataclass

@@ -1,0 +1,163 @@
+"""The pipeline run here, step by step, as Azure ML would run it, on the shipped MNIST slice.
+
+Each component's `command` runs as a subprocess in a copy of the code snapshot Azure ML would upload,
+with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML replaces them (mounted
+folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound), and the
+steps wired as pipeline.yml wires them. One epoch on 400 images: about 20 s.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.classifier import load_classifier
+from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
+from tests.conftest import MNIST_SLICE, REPO
+from tests.test_azureml_definitions import (
+    COMMAND_PLACEHOLDER,
+    PARENT_REFERENCE,
+    PIPELINE_YAML,
+    node_component_path,
+    read_yaml,
+    snapshot_files,
+)
+from training import prep
+from training.data import MnistError, load_mnist, write_idx
+
+PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "epochs": 1, "min_accuracy": 0.0}
+# Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
+NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
+
+pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
+
+
+def render(command: str, inputs: dict, outputs: dict) -> str:
+    """The command with its placeholders replaced by values and paths, as Azure ML does before running it."""
+    def value(match: re.Match) -> str:
+        kind, name = match.groups()
+        return shlex.quote(str((inputs if kind == "inputs" else outputs)[name]))
+
+    return COMMAND_PLACEHOLDER.sub(value, command)
+
+
+def run_component(component: dict, inputs: dict, outputs: dict, snapshot: Path) -> subprocess.CompletedProcess:
+    """Run the component's command in the snapshot, its output folders made first (Azure ML mounts them)."""
+    for path in outputs.values():
+        Path(path).mkdir(parents=True, exist_ok=True)
+    defaults = {name: spec["default"] for name, spec in (component.get("inputs") or {}).items() if "default" in spec}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("MNIST_DIR", None)  # the command must say where its data is
+    return subprocess.run(["bash", "-c", render(component["command"], {**defaults, **inputs}, outputs)],
+                          cwd=snapshot, env=env, capture_output=True, text=True, timeout=300)
+
+
+def resolve(binding, outputs_so_far: dict[str, dict[str, Path]]):
+    """A node input's value: a ${{parent...}} reference resolved to a pipeline input or an earlier output."""
+    match = PARENT_REFERENCE.match(binding) if isinstance(binding, str) else None
+    if not match:
+        return binding
+    if match["input"]:
+        return PIPELINE_INPUTS[match["input"]]
+    return outputs_so_far[match["job"]][match["job_output"]]
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> Path:
+    """A copy of just the files Azure ML would upload as the components' code."""
+    root = tmp_path_factory.mktemp("snapshot")
+    for relative in snapshot_files():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / relative, root / relative)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(snapshot, tmp_path_factory):
+    """Run prep, train and evaluate in pipeline.yml's order and wiring; return each step's result and outputs."""
+    work = tmp_path_factory.mktemp("pipeline")
+    results, outputs = {}, {}
+    for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
+        component = read_yaml(node_component_path(node))
+        inputs = {name: resolve(binding, outputs) for name, binding in (node.get("inputs") or {}).items()}
+        inputs.update(NODE_INPUTS.get(job_name, {}))
+        outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
+        results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
+        assert results[job_name].returncode == 0, f"{job_name}:\n{results[job_name].stderr[-3000:]}"
+    return results, outputs
+
+
+def test_prep_writes_the_checked_arrays_the_loader_reads(pipeline_run, mnist_slice):
+    _, outputs = pipeline_run
+    prepared = outputs["prep"]["prepared"]
+    assert {path.name for path in prepared.iterdir()} == {prep.PREPARED_FILE, prep.SUMMARY_FILE}
+    arrays = load_mnist(prepared / prep.PREPARED_FILE)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(arrays, name), getattr(mnist_slice, name))
+    summary = json.loads((prepared / prep.SUMMARY_FILE).read_text())
+    assert summary["sha256"] == mnist_slice.checksums
+    assert sum(summary["train_per_digit"]) == 400 and sum(summary["test_per_digit"]) == 200
+
+
+def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
+    _, outputs = pipeline_run
+    model_dir = outputs["train"]["model"]
+    assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png"} == {
+        path.name for path in model_dir.iterdir()}
+    _, metadata = load_classifier(model_dir)
+    assert metadata["hyperparameters"]["epochs"] == 1 and metadata["training"]["training_images"] == 300
+    assert metadata["test_images"] == 200
+
+
+def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
+    _, outputs = pipeline_run
+    report = outputs["evaluate"]["report"]
+    assert {path.name for path in report.iterdir()} == {"metrics.json", "confusion_matrix.png"}
+    assert (report / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((report / "metrics.json").read_text())
+    trained = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert metrics["test_images"] == 200
+    assert metrics["test_accuracy"] == trained["test_accuracy"]  # the same model.tflite on the same test set
+
+
+def test_evaluate_gate_fails_below_its_threshold(pipeline_run, snapshot, tmp_path):
+    _, outputs = pipeline_run
+    component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
+    accuracy = json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())["test_accuracy"]
+    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"]}
+
+    at = run_component(component, {**inputs, "min_accuracy": accuracy}, {"report": tmp_path / "at"}, snapshot)
+    above = run_component(component, {**inputs, "min_accuracy": accuracy + 0.005}, {"report": tmp_path / "above"},
+                          snapshot)
+    default = run_component(component, inputs, {"report": tmp_path / "default"}, snapshot)  # 0.99
+
+    assert at.returncode == 0, at.stderr[-2000:]
+    assert above.returncode == 1 and "below the minimum" in above.stderr
+    assert accuracy < 0.99 and default.returncode == 1  # one epoch on 300 images is far from the gate
+    assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
+
+
+def test_prep_refuses_data_missing_a_digit(tmp_path, mnist_slice):
+    raw = tmp_path / "raw"
+    shutil.copytree(MNIST_SLICE, raw)
+    labels = mnist_slice.y_test.copy()
+    labels[labels == 8] = 3
+    write_idx(raw / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(MnistError, match="the test split holds no image of digit"):
+        prep.main(["--data", str(raw), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_prep_refuses_a_broken_file(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(MNIST_SLICE, raw)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip, not IDX")
+    with pytest.raises(MnistError, match="train-images-idx3-ubyte.gz"):
+        prep.main(["--data", str(raw), "--out", str(tmp_path / "out")])

@@ -1,0 +1,273 @@
+"""The Azure ML YAML: loads with azure-ai-ml, strictly, without warnings; wired to things that exist; pinned.
+
+azure-ai-ml keeps a misspelled field and a reference to a missing job without a word, and its offline
+`_validate()` passes both, so the strict schema loads and the binding check here do what it does not.
+"""
+
+import copy
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+from marshmallow import RAISE, ValidationError
+from marshmallow.warnings import Marshmallow4Warning
+
+from tests.conftest import REPO
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", Marshmallow4Warning)  # about the SDK's own schema classes, at import
+    from azure.ai.ml import load_component, load_compute, load_environment, load_job
+    from azure.ai.ml._schema.assets.environment import EnvironmentSchema
+    from azure.ai.ml._schema.component.command_component import CommandComponentSchema
+    from azure.ai.ml._schema.compute.aml_compute import AmlComputeSchema
+    from azure.ai.ml._schema.pipeline.component_job import CommandSchema
+    from azure.ai.ml._schema.pipeline.pipeline_job import PipelineJobSchema
+    from azure.ai.ml._schema.pipeline.settings import PipelineJobSettingsSchema
+    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
+    from azure.ai.ml.constants._common import BASE_PATH_CONTEXT_KEY
+
+AZUREML = REPO / "azureml"
+PIPELINE_YAML = AZUREML / "pipeline.yml"
+COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
+ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
+CONDA_YAML = AZUREML / "environment" / "conda.yml"
+COMPONENT_NAMES = ("prep", "train", "evaluate")
+COMPONENT_YAMLS = {name: AZUREML / name / f"{name}.yml" for name in COMPONENT_NAMES}
+PARENT_REFERENCE = re.compile(r"^\$\{\{parent\.(?:inputs\.(?P<input>\w+)|outputs\.(?P<output>\w+)|"
+                              r"jobs\.(?P<job>\w+)\.outputs\.(?P<job_output>\w+))\}\}$")
+COMMAND_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
+
+# marshmallow 3.26 warns about how the SDK's schema classes are written, each time they are used.
+pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def node_component_path(node: dict) -> Path:
+    """The component file a pipeline node names (`file:` relative to pipeline.yml)."""
+    assert node["component"].startswith("file:"), node["component"]
+    return (PIPELINE_YAML.parent / node["component"].removeprefix("file:")).resolve()
+
+
+def binding_problems(pipeline: dict) -> list[str]:
+    """What in the pipeline refers to a job, input or output that does not exist, or leaves one unbound."""
+    problems, earlier_jobs, used_inputs, bound_outputs = [], {}, set(), []
+    for job_name, node in pipeline["jobs"].items():
+        component = read_yaml(node_component_path(node))
+        for kind in ("inputs", "outputs"):
+            for name, value in (node.get(kind) or {}).items():
+                if name not in (component.get(kind) or {}):
+                    problems.append(f"jobs.{job_name}.{kind}.{name}: not an {kind[:-1]} of its component")
+                if not (isinstance(value, str) and value.startswith("${{")):
+                    continue
+                match = PARENT_REFERENCE.match(value)
+                if not match:
+                    problems.append(f"jobs.{job_name}.{kind}.{name}: {value} is not a reference to the parent")
+                elif match["input"] and (kind != "inputs" or match["input"] not in pipeline["inputs"]):
+                    problems.append(f"jobs.{job_name}.{kind}.{name}: {value}: no such pipeline input")
+                elif match["output"] and (kind != "outputs" or match["output"] not in pipeline["outputs"]):
+                    problems.append(f"jobs.{job_name}.{kind}.{name}: {value}: no such pipeline output")
+                elif match["job"] and (match["job"] not in earlier_jobs
+                                       or match["job_output"] not in earlier_jobs[match["job"]]):
+                    problems.append(f"jobs.{job_name}.{kind}.{name}: {value}: no such output of an earlier job")
+                used_inputs.add(match and match["input"])
+                bound_outputs.append(match and match["output"])
+        for name, spec in (component.get("inputs") or {}).items():
+            if "default" not in spec and not spec.get("optional") and name not in (node.get("inputs") or {}):
+                problems.append(f"jobs.{job_name}.inputs.{name}: required by its component, not bound")
+        earlier_jobs[job_name] = set(component.get("outputs") or {})
+    problems += [f"inputs.{name}: used by no job" for name in pipeline["inputs"] if name not in used_inputs]
+    problems += [f"outputs.{name}: bound {bound_outputs.count(name)} times, expected once"
+                 for name in pipeline["outputs"] if bound_outputs.count(name) != 1]
+    return problems
+
+
+def strict_load(schema, path: Path, data: dict | None = None):
+    """Load with the SDK's schema, refusing unknown fields (its loaders keep them silently)."""
+    context = {BASE_PATH_CONTEXT_KEY: path.parent}
+    return schema(context=context, unknown=RAISE).load(read_yaml(path) if data is None else data)
+
+
+def snapshot_files() -> set[str]:
+    """The files Azure ML uploads as the components' code, chosen by the SDK's own ignore-file logic."""
+    files = get_upload_files_from_folder(REPO, ignore_file=get_ignore_file(REPO))
+    return {relative for _, relative in files}
+
+
+def requirement_pins() -> dict[str, str]:
+    """name -> version from requirements.txt and requirements-dev.txt."""
+    pins = {}
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (REPO / name).read_text().splitlines():
+            requirement = line.split("#")[0].split(";")[0].strip()
+            if "==" in requirement:
+                package, version = requirement.split("==")
+                pins[package.strip().lower()] = version.strip()
+    return pins
+
+
+# --- every YAML loads, strictly and quietly ---
+
+@pytest.mark.parametrize("path, load", [
+    (COMPUTE_YAML, load_compute), (ENVIRONMENT_YAML, load_environment), (PIPELINE_YAML, load_job),
+    *[(path, load_component) for path in COMPONENT_YAMLS.values()],
+], ids=lambda value: value.name if isinstance(value, Path) else "")
+def test_loads_with_the_sdk_without_warnings(path, load, caplog):
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        load(path)
+    caught = [w for w in caught if not issubclass(w.category, Marshmallow4Warning)]  # about the SDK's classes
+    records = [r for r in caplog.records if r.name != "azure.ai.ml._utils._experimental"]  # ditto
+    assert not caught and not records, [str(w.message) for w in caught] + [r.getMessage() for r in records]
+
+
+def test_every_yaml_names_a_current_v2_schema():
+    schemas = {"amlCompute", "environment", "pipelineJob", "commandComponent"}
+    for path in [COMPUTE_YAML, ENVIRONMENT_YAML, PIPELINE_YAML, *COMPONENT_YAMLS.values()]:
+        assert path.read_text().startswith("$schema: "), f"{path}: $schema first"
+        match = re.fullmatch(r"https://azuremlschemas\.azureedge\.net/latest/(\w+)\.schema\.json",
+                             read_yaml(path)["$schema"])
+        assert match and match[1] in schemas, path
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_components_have_no_unknown_fields(name):
+    strict_load(CommandComponentSchema, COMPONENT_YAMLS[name])
+
+
+def test_environment_and_compute_have_no_unknown_fields():
+    strict_load(EnvironmentSchema, ENVIRONMENT_YAML)
+    strict_load(AmlComputeSchema, COMPUTE_YAML)
+
+
+def test_pipeline_has_no_unknown_fields():
+    pipeline = read_yaml(PIPELINE_YAML)
+    strict_load(PipelineJobSchema, PIPELINE_YAML)
+    # The pipeline schema lets unknown fields through in its nodes and settings: check those too.
+    for node in pipeline["jobs"].values():
+        strict_load(CommandSchema, PIPELINE_YAML, node)
+    PipelineJobSettingsSchema(unknown=RAISE).load(pipeline["settings"])
+
+
+@pytest.mark.parametrize("path, schema, misspell", [
+    (COMPONENT_YAMLS["train"], CommandComponentSchema, lambda data: data.update(commandd=data.pop("command"))),
+    (ENVIRONMENT_YAML, EnvironmentSchema, lambda data: data.update(conda_files=data.pop("conda_file"))),
+    (COMPUTE_YAML, AmlComputeSchema, lambda data: data.update(min_instance=data.pop("min_instances"))),
+    (PIPELINE_YAML, PipelineJobSchema, lambda data: data.update(job=data.pop("jobs"))),
+], ids=["component", "environment", "compute", "pipeline"])
+def test_the_strict_load_refuses_a_misspelled_field(path, schema, misspell):
+    data = read_yaml(path)
+    misspell(data)
+    with pytest.raises(ValidationError, match="Unknown field"):
+        strict_load(schema, path, data)
+
+
+def test_the_strict_node_and_settings_checks_refuse_a_misspelled_field():
+    pipeline = read_yaml(PIPELINE_YAML)
+    node = pipeline["jobs"]["train"]
+    node["input"] = node.pop("inputs")
+    with pytest.raises(ValidationError, match="Unknown field"):
+        strict_load(CommandSchema, PIPELINE_YAML, node)
+    with pytest.raises(ValidationError, match="Unknown field"):
+        PipelineJobSettingsSchema(unknown=RAISE).load({"continue_on_step_falure": False})
+
+
+# --- the pipeline: valid, wired to things that exist, stops at the first failed step ---
+
+def test_pipeline_validates_with_the_sdk():
+    result = load_job(PIPELINE_YAML)._validate()
+    assert result.passed, result.error_messages
+
+
+def test_pipeline_bindings_refer_to_what_exists():
+    assert binding_problems(read_yaml(PIPELINE_YAML)) == []
+
+
+@pytest.mark.parametrize("break_it, problem", [
+    (lambda p: p["jobs"]["train"]["inputs"].update(data="${{parent.jobs.prepp.outputs.prepared}}"),
+     "jobs.train.inputs.data"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(data="${{parent.jobs.prep.outputs.prepped}}"),
+     "jobs.evaluate.inputs.data"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.min_acc}}"),
+     "jobs.evaluate.inputs.min_accuracy"),
+    (lambda p: p["jobs"]["train"]["outputs"].update(model="${{parent.outputs.model}}"), "jobs.train.outputs.model"),
+    (lambda p: p["jobs"]["train"]["inputs"].update(epoch="${{parent.inputs.epochs}}"), "jobs.train.inputs.epoch"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("model"), "jobs.evaluate.inputs.model"),
+    (lambda p: p["inputs"].update(seed=1), "inputs.seed"),
+    (lambda p: p["jobs"]["prep"]["inputs"].update(raw="${{parent.jobs.evaluate.outputs.report}}"),
+     "jobs.prep.inputs.raw"),  # a later job's output: a cycle
+], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
+        "unused pipeline input", "later job"])
+def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
+    pipeline = copy.deepcopy(read_yaml(PIPELINE_YAML))
+    break_it(pipeline)
+    assert any(found.startswith(problem) for found in binding_problems(pipeline)), binding_problems(pipeline)
+
+
+def test_pipeline_stops_at_the_first_failed_step():
+    pipeline = load_job(PIPELINE_YAML)
+    assert pipeline.settings.continue_on_step_failure is False
+    assert read_yaml(PIPELINE_YAML)["settings"]["continue_on_step_failure"] is False
+
+
+def test_the_registered_output_is_the_train_steps_model():
+    pipeline = read_yaml(PIPELINE_YAML)
+    assert pipeline["jobs"]["train"]["outputs"]["model"] == "${{parent.outputs.trained_model}}"
+    assert pipeline["jobs"]["evaluate"]["inputs"]["model"] == "${{parent.jobs.train.outputs.model}}"
+
+
+# --- the components run the training package, with the placeholders they declare ---
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_component_runs_the_training_package(name):
+    component = read_yaml(COMPONENT_YAMLS[name])
+    assert component["command"].startswith(f"python -m training.{name} ")
+    assert (COMPONENT_YAMLS[name].parent / component["code"]).resolve() == REPO
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_command_uses_exactly_the_declared_inputs_and_outputs(name):
+    component = read_yaml(COMPONENT_YAMLS[name])
+    used = {(kind, item) for kind, item in COMMAND_PLACEHOLDER.findall(component["command"])}
+    declared = {(kind, item) for kind in ("inputs", "outputs") for item in component.get(kind) or {}}
+    assert used == declared
+
+
+def test_code_snapshot_is_the_training_package_and_the_app_modules_it_imports():
+    training = {f"training/{path.name}" for path in (REPO / "training").glob("*.py")}
+    assert snapshot_files() == training | {"app/__init__.py", "app/contract.py", "app/classifier.py"}
+
+
+# --- the environment and the compute ---
+
+def test_components_use_the_environment_as_registered():
+    environment = read_yaml(ENVIRONMENT_YAML)
+    for path in COMPONENT_YAMLS.values():
+        assert read_yaml(path)["environment"] == f"azureml:{environment['name']}:{environment['version']}", path
+
+
+def test_environment_pins_an_ubuntu_22_04_image_tag():
+    image = read_yaml(ENVIRONMENT_YAML)["image"]
+    assert re.fullmatch(r"mcr\.microsoft\.com/azureml/openmpi[\d.]+-ubuntu22\.04:\d{8}\.v\d+", image), image
+
+
+def test_conda_file_has_the_repositorys_python_and_pins():
+    conda = read_yaml(CONDA_YAML)
+    assert "python=3.11" in conda["dependencies"] and "python3.11" in (REPO / ".ci" / "run").read_text()
+    pip = next(item["pip"] for item in conda["dependencies"] if isinstance(item, dict))
+    conda_pins = dict(line.split("==") for line in pip)
+    assert {"tensorflow-cpu", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert"} <= set(conda_pins)
+    repository_pins = requirement_pins()
+    assert {name: repository_pins.get(name) for name in conda_pins} == conda_pins
+
+
+def test_compute_scales_to_zero_and_is_the_pipelines():
+    compute = load_compute(COMPUTE_YAML)
+    assert compute.type == "amlcompute" and compute.min_instances == 0 and compute.max_instances >= 1
+    assert 0 < compute.idle_time_before_scale_down <= 1800
+    assert read_yaml(PIPELINE_YAML)["settings"]["default_compute"] == f"azureml:{compute.name}"

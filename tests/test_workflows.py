@@ -1,0 +1,147 @@
+"""The GitHub workflows: valid, secure, with shell that passes shellcheck, and running only commands,
+paths and overlays that exist in this repository. The deploy's smoke test runs against a real server."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.test_server import run_app
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+SMOKE_TEST = REPO / ".github" / "scripts" / "smoke_test.py"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")  # owner/repo@<full commit SHA>
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+def tool(name: str) -> str:
+    """A command installed with the requirements (beside this Python), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def load(path: Path) -> dict:
+    workflow = yaml.safe_load(path.read_text())
+    workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as True
+    return workflow
+
+
+def steps(workflow: dict):
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_name, step
+
+
+def run_blocks() -> list[tuple[str, str]]:
+    return [(f"{path.name}:{job}:{step.get('name', step['run'][:30])}", step["run"])
+            for path in WORKFLOWS for job, step in steps(load(path)) if "run" in step]
+
+
+def test_the_two_workflows_exist():
+    assert [path.name for path in WORKFLOWS] == ["rebuild.yml", "tests.yml"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_validates_against_the_github_workflow_schema(path):
+    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_above():
+    command = [tool("zizmor"), "--offline", "--min-severity", "medium", str(REPO / ".github" / "workflows")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name, script", run_blocks(), ids=[name for name, _ in run_blocks()])
+def test_run_steps_pass_shellcheck(name, script):
+    if shutil.which("shellcheck") is None:
+        message = "shellcheck not found (Debian package shellcheck; .ci/run installs it)"
+        if os.environ.get("REQUIRE_SHELLCHECK") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    script = EXPRESSION.sub("PLACEHOLDER", script)  # Actions fills these in before the shell sees them
+    result = subprocess.run(["shellcheck", "--shell=bash", "-"], input=script, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_least_privilege_pinned_actions_and_timeouts(path):
+    workflow = load(path)
+    assert workflow["permissions"] in ({}, {"contents": "read"})  # jobs ask for more, each for itself
+    for job_name, job in workflow["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 120, job_name
+    for job_name, step in steps(workflow):
+        if "uses" in step:
+            assert PINNED.match(step["uses"]), f"{job_name}: {step['uses']} is not pinned to a commit SHA"
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_tests_workflow_runs_ci_run_which_runs_the_readmes_test_command():
+    workflow = load(REPO / ".github" / "workflows" / "tests.yml")
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    commands = [step["run"].strip() for _, step in steps(workflow) if "run" in step]
+    assert ".ci/run" in commands
+    assert any("ruff check ." in command for command in commands)
+    readme_command = re.search(r"```bash\n(python3\.11 -m venv .* && python -m pytest)\n```",
+                               (REPO / "README.md").read_text()).group(1)
+    assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == readme_command
+
+
+def test_rebuild_workflow_is_one_deployment_at_a_time_with_oidc():
+    workflow = load(REPO / ".github" / "workflows" / "rebuild.yml")
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert set(workflow["on"]) == {"workflow_dispatch", "push"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"model", "epochs", "min_accuracy", "overlay", "runner"}
+    assert set(inputs["overlay"]["options"]) == {path.name for path in (REPO / "kustomize" / "overlays").iterdir()}
+    for job_name, step in steps(workflow):
+        if step.get("uses", "").startswith("azure/login@"):
+            assert workflow["jobs"][job_name]["permissions"]["id-token"] == "write"
+            assert set(step["with"]) == {"client-id", "tenant-id", "subscription-id"}  # OIDC, no secret
+    pushed = [path.rstrip("/*") for path in workflow["on"]["push"]["paths"]]
+    assert all((REPO / path).exists() for path in pushed), pushed
+
+
+def test_every_path_and_entry_point_a_workflow_names_exists():
+    scripts = "\n".join(script for _, script in run_blocks())
+    for path in re.findall(r"(?:python |pip install -r |grep '[^']*' )([\w./-]+\.(?:py|txt))", scripts):
+        assert (REPO / path).is_file(), path
+    entry_point = subprocess.run([sys.executable, "azureml/run_pipeline.py", "--help"], cwd=REPO,
+                                 capture_output=True, text=True)
+    assert entry_point.returncode == 0, entry_point.stderr
+    for flag in re.findall(r"azureml/run_pipeline\.py[^\n]*", scripts)[0].split():
+        if flag.startswith("--"):
+            assert flag in entry_point.stdout, flag
+    assert "--reuse-latest" in scripts and "--reuse-latest" in entry_point.stdout
+    assert (REPO / "kustomize" / "overlays" / "local").is_dir() and (REPO / "kustomize" / "overlays" / "aks").is_dir()
+    assert "deployment/digit-recognizer" in scripts and "name: digit-recognizer" in \
+        (REPO / "kustomize" / "base" / "deployment.yaml").read_text()
+
+
+def test_smoke_test_passes_against_a_real_server(tmp_path):
+    server, url = run_app(tmp_path)
+    try:
+        result = subprocess.run([sys.executable, str(SMOKE_TEST), url, "--wait", "30"], capture_output=True, text=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "read a drawn 7" in result.stdout
+
+
+def test_smoke_test_fails_clearly_when_nothing_answers():
+    from tests.test_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run([sys.executable, str(SMOKE_TEST), url, "--wait", "3"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"smoke test failed: {url}/health was not ready within 3 s" in result.stderr
