@@ -1,13 +1,13 @@
 """Serve the app: python -m app (HOST, PORT, MODEL_DIR, ... from the environment: see app/config.py)."""
 
 import ctypes
-import logging
 import sys
 
 import uvicorn
 
 from app.classifier import ModelError
 from app.config import load_settings
+from app.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # on SIGTERM, in-flight requests get this long; the pod's grace period is longer
 
@@ -28,7 +28,7 @@ def main() -> int:
     except ValueError as error:
         print(f"error: bad setting: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     from app.server import create_app  # imports Gradio: after the settings are known to be good
 
     try:
@@ -36,8 +36,8 @@ def main() -> int:
     except ModelError as error:
         print(f"error: cannot serve: {error}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
+                access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)  # app.logs logs requests
     return 0
 
 

@@ -2,15 +2,18 @@
 
     GET /health/live  liveness: the process answers (never touches the model)
     GET /health       readiness: the model is loaded and answers a forward pass; its identity
+    GET /metrics      Prometheus metrics (app/metrics.py)
     /                 the Gradio UI; /gradio_api/... its API (`predict`), /?view=api its docs
 """
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.classifier import load_classifier
 from app.config import Settings, load_settings
 from app.contract import TFLITE_FILE
+from app.logs import RequestLog
+from app.metrics import CONTENT_TYPE, Metrics
 from app.ui import CSS, THEME, build_ui, gr  # app.ui turns off telemetry before importing Gradio
 
 
@@ -29,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     classifier, metadata = load_classifier(settings.model_dir)
     identity = model_identity(metadata)
+    metrics = Metrics(identity)
     app = FastAPI(title="Handwritten digits", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(RequestLog, metrics=metrics)
 
     # Routes first: the Gradio mount at / would swallow them.
     @app.get("/health/live")
@@ -44,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "ready", "model": identity})
         return JSONResponse({"status": "model not answering", "model": identity}, status_code=503)
 
-    demo = build_ui(classifier, metadata, settings.concurrency)  # the event sets its own concurrency limit
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        """Prometheus: predictions by digit, latency, errors, HTTP statuses, the model's identity."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    demo = build_ui(classifier, metadata, metrics, settings.concurrency)  # the event sets its own concurrency limit
     return gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], max_file_size=int(settings.max_upload_mb * 1024 * 1024),
         theme=THEME, css=CSS, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)

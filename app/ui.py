@@ -5,7 +5,9 @@ the answer change stroke by stroke explains the model better than a button, and 
 """
 
 import functools
+import logging
 import os
+import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -20,6 +22,8 @@ from gradio.data_classes import FileData  # noqa: E402
 
 from app.classifier import Classifier  # noqa: E402
 from app.contract import CLASS_NAMES  # noqa: E402
+from app.logs import request_id_of  # noqa: E402
+from app.metrics import Metrics  # noqa: E402
 from app.preprocess import NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
 
 CANVAS = (800, 800)
@@ -34,6 +38,7 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens with no tool selected: pick th
   };
   pick(50);
 }"""
+log = logging.getLogger("app.predictions")
 
 
 def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
@@ -61,15 +66,31 @@ def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
             "composite": undecoded(composite)}
 
 
-def predict(classifier: Classifier, sketch) -> tuple[dict | None, dict]:
-    """A Sketchpad value -> (the Label's value, what the model saw for the UI)."""
+def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None
+            ) -> tuple[dict | None, dict]:
+    """A Sketchpad value -> (the Label's value, what the model saw for the UI); counted and logged."""
+    started = time.perf_counter()
     try:
         image = preprocess_sketch(sketch)
+        probabilities = classifier.predict(image[np.newaxis])[0]
     except NothingToRead as reason:
+        metrics.nothing_to_read.inc()
+        log.info("nothing to read", extra={"fields": {"request_id": request_id, "reason": str(reason)}})
         return None, {"seen": None, "message": f"Nothing to read: {reason}. {EMPTY_MESSAGE}"}
     except UnreadableImage as error:
-        raise gr.Error(f"Could not read the image: {error}") from None
-    probabilities = classifier.predict(image[np.newaxis])[0]
+        metrics.errors.labels("unreadable_image").inc()
+        log.info("unreadable image", extra={"fields": {"request_id": request_id, "reason": str(error)}})
+        raise gr.Error(f"Could not read the image: {error}", print_exception=False) from None  # logged above
+    except Exception:
+        metrics.errors.labels("internal").inc()
+        log.exception("prediction failed", extra={"fields": {"request_id": request_id}})
+        raise
+    seconds = time.perf_counter() - started
+    digit = CLASS_NAMES[int(probabilities.argmax())]
+    metrics.answered(digit, seconds)
+    log.info("prediction", extra={"fields": {"request_id": request_id, "digit": digit,
+                                             "confidence": round(float(probabilities.max()), 4),
+                                             "ms": round(seconds * 1e3, 2)}})
     confidences = {name: float(p) for name, p in zip(CLASS_NAMES, probabilities, strict=True)}
     return confidences, {"seen": (image[..., 0] * 255).round().astype(np.uint8), "message": ""}
 
@@ -81,7 +102,7 @@ def show_seen(seen: dict | None):
     return seen["seen"], seen["message"]
 
 
-def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blocks:
+def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurrency: int) -> gr.Blocks:
     accuracy = metadata.get("test_accuracy", 0.0)
     with gr.Blocks(title="Handwritten digits", analytics_enabled=False, delete_cache=(600, 600)) as demo:
         gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
@@ -98,7 +119,11 @@ def build_ui(classifier: Classifier, metadata: dict, concurrency: int) -> gr.Blo
                 message = gr.Markdown(EMPTY_MESSAGE)
         sketch.preprocess = functools.partial(undecoded_sketch, sketch)
         seen = gr.State(None, time_to_live=600)
-        sketch.change(lambda value: predict(classifier, value), inputs=sketch, outputs=[label, seen],
+
+        def predict_event(value, request: gr.Request):  # Gradio passes the request; the API does not show it
+            return predict(classifier, metrics, value, request_id_of(request.headers if request else None))
+
+        sketch.change(predict_event, inputs=sketch, outputs=[label, seen],
                       api_name="predict", trigger_mode="always_last", concurrency_limit=concurrency,
                       show_progress="hidden").then(
             show_seen, inputs=seen, outputs=[seen_image, message], api_visibility="private",

@@ -120,6 +120,17 @@ def test_probe_paths_are_real_routes_of_the_app():
 
 
 @needs_kubectl
+def test_pods_are_annotated_for_scraping_the_apps_metrics():
+    deployment = render("local")[1]["Deployment"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == container(render("local")[1])["ports"][0]["containerPort"]
+    with TestClient(create_app(Settings())) as client:
+        response = client.get(annotations["prometheus.io/path"])
+    assert response.status_code == 200 and "digits_model_info" in response.text
+
+
+@needs_kubectl
 def test_port_and_settings_are_the_apps():
     app = container(render("local")[1])
     env = {variable["name"]: variable["value"] for variable in app["env"]}

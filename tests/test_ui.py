@@ -5,13 +5,14 @@ from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData
 
 from app.classifier import load_classifier
+from app.metrics import Metrics
 from app.ui import build_ui, predict
 from tests.conftest import MODEL_DIR
 
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
     classifier, metadata = load_classifier(MODEL_DIR)
-    demo = build_ui(classifier, metadata, concurrency=1)
+    demo = build_ui(classifier, metadata, Metrics({}), concurrency=1)
     sketchpad = next(block for block in demo.blocks.values() if isinstance(block, gr.Sketchpad))
     path = str(tmp_path / "canvas.png")
     payload = EditorData(background=None, layers=[FileData(path=path)], composite=FileData(path=path))
@@ -21,6 +22,6 @@ def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
 
 def test_nothing_to_read_is_an_empty_label_and_a_message():
     classifier, _ = load_classifier(MODEL_DIR)
-    label, seen = predict(classifier, {"background": None, "layers": [], "composite": None})
+    label, seen = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": None})
     assert label is None and seen["seen"] is None
     assert seen["message"].startswith("Nothing to read")

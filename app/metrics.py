@@ -1,0 +1,42 @@
+"""Prometheus metrics for operators, served at GET /metrics.
+
+    digits_predictions_total{digit}          predictions answered, by the digit read
+    digits_nothing_to_read_total             canvases with nothing to read (blank, stray marks)
+    digits_prediction_errors_total{reason}   predictions refused: unreadable_image, internal
+    digits_prediction_seconds                histogram: preprocessing and model, per picture
+    digits_http_responses_total{status}      every HTTP response, by status code (413s and 4xx included)
+    digits_model_info{sha256, ...}           the model served (always 1)
+
+Each app has its own registry, so that tests can build many apps in one process.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # seconds; ~8 ms is typical
+
+
+class Metrics:
+    def __init__(self, model_identity: dict):
+        self.registry = CollectorRegistry()
+        self.predictions = Counter("digits_predictions", "Predictions answered, by the digit read", ["digit"],
+                                   registry=self.registry)
+        self.nothing_to_read = Counter("digits_nothing_to_read", "Canvases with nothing to read",
+                                       registry=self.registry)
+        self.errors = Counter("digits_prediction_errors", "Predictions refused, by reason", ["reason"],
+                              registry=self.registry)
+        self.latency = Histogram("digits_prediction_seconds", "Preprocessing and model time per picture",
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.http_responses = Counter("digits_http_responses", "HTTP responses, by status code", ["status"],
+                                      registry=self.registry)
+        Info("digits_model", "The model served", registry=self.registry).info(
+            {name: str(value) for name, value in model_identity.items() if not isinstance(value, dict)})
+
+    def answered(self, digit: str, seconds: float) -> None:
+        self.predictions.labels(digit).inc()
+        self.latency.observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,115 @@
+"""Metrics and logs for operators, from a real server: /metrics counts what happened, and every log
+line is JSON carrying the request id that the response returns."""
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.contract import METADATA_FILE
+from tests.conftest import MODEL_DIR
+from tests.drawing import browser_png, draw_digit
+from tests.test_server import run_app, sketch
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, url = run_app(tmp_path_factory.mktemp("metrics"), LOG_LEVEL="info", MAX_UPLOAD_MB="1")
+    yield url, process.log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def samples(url: str) -> dict[tuple, float]:
+    """/metrics as {(sample name, sorted label pairs): value}."""
+    text = httpx.get(f"{url}/metrics").text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+NATIVE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."  # LiteRT's C++ writes it at start-up
+
+
+def log_lines(log) -> list[dict]:
+    """The server's log as JSON objects; any line that is not JSON fails, but LiteRT's own start-up notice."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip() and line != NATIVE_NOTICE]
+
+
+def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_slice, tmp_path):
+    url, _ = server
+    client = Client(url, verbose=False, analytics_enabled=False)
+    before = samples(url)
+    digit, label = mnist_slice.x_test[4], str(mnist_slice.y_test[4])
+    drawn = tmp_path / "digit.png"
+    drawn.write_bytes(browser_png(draw_digit(digit, np.random.default_rng(4))))
+    for _ in range(3):
+        assert client.predict(sketch(drawn), api_name="/predict")["label"] == label
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (800, 800), "white").save(blank)
+    assert client.predict(sketch(blank), api_name="/predict") == {}
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(AppError):
+        client.predict(sketch(junk), api_name="/predict")
+    too_big = httpx.post(f"{url}/gradio_api/upload", files={"files": ("big.png", b"0" * 2 * 1024 * 1024)})
+    assert too_big.status_code == 413
+
+    after = samples(url)
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("digits_predictions_total", digit=label) == 3
+    assert grew("digits_prediction_seconds_count") == 3
+    assert grew("digits_nothing_to_read_total") == 1
+    assert grew("digits_prediction_errors_total", reason="unreadable_image") == 1
+    assert grew("digits_http_responses_total", status="413") == 1
+
+
+def test_names_the_model_served(server):
+    url, _ = server
+    metadata = json.loads((MODEL_DIR / METADATA_FILE).read_text())
+    [(key, value)] = [(key, value) for key, value in samples(url).items() if key[0] == "digits_model_info"]
+    labels = dict(key[1])
+    assert value == 1 and labels["sha256"] == metadata["files"]["model.tflite"]["sha256"]
+    assert float(labels["test_accuracy"]) == metadata["test_accuracy"]
+
+
+def test_every_request_gets_an_id_returned_and_logged(server):
+    url, log = server
+    given = httpx.get(f"{url}/health", headers={"X-Request-ID": "probe-1234"})
+    assert given.headers["x-request-id"] == "probe-1234"
+    made = httpx.get(f"{url}/health/live")
+    assert len(made.headers["x-request-id"]) == 32  # made here when the caller sent none
+    odd = httpx.get(f"{url}/health", headers={"X-Request-ID": "no spaces or {braces}"})
+    assert odd.headers["x-request-id"] != "no spaces or {braces}"  # not echoed into logs as given
+    lines = log_lines(log)  # every line is JSON
+    requests = {line["request_id"]: line for line in lines if line["message"] == "request"}
+    assert requests["probe-1234"]["path"] == "/health" and requests["probe-1234"]["status"] == 200
+    assert made.headers["x-request-id"] in requests
+
+
+def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_slice, tmp_path):
+    url, log = server
+    png = browser_png(draw_digit(mnist_slice.x_test[5], np.random.default_rng(5)))
+    upload = httpx.post(f"{url}/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
+    composite = {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}
+    call = httpx.post(f"{url}/gradio_api/call/predict", headers={"X-Request-ID": "draw-5"},
+                      json={"data": [{"background": None, "layers": [], "composite": composite}]})
+    stream = httpx.get(f"{url}/gradio_api/call/predict/{call.json()['event_id']}", timeout=30).text
+    assert "event: complete" in stream
+    [prediction] = [line for line in log_lines(log) if line["message"] == "prediction"
+                    and line.get("request_id") == "draw-5"]
+    assert prediction["digit"] == str(mnist_slice.y_test[5]) and 0 < prediction["confidence"] <= 1
+
+
+def test_the_api_still_takes_one_input(server):
+    url, _ = server
+    info = httpx.get(f"{url}/gradio_api/info").json()
+    assert len(info["named_endpoints"]["/predict"]["parameters"]) == 1  # gr.Request is not an input
