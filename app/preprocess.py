@@ -32,6 +32,10 @@ class NothingToRead(Exception):
     """The picture holds no digit to read (blank, all white, a few stray marks)."""
 
 
+class NothingDrawn(NothingToRead):
+    """No picture at all: an untouched or cleared Sketchpad."""
+
+
 class UnreadableImage(ValueError):
     """The upload is not an image we can decode."""
 
@@ -153,17 +157,17 @@ def preprocess(source) -> np.ndarray:
 def sketch_picture(value) -> object:
     """The picture to read from a Sketchpad value: the composite, else the layers over the background.
 
-    Raises NothingToRead for an untouched or cleared canvas (no composite, no layers).
+    Raises NothingDrawn for an untouched or cleared canvas (no composite, no layers).
     """
     if value is None:
-        raise NothingToRead("nothing drawn yet")
+        raise NothingDrawn("nothing drawn yet")
     if not isinstance(value, dict):
         return value  # a plain image
     if value.get("composite") is not None:
         return value["composite"]
     parts = [part for part in [value.get("background"), *(value.get("layers") or [])] if part is not None]
     if not parts:
-        raise NothingToRead("nothing drawn yet")
+        raise NothingDrawn("nothing drawn yet")
     if len(parts) == 1:
         return parts[0]
     canvas = open_image(parts[0]).convert("RGBA")

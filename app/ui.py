@@ -24,14 +24,14 @@ from app.classifier import Classifier  # noqa: E402
 from app.contract import CLASS_NAMES  # noqa: E402
 from app.logs import request_id_of  # noqa: E402
 from app.metrics import Metrics  # noqa: E402
-from app.preprocess import NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
+from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
 
 CANVAS = (800, 800)
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
 CSS = "#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }"
-SELECT_BRUSH = """() => {  // the Sketchpad opens with no tool selected: pick the brush so drawing works at once
+SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool selected: pick the brush to draw at once
   const pick = (tries) => {
     const brush = document.querySelector('button[aria-label="Brush"]');
     if (brush) brush.click(); else if (tries > 0) setTimeout(() => pick(tries - 1), 100);
@@ -76,7 +76,8 @@ def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | 
     except NothingToRead as reason:
         metrics.nothing_to_read.inc()
         log.info("nothing to read", extra={"fields": {"request_id": request_id, "reason": str(reason)}})
-        return None, {"seen": None, "message": f"Nothing to read: {reason}. {EMPTY_MESSAGE}"}
+        message = EMPTY_MESSAGE if isinstance(reason, NothingDrawn) else f"Nothing to read: {reason}. {EMPTY_MESSAGE}"
+        return None, {"seen": None, "message": message}
     except UnreadableImage as error:
         metrics.errors.labels("unreadable_image").inc()
         log.info("unreadable image", extra={"fields": {"request_id": request_id, "reason": str(error)}})
@@ -129,4 +130,5 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
             show_seen, inputs=seen, outputs=[seen_image, message], api_visibility="private",
             queue=False, show_progress="hidden")
         demo.load(None, js=SELECT_BRUSH)
+        sketch.clear(None, js=SELECT_BRUSH, queue=False, api_visibility="private")
     return demo

@@ -3,10 +3,11 @@
 import gradio as gr
 from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData
+from PIL import Image
 
 from app.classifier import load_classifier
 from app.metrics import Metrics
-from app.ui import build_ui, predict
+from app.ui import EMPTY_MESSAGE, build_ui, predict
 from tests.conftest import MODEL_DIR
 
 
@@ -23,5 +24,8 @@ def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
 def test_nothing_to_read_is_an_empty_label_and_a_message():
     classifier, _ = load_classifier(MODEL_DIR)
     label, seen = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": None})
+    assert (label, seen) == (None, {"seen": None, "message": EMPTY_MESSAGE})  # untouched or cleared
+    white = Image.new("RGB", (800, 800), "white")
+    label, seen = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": white})
     assert label is None and seen["seen"] is None
-    assert seen["message"].startswith("Nothing to read")
+    assert seen["message"] == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
