@@ -1,6 +1,7 @@
 """Serve the app: python -m app (HOST, PORT, MODEL_DIR, ... from the environment: see app/config.py)."""
 
 import ctypes
+import signal
 import sys
 
 import uvicorn
@@ -23,6 +24,8 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 def main() -> int:
     limit_malloc_arenas()
+    # uvicorn drains on SIGTERM, then re-raises it, which would end the process with status 143: exit 0
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         settings = load_settings()
     except ValueError as error:

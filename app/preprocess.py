@@ -11,6 +11,8 @@ step after the crop works on an array of at most 20x20.
 """
 
 import io
+import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ from app.contract import IMAGE_SIZE, check_input
 
 DIGIT_BOX = 20  # MNIST fits each digit into 20x20 ...
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (a 40-megapixel photo is plenty)
+MAX_FULL_DECODE_PIXELS = 16_000_000  # JPEG decodes at a reduced size; other formats up to this (64 MB in RGBA)
+LARGE_PIXELS = 4_000_000  # images above this are decoded one at a time, to bound the server's memory
 WORKING_SIZE = 1024  # larger images are shrunk to this before looking for ink
 MIN_CONTRAST = 32  # ink must differ from the background by this much (of 255)
 INK_LEVEL = 0.1  # a pixel is ink at 10 % of the way from the background to the darkest stroke
@@ -66,15 +70,28 @@ def open_image(source) -> Image.Image:
     return image
 
 
+LARGE_DECODE = threading.Lock()
+
+
 def ink_map(image: Image.Image) -> np.ndarray:
     """uint8 [H, W]: 0 where the background is, up to 255 where the ink is darkest (or brightest)."""
     image.draft("L", (WORKING_SIZE, WORKING_SIZE))  # JPEG decodes at a reduced size; others ignore it
-    try:
-        image.load()
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise UnreadableImage(f"image data is corrupt or truncated ({error})") from None
-    if max(image.size) > WORKING_SIZE:
-        image = image.reduce(-(-max(image.size) // WORKING_SIZE))  # shrink early, by an integer box filter
+    pixels = image.width * image.height
+    if pixels > MAX_FULL_DECODE_PIXELS:
+        raise UnreadableImage(f"image is {image.width}x{image.height}: larger than "
+                              f"{MAX_FULL_DECODE_PIXELS // 1_000_000} megapixels (JPEG photos up to "
+                              f"{MAX_PIXELS // 1_000_000})")
+    with LARGE_DECODE if pixels > LARGE_PIXELS else nullcontext():
+        try:
+            image.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise UnreadableImage(f"image data is corrupt or truncated ({error})") from None
+        if max(image.size) > WORKING_SIZE:  # shrink early: grey (with alpha, if any), by an integer box filter
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            if image.mode == "P":
+                image = image.convert("RGBA" if alpha else "RGB")  # a palette's colours, then grey
+            grey = "LA" if alpha else "L"
+            image = (image if image.mode == grey else image.convert(grey)).reduce(-(-max(image.size) // WORKING_SIZE))
     if "A" in image.getbands() or "transparency" in image.info:
         image = image if image.mode == "RGBA" else image.convert("RGBA")
         if image.getchannel("A").getextrema()[0] < 255:  # some of it is transparent (else: skip the costly part)

@@ -8,6 +8,7 @@
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from gradio.route_utils import FnIndexInferError
 
 from app.classifier import load_classifier
 from app.config import Settings, load_settings
@@ -55,6 +56,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     demo = build_ui(classifier, metadata, metrics, settings.concurrency)  # the event sets its own concurrency limit
-    return gr.mount_gradio_app(
+    demo.api_open = False  # else POST /gradio_api/run/predict skips the queue (and CONCURRENCY), 500 on any error
+    # mount_gradio_app, unlike launch(), leaves has_launched False, and Gradio then skips its check that a
+    # file path sent to the API was uploaded: any server file (/etc/passwd, /dev/zero) would be read.
+    demo.has_launched = True
+    demo.state_session_capacity = 1000  # each API call makes a session (~20 KB): 10,000 by default
+    app = gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], max_file_size=int(settings.max_upload_mb * 1024 * 1024),
         theme=THEME, css=CSS, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)
+
+    async def unknown_endpoint(request, error) -> JSONResponse:
+        """/gradio_api/call/<a name that does not exist>: 404, not Gradio's unhandled 500."""
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    gradio_app = app.routes[-1].app  # the mount just added at /
+    gradio_app.add_exception_handler(FnIndexInferError, unknown_endpoint)
+    return app

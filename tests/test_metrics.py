@@ -2,6 +2,7 @@
 line is JSON carrying the request id that the response returns."""
 
 import json
+import time
 
 import httpx
 import numpy as np
@@ -36,8 +37,21 @@ NATIVE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."  # Lit
 
 
 def log_lines(log) -> list[dict]:
-    """The server's log as JSON objects; any line that is not JSON fails, but LiteRT's own start-up notice."""
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip() and line != NATIVE_NOTICE]
+    """The server's log as JSON objects; any line that is not JSON fails, but LiteRT's own start-up notice.
+    A last line still being written (no newline yet) is left for the next read."""
+    complete = log.read_text().rpartition("\n")[0]
+    return [json.loads(line) for line in complete.splitlines() if line.strip() and line != NATIVE_NOTICE]
+
+
+def wait_for_log_line(log, **fields) -> dict:
+    """The first log line holding these fields, waiting a little for the server to write it."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in log_lines(log):
+            if fields.items() <= line.items():
+                return line
+        time.sleep(0.1)
+    raise AssertionError(f"no log line with {fields}")
 
 
 def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_slice, tmp_path):
@@ -89,10 +103,10 @@ def test_every_request_gets_an_id_returned_and_logged(server):
     assert len(made.headers["x-request-id"]) == 32  # made here when the caller sent none
     odd = httpx.get(f"{url}/health", headers={"X-Request-ID": "no spaces or {braces}"})
     assert odd.headers["x-request-id"] != "no spaces or {braces}"  # not echoed into logs as given
-    lines = log_lines(log)  # every line is JSON
-    requests = {line["request_id"]: line for line in lines if line["message"] == "request"}
-    assert requests["probe-1234"]["path"] == "/health" and requests["probe-1234"]["status"] == 200
-    assert made.headers["x-request-id"] in requests
+    probe = wait_for_log_line(log, message="request", request_id="probe-1234")
+    assert probe["path"] == "/health" and probe["status"] == 200
+    wait_for_log_line(log, message="request", request_id=made.headers["x-request-id"])
+    assert all("request_id" in line for line in log_lines(log) if line["message"] == "request")  # all JSON
 
 
 def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_slice, tmp_path):
@@ -104,8 +118,7 @@ def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_sli
                       json={"data": [{"background": None, "layers": [], "composite": composite}]})
     stream = httpx.get(f"{url}/gradio_api/call/predict/{call.json()['event_id']}", timeout=30).text
     assert "event: complete" in stream
-    [prediction] = [line for line in log_lines(log) if line["message"] == "prediction"
-                    and line.get("request_id") == "draw-5"]
+    prediction = wait_for_log_line(log, message="prediction", request_id="draw-5")
     assert prediction["digit"] == str(mnist_slice.y_test[5]) and 0 < prediction["confidence"] <= 1
 
 

@@ -1,0 +1,375 @@
+"""Bad input to the predict API and the upload endpoint: a clear error every time, never a 500 or a hang.
+
+A real server (python -m app, MAX_UPLOAD_MB=1) is driven over plain HTTP, as any client can:
+POST /gradio_api/upload; POST /gradio_api/call/predict, then its event stream (GET); the browser's
+queue (POST /gradio_api/queue/join, GET /gradio_api/queue/data); and Gradio's direct POST
+/gradio_api/run/predict. Proved, each within a timeout:
+- wrong types and shapes, malformed JSON, a non-JSON content type, unknown endpoints: HTTP 4xx with a
+  message, or an `event: error` whose message says what is wrong; "nothing drawn" values give the
+  empty label, never a digit;
+- file paths the client did not upload (/etc/passwd, the model, a real PNG of a digit in the
+  repository, /dev/zero, a path climbing out of the upload folder) are refused and never read or
+  copied: the API must not read server files (a security property);
+- an empty file, empty or enormous declared dimensions, non-image bytes, a truncated browser canvas
+  get "Could not read the image: ..."; uploads over MAX_UPLOAD_MB get 413, also when sent chunked;
+  a file name cannot climb out of the upload folder;
+- the largest images the app accepts, sent CONCURRENCY at a time, keep the server within the
+  Deployment's memory limit;
+- afterwards /health answers 200 and a drawn digit is read right.
+tests/test_server.py covers the junk, truncated, bomb and oversized cases through gradio_client.
+
+    python -m pytest tests/test_bad_input.py
+"""
+
+import json
+import struct
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from app.config import Settings
+from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
+from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR, REPO
+from tests.drawing import browser_png, draw_digit
+from tests.test_server import run_app
+
+TIMEOUT = 30  # seconds for any one request or event stream: a hang fails the test, it does not stall CI
+NOT_UPLOADED = "not uploaded by a user"  # Gradio's refusal of a path outside its upload folder
+PYDANTIC_NOT_A_SKETCH = "Input should be a valid dictionary or instance of EditorData"
+NEEDS_META = "The 'meta' field must be explicitly provided"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app with 1 MB uploads: its url, pid and upload folder (GRADIO_TEMP_DIR)."""
+    tmp_path = tmp_path_factory.mktemp("bad_input")
+    process, url = run_app(tmp_path, MAX_UPLOAD_MB="1")
+    yield SimpleNamespace(url=url, pid=process.pid, uploads=tmp_path / "gradio")
+    died = process.poll() is not None
+    process.kill()
+    process.wait(timeout=30)
+    assert not died, f"the server died ({process.returncode}): {process.log.read_text()[-3000:]}"
+
+
+def file_data(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def canvas(path: str) -> dict:
+    return {"background": None, "layers": [], "composite": file_data(path)}
+
+
+def upload(url: str, content: bytes, name: str = "canvas.png") -> str:
+    response = httpx.post(f"{url}/gradio_api/upload", files={"files": (name, content, "image/png")}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    return response.json()[0]
+
+
+def read_events(text: str) -> list[tuple[str, object]]:
+    """An event stream's (event, data) pairs, data decoded from JSON; `event` is "" when the stream names none."""
+    events, event = [], ""
+    for line in text.splitlines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            events.append((event, json.loads(line[5:])))
+            event = ""
+    return events
+
+
+def call_predict(url: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/predict, then read its event stream: the final (event, data)."""
+    response = httpx.post(f"{url}/gradio_api/call/predict", json={"data": data}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    stream = httpx.get(f"{url}/gradio_api/call/predict/{response.json()['event_id']}", timeout=TIMEOUT)
+    assert stream.status_code == 200, stream.text
+    events = read_events(stream.text)
+    assert events and events[-1][0] in ("complete", "error"), stream.text
+    return events[-1]
+
+
+def error_message(url: str, data: list) -> str:
+    event, payload = call_predict(url, data)
+    assert event == "error", f"expected an error, got {event}: {payload}"
+    return payload["error"]
+
+
+def predict_fn_index(url: str) -> int:
+    config = httpx.get(f"{url}/config", timeout=TIMEOUT).json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == "predict")
+
+
+def join_queue(url: str, data: list, fn_index: int, session: str = "") -> httpx.Response:
+    return httpx.post(f"{url}/gradio_api/queue/join", timeout=TIMEOUT,
+                      json={"data": data, "fn_index": fn_index, "session_hash": session or uuid.uuid4().hex})
+
+
+def queue_result(url: str, data: list) -> dict:
+    """The browser's way: join the queue, then read the session's stream until process_completed."""
+    session = uuid.uuid4().hex
+    response = join_queue(url, data, predict_fn_index(url), session)
+    assert response.status_code == 200, response.text
+    stream = httpx.get(f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=TIMEOUT)
+    done = [message for _, message in read_events(stream.text) if message.get("msg") == "process_completed"]
+    assert done, stream.text
+    return done[0]
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png(width: int, height: int, color_type: int = 0, idat: bytes = zlib.compress(b"\x00" * 100)) -> bytes:
+    """A PNG whose header declares width x height (8 bits, grey or RGBA), with `idat` as all its data."""
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def largest_accepted_png() -> bytes:
+    """A white opaque RGBA canvas of just under MAX_FULL_DECODE_PIXELS (PNGs decode at full size) with a black
+    square: ~80 kB, 64 MB decoded."""
+    side = int(MAX_FULL_DECODE_PIXELS ** 0.5) - 1
+    third = side // 3
+    white = b"\x00" + b"\xff" * (4 * side)  # each row: filter type 0, then RGBA pixels
+    ink = b"\x00" + b"\xff" * (4 * third) + b"\x00\x00\x00\xff" * third + b"\xff" * (4 * (side - 2 * third))
+    rows = zlib.compressobj(9)
+    idat = b"".join(rows.compress(ink if third <= y < 2 * third else white) for y in range(side)) + rows.flush()
+    return png(side, side, color_type=6, idat=idat)
+
+
+def memory_limit_mb() -> float:
+    """The app container's memory limit in kustomize/base/deployment.yaml, in MB."""
+    deployment = yaml.safe_load((REPO / "kustomize" / "base" / "deployment.yaml").read_text())
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "app")
+    limit = container["resources"]["limits"]["memory"]
+    units = {"Mi": 2**20, "Gi": 2**30, "M": 10**6, "G": 10**9}
+    suffix = next(s for s in units if limit.endswith(s))
+    return float(limit[: -len(suffix)]) * units[suffix] / 2**20
+
+
+def peak_resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+# --- wrong types and shapes -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([42], PYDANTIC_NOT_A_SKETCH),
+    (["text"], PYDANTIC_NOT_A_SKETCH),
+    ([[1, 2, 3]], PYDANTIC_NOT_A_SKETCH),
+    ([], "didn't receive enough input values (needed: 1, got: 0)"),
+    ([{"composite": 42}], NEEDS_META),
+    ([{"composite": "/etc/passwd"}], NEEDS_META),
+    ([{"composite": {"path": "/etc/passwd"}}], NEEDS_META),
+    ([{"composite": {"path": None, "meta": {"_type": "gradio.FileData"}}}], NEEDS_META),
+    ([{"background": 42}], NEEDS_META),
+    ([{"layers": 5}], "Input should be a valid list"),
+], ids=["number", "text", "list", "no-input", "composite-number", "composite-string", "path-without-meta",
+        "null-path", "background-number", "layers-number"])
+def test_wrong_types_and_shapes_get_an_error_event_saying_what_is_wrong(server, data, message):
+    url = server.url
+    assert message in error_message(url, data)
+
+
+@pytest.mark.parametrize("value", [None, {}, {"composite": None},
+                                   {"background": None, "layers": [], "composite": None}, {"id": "no-such-blob"}],
+                         ids=["null", "empty-dict", "null-composite", "cleared-canvas", "unknown-blob-id"])
+def test_nothing_drawn_gives_the_empty_label_never_a_digit(server, value):
+    url = server.url
+    assert call_predict(url, [value]) == ("complete", [{}, None])
+
+
+@pytest.mark.parametrize(("body", "headers", "message"), [
+    (b'{"data": [', {"content-type": "application/json"}, "JSON decode error"),
+    (b"not json at all", {"content-type": "application/json"}, "JSON decode error"),
+    (b'{"data": [null]}', {"content-type": "text/plain"}, "Input should be a valid dictionary"),
+    (b"data=1", {"content-type": "application/x-www-form-urlencoded"}, "Input should be a valid dictionary"),
+    (b'{"nodata": 1}', {"content-type": "application/json"}, "Field required"),
+    (b'{"data": "x"}', {"content-type": "application/json"}, "Input should be a valid list"),
+    (b"[1, 2]", {"content-type": "application/json"}, "Input should be a valid dictionary"),
+], ids=["cut-short", "not-json", "text-plain", "form", "no-data", "data-not-a-list", "array"])
+def test_malformed_json_and_wrong_content_types_get_422(server, body, headers, message):
+    url = server.url
+    response = httpx.post(f"{url}/gradio_api/call/predict", content=body, headers=headers, timeout=TIMEOUT)
+    assert response.status_code == 422 and message in response.text
+
+
+def test_an_unknown_event_id_gets_an_error_event(server):
+    """The error event arrives; Gradio 6.31 then raises inside the streaming response, so the stream is cut
+    (the client sees an incomplete chunked body, the log an "Exception in ASGI application"): tolerated."""
+    url = server.url
+    lines = []
+    with httpx.stream("GET", f"{url}/gradio_api/call/predict/no-such-event", timeout=TIMEOUT) as stream:
+        try:
+            lines.extend(stream.iter_lines())
+        except httpx.RemoteProtocolError:
+            pass
+    assert read_events("\n".join(lines)) == [("error", "404: Not Found")]
+
+
+def test_an_unknown_endpoint_gets_404_not_500(server):
+    url = server.url
+    response = httpx.post(f"{url}/gradio_api/call/nothere", json={"data": [None]}, timeout=TIMEOUT)
+    assert response.status_code == 404, f"{response.status_code}: {response.text}"
+
+
+@pytest.mark.xfail(strict=True, reason="Gradio 6.31 bug: /gradio_api/queue/join looks fn_index up unguarded "
+                   "(KeyError, 500); only a catch-all KeyError handler would hide it, and our own bugs with it")
+def test_an_unknown_function_index_in_the_queue_gets_4xx_not_500(server):
+    url = server.url
+    response = join_queue(url, [None], fn_index=9999)
+    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text}"
+
+
+def test_the_direct_run_route_gives_no_500_for_bad_input(server):
+    """/gradio_api/run/predict skips the queue; bad input there must not be a server error either."""
+    url = server.url
+    junk = upload(url, b"this is not an image")
+    for data in ([42], [canvas(junk)]):
+        response = httpx.post(f"{url}/gradio_api/run/predict", json={"data": data}, timeout=TIMEOUT)
+        assert 400 <= response.status_code < 500, f"{data}: {response.status_code}: {response.text}"
+
+
+def test_the_queue_path_the_browser_uses_reports_errors_too(server):
+    url = server.url
+    wrong_type = queue_result(url, [42])
+    assert not wrong_type["success"] and PYDANTIC_NOT_A_SKETCH in wrong_type["output"]["error"]
+    junk = queue_result(url, [canvas(upload(url, b"this is not an image"))])
+    assert not junk["success"] and "Could not read the image" in junk["output"]["error"]
+    server_file = queue_result(url, [canvas("/etc/passwd")])
+    assert not server_file["success"] and NOT_UPLOADED in server_file["output"]["error"]
+
+
+# --- files the client did not upload ------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(MODEL_DIR / "model.tflite"), str(BROWSER_COMPOSITE),
+                                  "/nonexistent/no-such-canvas.png"],
+                         ids=["etc-passwd", "the-model", "a-png-of-a-7-in-the-repo", "nonexistent"])
+def test_paths_outside_the_upload_folder_are_refused_and_never_read(server, path):
+    """Only files uploaded through /gradio_api/upload may be read. A server file must get Gradio's refusal:
+    not "not an image" (it was read), not a FileNotFoundError (an oracle for what exists), not a digit."""
+    url, uploads = server.url, server.uploads
+    event, payload = call_predict(url, [canvas(path)])
+    assert event == "error" and NOT_UPLOADED in payload["error"], f"{path}: {event} {payload}"
+    assert not list(uploads.rglob(Path(path).name)), f"{path} was copied into the upload folder"
+
+
+def test_a_path_climbing_out_of_the_upload_folder_is_refused(server, mnist_slice):
+    url, uploads = server.url, server.uploads
+    uploaded = upload(url, browser_png(draw_digit(mnist_slice.x_test[0], np.random.default_rng(0))))
+    climbing = "/".join([uploaded, *[".."] * len(Path(uploaded).parts), "etc", "passwd"])
+    assert NOT_UPLOADED in error_message(url, [canvas(climbing)])
+    assert not list(uploads.rglob("passwd"))
+
+
+def test_a_device_path_is_refused_and_the_server_goes_on(tmp_path):
+    """/dev/zero never ends: reading it would hang the server's event loop (and its SIGTERM) for good.
+    Its own server, killed at the end, so that a hang here cannot take the other tests with it."""
+    process, url = run_app(tmp_path)
+    try:
+        try:
+            message = error_message(url, [canvas("/dev/zero")])
+        except httpx.TimeoutException:
+            pytest.fail("a request naming /dev/zero hung the server")
+        assert NOT_UPLOADED in message
+        assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+# --- image files that are not what they claim ---------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "not an image file"),
+    (b"\x89PNG\r\n\x1a\n", "not an image file"),
+    (png(0, 0), "not an image file"),
+    (png(1, MAX_PIXELS + 1), "larger than 40 megapixels"),
+    (png(4001, 4000, color_type=6), "larger than 16 megapixels (JPEG photos up to 40)"),
+    (png(2**31 - 1, 2**31 - 1, color_type=6), "larger than 40 megapixels"),
+    (b"GIF89a\xff\xff\xff\xff" + bytes(10), "not an image file"),
+    ((MODEL_DIR / "model.tflite").read_bytes()[:200_000], "not an image file"),
+], ids=["zero-bytes", "signature-only", "zero-by-zero", "one-by-40-million", "png-over-16-megapixels",
+        "two-billion-square", "gif-header-only",
+        "model-bytes"])
+def test_uploads_that_are_not_readable_images_get_a_clear_error(server, content, message):
+    url = server.url
+    said = error_message(url, [canvas(upload(url, content))])
+    assert said.startswith("Could not read the image: ") and message in said, said
+
+
+def test_a_truncated_browser_canvas_gets_a_clear_error(server, mnist_slice):
+    url = server.url
+    whole = browser_png(draw_digit(mnist_slice.x_test[3], np.random.default_rng(3)))
+    message = error_message(url, [canvas(upload(url, whole[: len(whole) // 2]))])
+    assert "Could not read the image: image data is corrupt or truncated" in message
+
+
+def test_the_largest_accepted_images_keep_the_server_within_its_memory_limit(server):
+    """CONCURRENCY canvases of just under MAX_FULL_DECODE_PIXELS at once (each upload well under MAX_UPLOAD_MB):
+    the pod must not be OOM-killed. Memory, not time: the peak resident set (VmHWM) of the server."""
+    url = server.url
+    path = upload(url, largest_accepted_png())
+    concurrency = Settings().concurrency
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(lambda _: call_predict(url, [canvas(path)]), range(concurrency)))
+    assert all(event == "complete" for event, _ in results), results
+    peak, limit = peak_resident_mb(server.pid), memory_limit_mb()
+    assert peak < 0.9 * limit, f"the server peaked at {peak:.0f} MB; the pod's limit is {limit:.0f} MB"
+
+
+# --- the upload endpoint ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "headers", "status", "message"), [
+    (b"", {}, 400, "Invalid content type"),
+    (b'{"files": 1}', {"content-type": "application/json"}, 400, "Invalid content type"),
+    (b"garbage", {"content-type": "multipart/form-data"}, 400, "Missing boundary in multipart"),
+    (b"garbage--xyz", {"content-type": "multipart/form-data; boundary=xyz"}, 400, "Could not parse multipart"),
+], ids=["no-body", "json", "no-boundary", "broken-multipart"])
+def test_malformed_uploads_get_400_with_a_message(server, body, headers, status, message):
+    url = server.url
+    response = httpx.post(f"{url}/gradio_api/upload", content=body, headers=headers, timeout=TIMEOUT)
+    assert response.status_code == status and message in response.text
+
+
+def test_an_oversized_upload_sent_chunked_gets_413(server):
+    """No Content-Length to check up front: the limit must still hold while the body streams in."""
+    url = server.url
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + bytes(2 * 1024 * 1024) + f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    response = httpx.post(f"{url}/gradio_api/upload", content=chunks(), timeout=TIMEOUT,
+                          headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+
+
+def test_an_upload_name_cannot_climb_out_of_the_upload_folder(server):
+    url, uploads = server.url, server.uploads
+    name = f"escaped-{uuid.uuid4().hex}.png"
+    stored = Path(upload(url, b"x", name=f"../../../../../../tmp/{name}"))
+    assert stored.resolve().is_relative_to(uploads.resolve()) and stored.name == name
+    assert not (Path("/tmp") / name).exists()
+
+
+def test_afterwards_the_server_is_healthy_and_reads_digits(server, mnist_slice):
+    url = server.url
+    assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
+    drawn = browser_png(draw_digit(mnist_slice.x_test[2], np.random.default_rng(1)))
+    event, data = call_predict(url, [canvas(upload(url, drawn))])
+    assert event == "complete" and data[0]["label"] == str(mnist_slice.y_test[2])
