@@ -40,9 +40,10 @@ def free_port() -> int:
 
 def start_server(port: int) -> tuple[subprocess.Popen, float]:
     """Start the app; return it and the seconds from process start to /health answering 200."""
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}  # default settings: JSON logs at info
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env)
+    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env,  # logs go where a collector takes them
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while time.perf_counter() - started < 60:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:

@@ -25,10 +25,12 @@ def serve(port: int) -> None:
     import uvicorn
 
     import app.ui
+    from app.logs import configure_logging
     from app.server import create_app
 
-    app.ui.predict = lambda classifier, sketch: (None, {"seen": None, "message": ""})
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    app.ui.predict = lambda classifier, metrics, sketch, request_id=None: (None, {"seen": None, "message": ""})
+    configure_logging("info")  # as python -m app does by default
+    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
 def main() -> None:
@@ -47,7 +49,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     canvases = [browser_png(draw_digit(mnist.x_test[i % len(mnist.x_test)], rng)) for i in range(args.requests)]
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=REPO)
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
