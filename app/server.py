@@ -69,6 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """/gradio_api/call/<a name that does not exist>: 404, not Gradio's unhandled 500."""
         return JSONResponse({"detail": str(error)}, status_code=404)
 
+    async def unknown_function(request, error: KeyError) -> JSONResponse:
+        """/gradio_api/queue/join with an fn_index that does not exist: 400, not Gradio's unguarded KeyError."""
+        if request.url.path.endswith("/queue/join"):
+            return JSONResponse({"detail": f"no such function: fn_index {error}"}, status_code=400)
+        raise error  # anywhere else a KeyError is a bug: let it be the 500 it is
+
     gradio_app = app.routes[-1].app  # the mount just added at /
     gradio_app.add_exception_handler(FnIndexInferError, unknown_endpoint)
+    gradio_app.add_exception_handler(KeyError, unknown_function)
     return app

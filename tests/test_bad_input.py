@@ -224,12 +224,10 @@ def test_an_unknown_endpoint_gets_404_not_500(server):
     assert response.status_code == 404, f"{response.status_code}: {response.text}"
 
 
-@pytest.mark.xfail(strict=True, reason="Gradio 6.31 bug: /gradio_api/queue/join looks fn_index up unguarded "
-                   "(KeyError, 500); only a catch-all KeyError handler would hide it, and our own bugs with it")
 def test_an_unknown_function_index_in_the_queue_gets_4xx_not_500(server):
     url = server.url
     response = join_queue(url, [None], fn_index=9999)
-    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text}"
+    assert response.status_code == 400 and "no such function: fn_index 9999" in response.text, response.text
 
 
 def test_the_direct_run_route_gives_no_500_for_bad_input(server):
