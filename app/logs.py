@@ -39,11 +39,6 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
 
 
-def request_id_of(headers) -> str | None:
-    """The request id from a mapping of headers (a Starlette or Gradio request's), if any."""
-    return headers.get("x-request-id") if headers is not None else None
-
-
 class RequestLog:
     """ASGI middleware: a request id for every HTTP request, one log line and one counted status each.
 

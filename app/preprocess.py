@@ -24,6 +24,7 @@ DIGIT_BOX = 20  # MNIST fits each digit into 20x20 ...
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (a 40-megapixel photo is plenty)
 MAX_FULL_DECODE_PIXELS = 16_000_000  # JPEG decodes at a reduced size; other formats up to this (64 MB in RGBA)
 LARGE_PIXELS = 4_000_000  # images above this are decoded one at a time, to bound the server's memory
+LARGE_DECODE = threading.Lock()
 WORKING_SIZE = 1024  # larger images are shrunk to this before looking for ink
 MIN_CONTRAST = 32  # ink must differ from the background by this much (of 255)
 INK_LEVEL = 0.1  # a pixel is ink at 10 % of the way from the background to the darkest stroke
@@ -68,9 +69,6 @@ def open_image(source) -> Image.Image:
     if width == 0 or height == 0:
         raise UnreadableImage("image is empty (0 pixels)")
     return image
-
-
-LARGE_DECODE = threading.Lock()
 
 
 def ink_map(image: Image.Image) -> np.ndarray:

@@ -22,7 +22,6 @@ from gradio.data_classes import FileData  # noqa: E402
 
 from app.classifier import Classifier  # noqa: E402
 from app.contract import CLASS_NAMES  # noqa: E402
-from app.logs import request_id_of  # noqa: E402
 from app.metrics import Metrics  # noqa: E402
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
 
@@ -122,7 +121,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
         seen = gr.State(None, time_to_live=600)
 
         def predict_event(value, request: gr.Request):  # Gradio passes the request; the API does not show it
-            return predict(classifier, metrics, value, request_id_of(request.headers if request else None))
+            return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)
 
         sketch.change(predict_event, inputs=sketch, outputs=[label, seen],
                       api_name="predict", trigger_mode="always_last", concurrency_limit=concurrency,

@@ -24,12 +24,14 @@ script puts the repository root on sys.path itself to import `app` and `training
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +153,6 @@ def github_oidc(env: dict[str, str]) -> tuple[str, str, str, str] | None:
 
 def github_id_token(request_url: str, request_token: str) -> str:
     """A fresh GitHub OIDC token for Azure's token exchange (GitHub's tokens expire within minutes)."""
-    import json
-    import urllib.request
-
     request = urllib.request.Request(f"{request_url}&audience=api://AzureADTokenExchange",
                                      headers={"Authorization": f"Bearer {request_token}"})
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -38,12 +38,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int) -> tuple[subprocess.Popen, float]:
-    """Start the app; return it and the seconds from process start to /health answering 200."""
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}  # default settings: JSON logs at info
+def drawn_canvases(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
+    """`count` (PNG, digit) pairs: MNIST test digits drawn as Chromium's Sketchpad sends them."""
+    mnist = load_mnist(REPO / "tests" / "data" / "mnist")
+    rng = np.random.default_rng(seed)
+    indices = [i % len(mnist.x_test) for i in range(count)]
+    return [(browser_png(draw_digit(mnist.x_test[i], rng)), str(mnist.y_test[i])) for i in indices]
+
+
+def start_server(port: int, command: list[str] | None = None) -> tuple[subprocess.Popen, float]:
+    """Start the app (`python -m app` unless told otherwise) with its default settings; return it and
+    the seconds from process start to /health answering 200."""
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env,  # logs go where a collector takes them
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command or [sys.executable, "-m", "app"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # logs: as a collector takes them
     while time.perf_counter() - started < 60:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
@@ -123,9 +132,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_app"))
     args = parser.parse_args()
 
-    mnist = load_mnist(REPO / "tests" / "data" / "mnist")
-    rng = np.random.default_rng(0)
-    canvases = [browser_png(draw_digit(mnist.x_test[i % len(mnist.x_test)], rng)) for i in range(args.requests)]
+    canvases = [png for png, _ in drawn_canvases(args.requests)]
     args.workdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, png in enumerate(canvases[:50]):

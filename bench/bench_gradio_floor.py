@@ -10,55 +10,35 @@ uvicorn. Subtract it from bench_app.py's figures to see what the preprocessing a
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
-import time
 
-import httpx
-import numpy as np
-from bench_app import REPO, cpu_seconds, free_port, latencies
+from bench_app import REPO, cpu_seconds, drawn_canvases, free_port, latencies, start_server
 
 
-def serve(port: int) -> None:
-    """Run the app with a no-op predict (in the child process)."""
+def serve() -> int:
+    """`python -m app` itself, settings and logging included, with a predict that does nothing."""
     sys.path.insert(0, str(REPO))
-    import uvicorn
-
+    import app.__main__
     import app.ui
-    from app.logs import configure_logging
-    from app.server import create_app
 
     app.ui.predict = lambda classifier, metrics, sketch, request_id=None: (None, {"seen": None, "message": ""})
-    configure_logging("info")  # as python -m app does by default
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    return app.__main__.main()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve(args.serve)
+        sys.exit(serve())
 
-    from tests.drawing import browser_png, draw_digit
-    from training.data import load_mnist
-
-    mnist = load_mnist(REPO / "tests" / "data" / "mnist")
-    rng = np.random.default_rng(0)
-    canvases = [browser_png(draw_digit(mnist.x_test[i % len(mnist.x_test)], rng)) for i in range(args.requests)]
+    canvases = [png for png, _ in drawn_canvases(args.requests)]
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, _ = start_server(port, [sys.executable, __file__, "--serve"])
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         asyncio.run(latencies(base, canvases[:20], 1))  # warm-up
         single = asyncio.run(latencies(base, canvases, 1))
         cpu_before = cpu_seconds(server.pid)

@@ -25,14 +25,11 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_app import REPO, cpu_seconds, free_port, latencies, predict_http, resident_mb, start_server  # noqa: E402
+from bench_app import cpu_seconds, drawn_canvases, free_port, latencies, predict_http, resident_mb, start_server  # noqa: E402
 
 from app.contract import CLASS_NAMES  # noqa: E402
-from tests.drawing import browser_png, draw_digit  # noqa: E402
-from training.data import load_mnist  # noqa: E402
 
 P99_TARGET_MS = 2000  # at 32 clients on the 2-core CI machine; see the README
 RSS_GROWTH_TARGET_MB = 20  # over the second half of the run: the first half is the warm-up
@@ -84,10 +81,7 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=200, help="distinct canvases (MNIST test digits)")
     args = parser.parse_args()
 
-    mnist = load_mnist(REPO / "tests" / "data" / "mnist")
-    rng = np.random.default_rng(0)
-    count = min(args.canvases, len(mnist.x_test))
-    canvases = [(browser_png(draw_digit(mnist.x_test[i], rng)), str(mnist.y_test[i])) for i in range(count)]
+    canvases = drawn_canvases(args.canvases)
 
     load_before = os.getloadavg()[0]
     port = free_port()

@@ -41,10 +41,15 @@ def browser_png(image: Image.Image) -> bytes:
     flat = pixels.reshape(height, -1)
     up = np.diff(flat, axis=0, prepend=np.zeros_like(flat[:1]))  # uint8 wraps around, as PNG's filter does
     rows = np.hstack([np.full((height, 1), 2, np.uint8), up])  # filter type 2 (Up) before each row
+    return png_file(width, height, color_type=6, idat=zlib.compress(rows.tobytes(), 1))
+
+
+def png_file(width: int, height: int, color_type: int = 0, idat: bytes = zlib.compress(b"\x00" * 100)) -> bytes:
+    """A PNG file declaring width x height (8 bits, 0 grey or 6 RGBA) around compressed pixel rows `idat`:
+    files Pillow would not write, such as the browser's encoding or a header that lies about the size."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
-            + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -22,7 +22,6 @@ tests/test_server.py covers the junk, truncated, bomb and oversized cases throug
 """
 
 import json
-import struct
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from app.config import Settings
 from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
 from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR, REPO
 from tests.drawing import browser_png, draw_digit
+from tests.drawing import png_file as png
 from tests.test_server import run_app
 
 TIMEOUT = 30  # seconds for any one request or event stream: a hang fails the test, it does not stall CI
@@ -120,17 +120,6 @@ def queue_result(url: str, data: list) -> dict:
     done = [message for _, message in read_events(stream.text) if message.get("msg") == "process_completed"]
     assert done, stream.text
     return done[0]
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    """One PNG chunk: length, type, body, CRC."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png(width: int, height: int, color_type: int = 0, idat: bytes = zlib.compress(b"\x00" * 100)) -> bytes:
-    """A PNG whose header declares width x height (8 bits, grey or RGBA), with `idat` as all its data."""
-    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def largest_accepted_png() -> bytes:

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from app.contract import check_input
 from app.preprocess import MAX_PIXELS, NothingToRead, UnreadableImage, preprocess, preprocess_sketch
 from tests.conftest import BROWSER_COMPOSITE
-from tests.drawing import browser_png, draw_digit, png_bytes
+from tests.drawing import browser_png, draw_digit, png_bytes, png_file
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
 
@@ -166,13 +166,5 @@ def test_unreadable_files_get_a_clear_error():
 
 def huge_png_header(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height pixels (a decompression bomb's first bytes)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     assert width * height > MAX_PIXELS
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
-            + chunk(b"IEND", b""))
+    return png_file(width, height)
