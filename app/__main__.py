@@ -1,5 +1,6 @@
 """Serve the app: python -m app (HOST, PORT, MODEL_DIR, ... from the environment: see app/config.py)."""
 
+import asyncio
 import ctypes
 import signal
 import sys
@@ -22,6 +23,19 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass  # not glibc (macOS, musl): nothing to cap
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM (or Ctrl-C) also ends Gradio's session heartbeat streams
+    (app.server), so that the drain waits only for the predictions in flight."""
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        try:
+            loop = asyncio.get_running_loop()  # the signal handler runs on the loop's thread, between two steps
+        except RuntimeError:
+            return  # not serving yet, or any more: no stream to end
+        loop.call_soon_threadsafe(self.config.app.state.end_heartbeats.set)
+
+
 def main() -> int:
     limit_malloc_arenas()
     # uvicorn drains on SIGTERM, then re-raises it, which would end the process with status 143: exit 0
@@ -39,8 +53,10 @@ def main() -> int:
     except ModelError as error:
         print(f"error: cannot serve: {error}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
-                access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)  # app.logs logs requests
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            log_config=None, access_log=False,  # app.logs logs requests
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    Server(config).run()
     return 0
 
 

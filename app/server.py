@@ -78,4 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gradio_app = app.routes[-1].app  # the mount just added at /
     gradio_app.add_exception_handler(FnIndexInferError, unknown_endpoint)
     gradio_app.add_exception_handler(KeyError, unknown_function)
+    # Every open page and gradio_client holds a session heartbeat stream (GET /gradio_api/heartbeat/...)
+    # that ends only when this event is set, which Gradio does in its own launch() only. app.__main__ sets
+    # it on SIGTERM: else each shutdown waits out the whole drain for them, then cancels them with an error.
+    app.state.end_heartbeats = gradio_app.stop_event
     return app

@@ -27,3 +27,13 @@ def full_mnist():
     if not folder:
         pytest.skip("full-data check skipped: set MNIST_DIR to a folder of the four MNIST IDX files")
     return load_mnist(folder)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/support/browser.py) for a module's browser tests. Not for the whole session:
+    Playwright's sync API keeps an event loop running, and asyncio.run() elsewhere refuses to start then."""
+    from tests.support.browser import chromium
+
+    with chromium() as browser:
+        yield browser

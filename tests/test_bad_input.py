@@ -38,7 +38,7 @@ from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
 from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR, REPO
 from tests.drawing import browser_png, draw_digit
 from tests.drawing import png_file as png
-from tests.test_server import run_app
+from tests.support.server import run_app
 
 TIMEOUT = 30  # seconds for any one request or event stream: a hang fails the test, it does not stall CI
 NOT_UPLOADED = "not uploaded by a user"  # Gradio's refusal of a path outside its upload folder

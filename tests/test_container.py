@@ -17,8 +17,8 @@ from gradio_client import Client, handle_file
 
 from tests.conftest import REPO
 from tests.drawing import browser_png, draw_digit
-from tests.test_deploy import container, pod_spec, render
-from tests.test_server import free_port
+from tests.support.manifests import container, pod_spec, render
+from tests.support.server import free_port
 
 DOCKER = os.environ.get("DOCKER", "docker")
 IMAGE = "digit-recognizer:test"

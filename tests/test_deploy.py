@@ -10,39 +10,18 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from app.config import Settings
 from app.server import create_app
 from tests.conftest import REPO
+from tests.support.manifests import OVERLAYS, container, needs_kubectl, pod_spec, render
 
-OVERLAYS = REPO / "kustomize" / "overlays"
 KUBERNETES_VERSION = "1.32.0"
 NAME = {"app.kubernetes.io/name": "digit-recognizer"}
 CACHE_VARIABLES = {"HOME", "GRADIO_TEMP_DIR", "MPLCONFIGDIR"}  # where Python, Gradio and Matplotlib write
 WRITABLE = "/tmp"
-
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                   reason="no kubectl: install kubectl (it bundles kustomize) to render the overlays")
-
-
-def render(overlay: str) -> tuple[str, dict[str, dict]]:
-    """`kubectl kustomize` of an overlay: its warnings, and its objects by kind."""
-    result = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stderr, {obj["kind"]: obj for obj in yaml.safe_load_all(result.stdout)}
-
-
-def pod_spec(objects: dict) -> dict:
-    return objects["Deployment"]["spec"]["template"]["spec"]
-
-
-def container(objects: dict) -> dict:
-    (app,) = pod_spec(objects)["containers"]
-    return app
-
 
 def dockerfile_instructions(name: str) -> list[str]:
     """The arguments of every NAME instruction of the Dockerfile, continuation lines joined."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.bench_load import load, resident_mb
 from tests.drawing import browser_png, draw_digit
-from tests.test_server import run_app
+from tests.support.server import run_app
 
 CLIENTS = 16
 BATCH = 500  # predictions per batch

@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit
-from tests.test_server import run_app, sketch
+from tests.support.gradio_api import sketch
+from tests.support.server import run_app
 
 
 @pytest.fixture(scope="module")

@@ -3,70 +3,35 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
-from tests.conftest import MODEL_DIR, REPO
+from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit
+from tests.support.gradio_api import sketch
+from tests.support.server import REPO, free_port, run_app, stop_app
 from tests.test_preprocess import huge_png_header
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_app(tmp_path, **env) -> tuple[subprocess.Popen, str]:
-    """Start python -m app with these settings; return it and its URL once /health answers 200."""
-    port = free_port()
-    environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
-                   "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
-    log = tmp_path / "server.log"
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
-    server.log = log
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the app exited ({server.returncode}): {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the app did not become ready in 60 s")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     process, url = run_app(tmp_path_factory.mktemp("server"), MAX_UPLOAD_MB="1")
     yield url
-    if process.poll() is not None:
-        pytest.fail(f"the server died ({process.returncode}): {process.log.read_text()[-3000:]}")
-    process.terminate()
-    process.wait(timeout=30)
+    if died := stop_app(process):
+        pytest.fail(f"the server died: {died}")
 
 
 @pytest.fixture(scope="module")
 def client(server):
     return Client(server, verbose=False, analytics_enabled=False)
-
-
-def sketch(path) -> dict:
-    return {"background": None, "layers": [], "composite": handle_file(str(path))}
 
 
 def test_health_names_the_served_model(server):

@@ -33,7 +33,7 @@ import yaml
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import REPO
 from tests.drawing import browser_png, draw_digit
-from tests.test_server import run_app
+from tests.support.server import run_app
 
 CLIENTS = 16
 COMPLETED_BEFORE_SIGNAL = 50

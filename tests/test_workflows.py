@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_server import run_app
+from tests.support.server import free_port, run_app
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 SMOKE_TEST = REPO / ".github" / "scripts" / "smoke_test.py"
@@ -139,7 +139,6 @@ def test_smoke_test_passes_against_a_real_server(tmp_path):
 
 
 def test_smoke_test_fails_clearly_when_nothing_answers():
-    from tests.test_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     result = subprocess.run([sys.executable, str(SMOKE_TEST), url, "--wait", "3"], capture_output=True, text=True)

@@ -1,0 +1,30 @@
+"""The Kustomize overlays as Kubernetes gets them: `kubectl kustomize`, parsed."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.support.server import REPO
+
+OVERLAYS = REPO / "kustomize" / "overlays"
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                   reason="no kubectl: install kubectl (it bundles kustomize) to render the overlays")
+
+
+def render(overlay: str) -> tuple[str, dict[str, dict]]:
+    """`kubectl kustomize` of an overlay: its warnings, and its objects by kind."""
+    result = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stderr, {obj["kind"]: obj for obj in yaml.safe_load_all(result.stdout)}
+
+
+def pod_spec(objects: dict) -> dict:
+    return objects["Deployment"]["spec"]["template"]["spec"]
+
+
+def container(objects: dict) -> dict:
+    (app,) = pod_spec(objects)["containers"]
+    return app

@@ -1,0 +1,54 @@
+"""The app as a real process: python -m app on a free port, as a user starts it."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_app(tmp_path: Path, **env) -> tuple[subprocess.Popen, str]:
+    """Start python -m app with these settings; return it and its URL once /health answers 200.
+
+    The process's output goes to `process.log` (a file in tmp_path), its uploads to tmp_path/gradio.
+    """
+    port = free_port()
+    environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
+                   "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
+    log = tmp_path / "server.log"
+    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server.log = log
+    server.port = port
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the app exited ({server.returncode}): {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the app did not become ready in 60 s")
+
+
+def stop_app(process: subprocess.Popen) -> str | None:
+    """Stop a server started by run_app; the end of its log if it had died on its own, else None."""
+    died = process.poll() is not None
+    if not died:
+        process.terminate()
+        process.wait(timeout=30)
+    return process.log.read_text()[-3000:] if died else None
