@@ -26,6 +26,9 @@ from app.metrics import Metrics  # noqa: E402
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
 
 CANVAS = (800, 800)
+# Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
+# must keep the client on that process at least as long (kustomize/base/service.yaml).
+CLIENT_STATE_SECONDS = 600
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
@@ -104,7 +107,8 @@ def show_seen(seen: dict | None):
 
 def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurrency: int) -> gr.Blocks:
     accuracy = metadata.get("test_accuracy", 0.0)
-    with gr.Blocks(title="Handwritten digits", analytics_enabled=False, delete_cache=(600, 600)) as demo:
+    with gr.Blocks(title="Handwritten digits", analytics_enabled=False,
+                   delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
         gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
                     "reads it as you draw.")
         with gr.Row():
@@ -118,7 +122,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
                                       interactive=False, buttons=[], format="png")
                 message = gr.Markdown(EMPTY_MESSAGE)
         sketch.preprocess = functools.partial(undecoded_sketch, sketch)
-        seen = gr.State(None, time_to_live=600)
+        seen = gr.State(None, time_to_live=CLIENT_STATE_SECONDS)
 
         def predict_event(value, request: gr.Request):  # Gradio passes the request; the API does not show it
             return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from app.config import Settings
 from app.server import create_app
+from app.ui import CLIENT_STATE_SECONDS
 from tests.conftest import REPO
 from tests.support.manifests import OVERLAYS, container, needs_kubectl, pod_spec, render
 
@@ -72,6 +73,21 @@ def test_local_overlay_runs_two_replicas_of_the_local_image_on_localhost_80():
     assert service["type"] == "LoadBalancer"
     assert [(port["port"], port["targetPort"]) for port in service["ports"]] == [(80, "http")]
     assert [port["name"] for port in container(objects)["ports"]] == ["http"]
+
+
+@needs_kubectl
+def test_the_service_keeps_each_client_on_one_pod_as_long_as_gradio_keeps_its_state(overlay):
+    """Gradio's uploads, queue and sessions live in one process (tests/test_replicas.py runs two)."""
+    service = render(overlay)[1]["Service"]["spec"]
+    assert service["sessionAffinity"] == "ClientIP"
+    assert service["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] >= CLIENT_STATE_SECONDS
+
+
+@needs_kubectl
+def test_on_aks_every_node_stays_behind_the_load_balancer():
+    """ClientIP makes AKS give the load balancer source-IP distribution: one client, one node. Local would
+    take nodes out of its pool as pods move, and move clients with them."""
+    assert render("aks")[1]["Service"]["spec"]["externalTrafficPolicy"] == "Cluster"
 
 
 @needs_kubectl

@@ -43,7 +43,7 @@ USERS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 BROWSER = "127.0.0.1"
 SEED = 4  # the balancer's first four random picks fall two on each pod, so the users are spread over both
 USER_PAUSE = 1.5  # seconds between a user's calls when a pod dies: longer than the Service takes to drop it
-CALL_TIMEOUT = 30
+CALL_TIMEOUT = 10  # seconds: a call still unanswered by then hangs (gradio_client waits forever)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_the_local_service_keeps_each_client_address_on_one_pod(local_overlay):
 
 
 def test_gradio_client_users_get_every_prediction_from_two_replicas(replicas, canvases):
-    users = [Caller(replicas.url, address, calls(canvases, 30)) for address in USERS]
+    users = [Caller(replicas.url, address, calls(canvases, 30), timeout=CALL_TIMEOUT) for address in USERS]
     records = [record for user in users for record in user.finish()]
     assert_all_answered_right(records, at_least=100)
     assert_each_user_on_one_pod_and_both_pods_used(replicas, USERS)
@@ -156,7 +156,8 @@ def test_the_browser_draws_reads_clears_and_goes_on_when_its_pod_dies(replicas, 
 
 def test_a_pod_that_dies_costs_each_of_its_users_at_most_one_call(replicas, canvases):
     assert KUBELET_SECONDS < USER_PAUSE, "a user calling faster would also meet the dead pod before it leaves"
-    users = [Caller(replicas.url, address, calls(canvases, 10), pause=USER_PAUSE) for address in USERS]
+    users = [Caller(replicas.url, address, calls(canvases, 10), pause=USER_PAUSE, timeout=CALL_TIMEOUT)
+             for address in USERS]
     deadline = time.monotonic() + 120
     while not all(user.answered() >= 3 for user in users):
         assert time.monotonic() < deadline, [user.records for user in users]
@@ -176,7 +177,7 @@ def test_a_pod_that_dies_costs_each_of_its_users_at_most_one_call(replicas, canv
 
 def test_a_rolling_update_moves_users_on_cleanly(replicas, canvases, local_overlay):
     pre_stop = container(local_overlay)["lifecycle"]["preStop"]["sleep"]["seconds"]
-    users = [Caller(replicas.url, address, calls(canvases, 400)) for address in USERS]
+    users = [Caller(replicas.url, address, calls(canvases, 400), timeout=CALL_TIMEOUT) for address in USERS]
     http_records: dict[str, list[dict]] = {f"127.0.0.{10 + n}": [] for n in range(2)}
     stop = threading.Event()
 

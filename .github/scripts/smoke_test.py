@@ -39,8 +39,9 @@ def read_drawing(url: str) -> dict:
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False, analytics_enabled=False)
-    return client.predict({"background": None, "layers": [], "composite": handle_file(str(DRAWING))},
-                          api_name="/predict")
+    job = client.submit({"background": None, "layers": [], "composite": handle_file(str(DRAWING))},
+                        api_name="/predict")
+    return job.result(timeout=60)  # gradio_client waits forever when its requests reach different pods
 
 
 def main(argv: list[str] | None = None) -> int:

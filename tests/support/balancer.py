@@ -53,6 +53,7 @@ class Balancer:
         self.ready = set(self.endpoints)
         self._random = random.Random(self.seed)
         self._pinned: dict[str, tuple[Endpoint, float]] = {}  # client address -> (endpoint, last connection)
+        self._open: set[asyncio.StreamWriter] = set()  # the clients' side of every relayed connection
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="balancer")
@@ -72,10 +73,10 @@ class Balancer:
 
     async def _close(self) -> None:
         self._server.close()
+        for writer in self._open:
+            writer.close()  # the relays see their connections end, and return
         relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in relays:
-            task.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
+        await asyncio.wait(relays, timeout=5) if relays else None
 
     def set_ready(self, endpoint: Endpoint, ready: bool) -> None:
         """The endpoint controller's view: only ready endpoints get new connections."""
@@ -118,6 +119,7 @@ class Balancer:
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         client = client_writer.get_extra_info("peername")[0]
         endpoint = self.choose(client)
+        self._open.add(client_writer)
         try:
             if endpoint is None:
                 return  # no ready endpoint: the connection is refused
@@ -134,6 +136,7 @@ class Balancer:
             await asyncio.gather(*pipes)
         finally:
             client_writer.close()
+            self._open.discard(client_writer)
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -36,12 +36,13 @@ def bind_every_connection_to(address: str) -> None:
 class Caller:
     """This module run as a process for one user: its records arrive in `records` as the calls end."""
 
-    def __init__(self, url: str, address: str, calls: list[tuple[str, str]], pause: float = 0.0):
+    def __init__(self, url: str, address: str, calls: list[tuple[str, str]], pause: float = 0.0,
+                 timeout: float = 30.0):
         self.address = address
         self.records: list[dict] = []
         self.process = subprocess.Popen([sys.executable, "-m", "tests.support.caller", url, address, "--pause",
-                                         str(pause)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        cwd=Path(__file__).resolve().parents[2])
+                                         str(pause), "--timeout", str(timeout)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
         self.process.stdin.write(json.dumps(calls))
         self.process.stdin.close()
         self._reader = threading.Thread(target=self._read, daemon=True)
