@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from tests.drawing import browser_png, draw_digit
@@ -132,15 +133,45 @@ def test_without_the_affinity_the_same_predictions_fail(tmp_path, local_overlay,
     assert len(failed) >= len(records) / 4, f"only {len(failed)} of {len(records)} failed without affinity"
 
 
-def test_the_browser_draws_reads_clears_and_goes_on_when_its_pod_dies(replicas, browser):
+def served(endpoint) -> dict[str, float]:
+    """What one pod's /metrics counts: predictions answered, nothing-to-read answers, refusals, 4xx and 5xx."""
+    families = {family.name: family for family in text_string_to_metric_families(
+        httpx.get(f"http://{endpoint[0]}:{endpoint[1]}/metrics").text)}
+
+    def total(name: str, keep=lambda labels: True) -> float:
+        return sum(sample.value for sample in families[name].samples
+                   if sample.name.endswith("_total") and keep(sample.labels))
+
+    return {"answered": total("digits_predictions") + total("digits_nothing_to_read"),
+            "refused": total("digits_prediction_errors"),
+            "http_errors": total("digits_http_responses", lambda labels: int(labels["status"]) >= 400)}
+
+
+def test_the_browser_draws_reads_and_clears_through_two_replicas(replicas, browser):
+    """Digit after digit until the pods have answered 100 of the page's predictions: one when a stroke ends,
+    one when the canvas is cleared (answered with nothing to read)."""
+    with open_app(browser, replicas.url) as page:
+        digits = 0
+        while sum(served(pod)["answered"] for pod in replicas.processes) < 100:
+            digit, strokes = [("1", ONE), ("7", SEVEN)][digits % 2]  # few mouse moves: each costs ~0.5 s here
+            draw(page, strokes)
+            expect_reads(page, digit)
+            clear_canvas(page)
+            expect_empty(page)
+            digits += 1
+        expect(page.locator(".toast-body")).to_have_count(0)
+    counts = {pod: served(pod) for pod in replicas.processes}
+    assert not any(count["refused"] or count["http_errors"] for count in counts.values()), counts
+    assert len(replicas.balancer.endpoints_of(BROWSER)) == 1, "the page's connections reached two pods"
+
+
+def test_the_browser_goes_on_when_its_pod_dies(replicas, browser):
     with open_app(browser, replicas.url) as page:
         draw(page, ONE)
         expect_reads(page, "1")
         clear_canvas(page)
         expect_empty(page)
         pod = replicas.balancer.pinned(BROWSER)
-        assert replicas.balancer.endpoints_of(BROWSER) == {pod}, "the page's connections reached two pods"
-
         (other,) = set(replicas.processes) - {pod}
         draw(page, SEVEN, midway=lambda: replicas.kill(pod))  # the pod dies while the user draws
         expect_reads(page, "7")

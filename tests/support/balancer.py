@@ -44,13 +44,13 @@ class Balancer:
     service_spec: dict
     endpoints: list[Endpoint]
     seed: int = 0
-    ready: set[Endpoint] = field(default_factory=set)
-    connections: Counter = field(default_factory=Counter)  # (client address, endpoint) -> connections made
-    refused: Counter = field(default_factory=Counter)  # endpoint -> connections it refused
+    ready: set[Endpoint] = field(init=False)  # the endpoints that get new connections
+    connections: Counter = field(init=False)  # (client address, endpoint) -> connections made
 
     def __post_init__(self):
         self.affinity = Affinity.of(self.service_spec)
         self.ready = set(self.endpoints)
+        self.connections = Counter()
         self._random = random.Random(self.seed)
         self._pinned: dict[str, tuple[Endpoint, float]] = {}  # client address -> (endpoint, last connection)
         self._open: set[asyncio.StreamWriter] = set()  # the clients' side of every relayed connection
@@ -76,7 +76,8 @@ class Balancer:
         for writer in self._open:
             writer.close()  # the relays see their connections end, and return
         relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        await asyncio.wait(relays, timeout=5) if relays else None
+        if relays:
+            await asyncio.wait(relays, timeout=5)
 
     def set_ready(self, endpoint: Endpoint, ready: bool) -> None:
         """The endpoint controller's view: only ready endpoints get new connections."""
@@ -126,8 +127,7 @@ class Balancer:
             try:
                 pod_reader, pod_writer = await asyncio.open_connection(*endpoint)
             except OSError:
-                self.refused[endpoint] += 1  # a dead pod not yet out of the Service
-                return
+                return  # a dead pod not yet out of the Service: refused
             pipes = [asyncio.ensure_future(self._pipe(client_reader, pod_writer)),
                      asyncio.ensure_future(self._pipe(pod_reader, client_writer))]
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
