@@ -79,10 +79,12 @@ class Balancer:
         if relays:
             await asyncio.wait(relays, timeout=5)
 
-    def set_ready(self, endpoint: Endpoint, ready: bool) -> None:
-        """The endpoint controller's view: only ready endpoints get new connections."""
+    def set_ready(self, endpoint: Endpoint, ready: bool) -> Counter:
+        """The endpoint controller's view: only ready endpoints get new connections. Returns the connections
+        made until this moment."""
         with self._lock:
             (self.ready.add if ready else self.ready.discard)(endpoint)
+            return Counter(self.connections)
 
     def pinned(self, client: str) -> Endpoint | None:
         """The endpoint `client`'s next connection goes to, if its affinity holds one."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,12 +66,13 @@ class Replicas:
         """The pod dies at once (a crash, the OOM killer, a lost node): SIGKILL, no drain."""
         self.processes[endpoint].kill()
 
-    def terminate(self, endpoint: Endpoint, pre_stop_seconds: float) -> tuple[int, float]:
-        """Terminate the pod as a rollout does; return its exit status and the seconds from SIGTERM to exit."""
-        self.balancer.set_ready(endpoint, False)  # terminating: no new connections, the open ones go on
+    def terminate(self, endpoint: Endpoint, pre_stop_seconds: float) -> tuple[int, float, Counter]:
+        """Terminate the pod as a rollout does. Returns its exit status, the seconds from SIGTERM to its exit,
+        and the balancer's connections until the pod left the Service."""
+        before = self.balancer.set_ready(endpoint, False)  # terminating: no new connections, the open ones go on
         time.sleep(pre_stop_seconds)
         process = self.processes[endpoint]
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         status = process.wait(timeout=120)
-        return status, time.monotonic() - signalled
+        return status, time.monotonic() - signalled, before
