@@ -61,6 +61,8 @@ def open_image(source) -> Image.Image:
             raise UnreadableImage("not an image file, or in a format that cannot be read") from None
         except Image.DecompressionBombError:
             raise UnreadableImage(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+        except FileNotFoundError:  # e.g. an upload another replica took, or one deleted after 10 minutes
+            raise UnreadableImage("the file is not on this server: upload it again") from None
         except (OSError, ValueError) as error:
             raise UnreadableImage(f"cannot open the image ({type(error).__name__})") from None
     width, height = image.size

@@ -252,6 +252,14 @@ def test_paths_outside_the_upload_folder_are_refused_and_never_read(server, path
     assert not list(uploads.rglob(Path(path).name)), f"{path} was copied into the upload folder"
 
 
+def test_an_upload_this_server_does_not_have_gets_a_clear_error(server):
+    """Every pod has the same upload folder path, so a path another replica (or an expired upload) handed
+    out passes Gradio's check: the answer must say what to do, not name an exception."""
+    missing = server.uploads / ("0" * 64) / "canvas.png"
+    message = error_message(server.url, [canvas(str(missing))])
+    assert message == "Could not read the image: the file is not on this server: upload it again", message
+
+
 def test_a_path_climbing_out_of_the_upload_folder_is_refused(server, mnist_slice):
     url, uploads = server.url, server.uploads
     uploaded = upload(url, browser_png(draw_digit(mnist_slice.x_test[0], np.random.default_rng(0))))
