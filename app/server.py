@@ -3,11 +3,18 @@
     GET /health/live  liveness: the process answers (never touches the model)
     GET /health       readiness: the model is loaded and answers a forward pass; its identity
     GET /metrics      Prometheus metrics (app/metrics.py)
+    POST /predict     one picture in, one JSON answer out (app/rest.py); stateless
+    GET /docs         the OpenAPI docs (Swagger UI served from here: no CDN); /openapi.json
     /                 the Gradio UI; /gradio_api/... its API (`predict`), /?view=api its docs
 """
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from gradio.route_utils import FnIndexInferError
 
 from app.classifier import load_classifier
@@ -15,7 +22,10 @@ from app.config import Settings, load_settings
 from app.contract import TFLITE_FILE
 from app.logs import RequestLog
 from app.metrics import CONTENT_TYPE, Metrics
+from app.rest import rest_router
 from app.ui import CSS, THEME, build_ui, gr  # app.ui turns off telemetry before importing Gradio
+
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon, for /docs
 
 
 def model_identity(metadata: dict) -> dict:
@@ -34,8 +44,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     classifier, metadata = load_classifier(settings.model_dir)
     identity = model_identity(metadata)
     metrics = Metrics(identity)
-    app = FastAPI(title="Handwritten digits", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Handwritten digits", version=identity["sha256"][:12], docs_url=None, redoc_url=None,
+                  description="Read a handwritten digit: `POST /predict` with one picture. The drawing UI is at `/`.")
     app.add_middleware(RequestLog, metrics=metrics)
+    app.include_router(rest_router(classifier, metrics, identity["sha256"], int(settings.max_upload_mb * 2**20),
+                                   settings.concurrency))
+
+    # FastAPI's /docs loads Swagger UI from a CDN: serve it from the fastapi-offline package instead.
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
     # Routes first: the Gradio mount at / would swallow them.
     @app.get("/health/live")

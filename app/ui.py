@@ -5,9 +5,7 @@ the answer change stroke by stroke explains the model better than a button, and 
 """
 
 import functools
-import logging
 import os
-import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -23,7 +21,8 @@ from gradio.data_classes import FileData  # noqa: E402
 from app.classifier import Classifier  # noqa: E402
 from app.contract import CLASS_NAMES  # noqa: E402
 from app.metrics import Metrics  # noqa: E402
-from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage, preprocess_sketch  # noqa: E402
+from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage  # noqa: E402
+from app.reading import read_digit  # noqa: E402
 
 CANVAS = (800, 800)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
@@ -40,7 +39,6 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool sele
   };
   pick(50);
 }"""
-log = logging.getLogger("app.predictions")
 
 
 def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
@@ -70,32 +68,16 @@ def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
 
 def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None
             ) -> tuple[dict | None, dict]:
-    """A Sketchpad value -> (the Label's value, what the model saw for the UI); counted and logged."""
-    started = time.perf_counter()
+    """A Sketchpad value -> (the Label's value, what the model saw for the UI)."""
     try:
-        image = preprocess_sketch(sketch)
-        probabilities = classifier.predict(image[np.newaxis])[0]
+        reading = read_digit(classifier, metrics, sketch, request_id)
     except NothingToRead as reason:
-        metrics.nothing_to_read.inc()
-        log.info("nothing to read", extra={"fields": {"request_id": request_id, "reason": str(reason)}})
         message = EMPTY_MESSAGE if isinstance(reason, NothingDrawn) else f"Nothing to read: {reason}. {EMPTY_MESSAGE}"
         return None, {"seen": None, "message": message}
     except UnreadableImage as error:
-        metrics.errors.labels("unreadable_image").inc()
-        log.info("unreadable image", extra={"fields": {"request_id": request_id, "reason": str(error)}})
-        raise gr.Error(f"Could not read the image: {error}", print_exception=False) from None  # logged above
-    except Exception:
-        metrics.errors.labels("internal").inc()
-        log.exception("prediction failed", extra={"fields": {"request_id": request_id}})
-        raise
-    seconds = time.perf_counter() - started
-    digit = CLASS_NAMES[int(probabilities.argmax())]
-    metrics.answered(digit, seconds)
-    log.info("prediction", extra={"fields": {"request_id": request_id, "digit": digit,
-                                             "confidence": round(float(probabilities.max()), 4),
-                                             "ms": round(seconds * 1e3, 2)}})
-    confidences = {name: float(p) for name, p in zip(CLASS_NAMES, probabilities, strict=True)}
-    return confidences, {"seen": (image[..., 0] * 255).round().astype(np.uint8), "message": ""}
+        raise gr.Error(f"Could not read the image: {error}", print_exception=False) from None  # logged
+    confidences = {name: float(p) for name, p in zip(CLASS_NAMES, reading.probabilities, strict=True)}
+    return confidences, {"seen": (reading.seen[..., 0] * 255).round().astype(np.uint8), "message": ""}
 
 
 def show_seen(seen: dict | None):

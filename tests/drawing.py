@@ -13,6 +13,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from app.preprocess import MAX_PIXELS
+
 
 def draw_digit(digit: np.ndarray, rng: np.random.Generator, canvas: int = 800,
                smallest: float = 0.15, largest: float = 0.95) -> Image.Image:
@@ -42,6 +44,12 @@ def browser_png(image: Image.Image) -> bytes:
     up = np.diff(flat, axis=0, prepend=np.zeros_like(flat[:1]))  # uint8 wraps around, as PNG's filter does
     rows = np.hstack([np.full((height, 1), 2, np.uint8), up])  # filter type 2 (Up) before each row
     return png_file(width, height, color_type=6, idat=zlib.compress(rows.tobytes(), 1))
+
+
+def huge_png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels (a decompression bomb's first bytes)."""
+    assert width * height > MAX_PIXELS
+    return png_file(width, height)
 
 
 def png_file(width: int, height: int, color_type: int = 0, idat: bytes = zlib.compress(b"\x00" * 100)) -> bytes:

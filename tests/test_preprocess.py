@@ -7,9 +7,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.contract import check_input
-from app.preprocess import MAX_PIXELS, NothingToRead, UnreadableImage, preprocess, preprocess_sketch
+from app.preprocess import NothingToRead, UnreadableImage, preprocess, preprocess_sketch
 from tests.conftest import BROWSER_COMPOSITE
-from tests.drawing import browser_png, draw_digit, png_bytes, png_file
+from tests.drawing import browser_png, draw_digit, huge_png_header, png_bytes
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
 
@@ -162,9 +162,3 @@ def test_unreadable_files_get_a_clear_error():
         preprocess(huge_png_header(20_000, 20_000))
     with pytest.raises(UnreadableImage, match="cannot read an array"):
         preprocess(np.zeros((10, 10, 7), np.float64))
-
-
-def huge_png_header(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height pixels (a decompression bomb's first bytes)."""
-    assert width * height > MAX_PIXELS
-    return png_file(width, height)

@@ -80,13 +80,29 @@ def calls(canvases, count: int) -> list[tuple[str, str]]:
     return [(path, digit) for path, _, digit in repeated(canvases, count)]
 
 
-def http_user(url: str, address: str, canvases) -> list[dict]:
+def read_over_gradio_http(url: str, png: bytes, address: str) -> str:
+    return predict_http(url, png, address, timeout=CALL_TIMEOUT)["label"]
+
+
+def read_over_rest(url: str, png: bytes, address: str) -> str:
+    """POST /predict, on a new connection from `address`."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=CALL_TIMEOUT) as client:
+        try:
+            response = client.post(f"{url}/predict", files={"file": ("digit.png", png, "image/png")})
+        except httpx.HTTPError as error:
+            raise PredictionFailed(f"{type(error).__name__}: {error}") from None
+    if response.status_code != 200:
+        raise PredictionFailed(f"HTTP {response.status_code}: {response.text[:300]}")
+    return response.json()["digit"]
+
+
+def http_user(url: str, address: str, canvases, read=read_over_gradio_http) -> list[dict]:
     """A program calling over plain HTTP from `address`, each request on a new connection."""
     records = []
     for _, png, digit in canvases:
         record = {"digit": digit, "label": None, "error": None, "started": time.monotonic()}
         try:
-            record["label"] = predict_http(url, png, address, timeout=CALL_TIMEOUT)["label"]
+            record["label"] = read(url, png, address)
         except PredictionFailed as error:
             record["error"] = str(error)
         record["ended"] = time.monotonic()
@@ -150,6 +166,19 @@ def served(endpoint) -> dict[str, float]:
     return {"answered": total("digits_predictions") + total("digits_nothing_to_read"),
             "refused": total("digits_prediction_errors"),
             "http_errors": total("digits_http_responses", lambda labels: int(labels["status"]) >= 400)}
+
+
+def test_post_predict_needs_no_affinity(tmp_path, local_overlay, canvases):
+    """The stateless way in: one request per prediction, so any pod can answer any of them."""
+    spec = {key: value for key, value in local_overlay["Service"]["spec"].items()
+            if not key.startswith("sessionAffinity")}
+    with Replicas(tmp_path, spec, seed=SEED) as replicas:
+        with ThreadPoolExecutor(len(USERS)) as pool:
+            per_user = pool.map(lambda address: http_user(replicas.url, address, repeated(canvases, 25),
+                                                           read=read_over_rest), USERS)
+            records = [record for user_records in per_user for record in user_records]
+        assert all(replicas.balancer.endpoints_of(user) == set(replicas.processes) for user in USERS)
+    assert_all_answered_right(records, at_least=100)
 
 
 def test_the_browser_draws_reads_and_clears_through_two_replicas(replicas, browser):

@@ -15,10 +15,9 @@ from PIL import Image
 
 from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR
-from tests.drawing import browser_png, draw_digit
+from tests.drawing import browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch
 from tests.support.server import REPO, free_port, run_app, stop_app
-from tests.test_preprocess import huge_png_header
 
 
 @pytest.fixture(scope="module")

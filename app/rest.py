@@ -1,0 +1,100 @@
+"""POST /predict: one picture in, one JSON answer out. Stateless, so any replica can answer it.
+
+    curl -F file=@digit.png http://localhost:7860/predict
+    curl --data-binary @digit.png -H "Content-Type: image/png" http://localhost:7860/predict
+
+The same reading as the UI and the Gradio API (app/reading.py): preprocessing, model, metrics and logs.
+"""
+
+import anyio
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from app.classifier import Classifier
+from app.metrics import Metrics
+from app.preprocess import NothingToRead, UnreadableImage
+from app.reading import read_digit
+
+TOP = 3
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
+
+
+class Guess(BaseModel):
+    digit: str
+    probability: float
+
+
+class Prediction(BaseModel):
+    digit: str | None = Field(description="the digit read; null when there is nothing to read")
+    top: list[Guess] = Field(description=f"the {TOP} likeliest digits, likeliest first; empty with nothing to read")
+    message: str = Field(description="why nothing was read; empty when a digit was")
+    model_sha256: str = Field(description="the served model.tflite's SHA-256, as GET /health tells")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "digit": "7", "top": [{"digit": "7", "probability": 0.9991}, {"digit": "2", "probability": 0.0006},
+                              {"digit": "1", "probability": 0.0002}],
+        "message": "", "model_sha256": "5f0c…"}]}}
+
+
+BINARY = {"type": "string", "format": "binary"}
+REQUEST_BODY = {"required": True, "description": "one picture of one digit, any size, dark on light or light on dark",
+                "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                               "properties": {"file": BINARY}}},
+                            **{kind: {"schema": BINARY} for kind in IMAGE_TYPES}}}
+ERRORS = {400: {"description": "not a readable image (the reason is in `detail`)"},
+          413: {"description": "larger than MAX_UPLOAD_MB"},
+          415: {"description": "neither multipart/form-data with a `file` nor an image content type"}}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 as soon as it passes `limit` bytes."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise HTTPException(413, f"the picture is larger than {limit / 2**20:g} MB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"the picture is larger than {limit / 2**20:g} MB")
+    return bytes(body)
+
+
+async def uploaded_picture(request: Request, limit: int) -> bytes:
+    """The picture: the multipart field `file`, or the whole body when it is sent as an image."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:  # room for the framing
+            raise HTTPException(413, f"the picture is larger than {limit / 2**20:g} MB")
+        # A larger part sent without a length is refused by the parser (400, "Part exceeded maximum size").
+        async with request.form(max_files=1, max_fields=10, max_part_size=limit) as form:
+            file = form.get("file")
+            if not isinstance(file, UploadFile):
+                raise HTTPException(422, "send the picture as the multipart field `file` (curl -F file=@digit.png)")
+            return await file.read()
+    if kind.startswith("image/"):
+        return await read_body(request, limit)
+    raise HTTPException(415, f"send multipart/form-data with a `file` field, or an image content type; not {kind!r}")
+
+
+def rest_router(classifier: Classifier, metrics: Metrics, model_sha256: str, max_upload_bytes: int,
+                concurrency: int) -> APIRouter:
+    router = APIRouter()
+    limiter = anyio.CapacityLimiter(concurrency)  # as many readings at once as the Gradio path allows
+
+    @router.post("/predict", response_model=Prediction, responses=ERRORS, openapi_extra={"requestBody": REQUEST_BODY},
+                 summary="Read the digit in one picture")
+    async def predict(request: Request) -> Prediction:
+        """One picture of one digit in, the digit and the top 3 out. Stateless: no session, any replica."""
+        picture = await uploaded_picture(request, max_upload_bytes)
+        sketch = {"background": None, "layers": [], "composite": picture}
+        try:
+            reading = await anyio.to_thread.run_sync(
+                read_digit, classifier, metrics, sketch, request.headers.get("x-request-id"), limiter=limiter)
+        except NothingToRead as reason:
+            return Prediction(digit=None, top=[], message=f"Nothing to read: {reason}", model_sha256=model_sha256)
+        except UnreadableImage as error:
+            raise HTTPException(400, f"Could not read the image: {error}") from None
+        return Prediction(digit=reading.digit, top=[Guess(digit=d, probability=p) for d, p in reading.top(TOP)],
+                          message="", model_sha256=model_sha256)
+
+    return router
