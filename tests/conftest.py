@@ -30,6 +30,17 @@ def full_mnist():
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """python -m app with 1 MB uploads, for one test module: its URL (test_bad_input.py has its own)."""
+    from tests.support.server import run_app, stop_app
+
+    process, url = run_app(tmp_path_factory.mktemp("server"), MAX_UPLOAD_MB="1")
+    yield url
+    if died := stop_app(process):
+        pytest.fail(f"the server died: {died}")
+
+
+@pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (tests/support/browser.py) for a module's browser tests. Not for the whole session:
     Playwright's sync API keeps an event loop running, and asyncio.run() elsewhere refuses to start then."""

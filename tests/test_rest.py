@@ -22,15 +22,6 @@ from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit, huge_png_header, png_bytes
 from tests.support.browser import VIEWPORT
-from tests.support.server import run_app, stop_app
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    process, url = run_app(tmp_path_factory.mktemp("rest"), MAX_UPLOAD_MB="1")
-    yield url
-    if died := stop_app(process):
-        pytest.fail(f"the server died: {died}")
 
 
 def post_file(url: str, content: bytes, name: str = "digit.png") -> httpx.Response:

@@ -17,15 +17,7 @@ from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch
-from tests.support.server import REPO, free_port, run_app, stop_app
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    process, url = run_app(tmp_path_factory.mktemp("server"), MAX_UPLOAD_MB="1")
-    yield url
-    if died := stop_app(process):
-        pytest.fail(f"the server died: {died}")
+from tests.support.server import REPO, free_port
 
 
 @pytest.fixture(scope="module")
