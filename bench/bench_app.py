@@ -1,23 +1,33 @@
-"""Benchmark the running app through its Gradio HTTP API, as a table.
+"""Benchmark the app against a baseline built like the system it replaces, in one run, as a table.
 
-    python bench/bench_app.py [--requests 300] [--concurrency 16]
+    python bench/bench_app.py [--requests 300] [--concurrency 16] [--rounds 5] [--idle-seconds 5]
 
-Starts `python -m app` on a free port and measures: process start to /health answering 200; one
-prediction (upload the canvas, call `predict`, read the result from the event stream) at
-concurrency 1, over raw HTTP and through gradio_client; the server's CPU time per prediction at
-concurrency 16 (its /proc CPU time before and after); its resident memory after the load.
-Inputs are what the Sketchpad sends from Chromium: 800x800 opaque RGBA PNG canvases, encoded as
-the browser encodes them, each with one MNIST test digit drawn in black at a random size and place.
+Starts `python -m app` and the baseline (bench/baseline_app.py: FastAPI calling Keras `model.predict`
+per request on app/model/model.keras, the canvas sent as a base64 PNG data URL in JSON) on free ports,
+and measures both:
+- the app's `POST /predict` (the canvas as the multipart field `file`) and the baseline's, at
+  concurrency 1 (latency), then twice as many at `--concurrency` (the server's CPU time per prediction,
+  from /proc);
+- the app's Gradio API (upload the canvas, call `predict`, read the event stream), raw HTTP and
+  gradio_client, against the baseline's `POST /predict`, which is all the baseline has;
+- each server's CPU time with no client, resident memory after the load, start to /health 200.
+The machine is noisy: the loads run in `--rounds` rounds, each taking its turn on the app and the
+baseline, so that both see the same slow and fast moments. The load generator shares the machine.
+Inputs are what Chromium sends from an HTML canvas: 800x800 opaque RGBA PNGs, encoded as the browser
+encodes them, each with one MNIST test digit drawn in black at a random size and place.
 """
 
 import argparse
 import asyncio
+import base64
+import datetime
 import os
-import socket
+import platform
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,15 +37,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.drawing import browser_png, draw_digit  # noqa: E402
+from tests.support.process import cpu_seconds, resident_mb, thread_count  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
 from training.data import load_mnist  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["REPO", "cpu_seconds", "drawn_canvases", "free_port", "latencies", "predict_http", "resident_mb",
+           "start_server"]  # what bench_load.py and bench_gradio_floor.py take from here
 
 
 def drawn_canvases(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
@@ -48,7 +55,7 @@ def drawn_canvases(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
 
 def start_server(port: int, command: list[str] | None = None) -> tuple[subprocess.Popen, float]:
     """Start the app (`python -m app` unless told otherwise) with its default settings; return it and
-    the seconds from process start to /health answering 200."""
+    the seconds from process start to /health answering 200. (tests.support.server.run_app does not time it.)"""
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
     started = time.perf_counter()
     server = subprocess.Popen(command or [sys.executable, "-m", "app"], cwd=REPO, env=env,
@@ -60,22 +67,10 @@ def start_server(port: int, command: list[str] | None = None) -> tuple[subproces
         except httpx.TransportError:
             pass
         if server.poll() is not None:
-            raise RuntimeError(f"the app exited with status {server.returncode}")
+            raise RuntimeError(f"{command or 'the app'} exited with status {server.returncode}")
         time.sleep(0.02)
     server.kill()
-    raise RuntimeError("the app did not answer /health within 60 s")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    raise RuntimeError(f"{command or 'the app'} did not answer /health within 60 s")
 
 
 async def predict_http(client: httpx.AsyncClient, png: bytes) -> dict:
@@ -97,18 +92,35 @@ async def predict_http(client: httpx.AsyncClient, png: bytes) -> dict:
     raise RuntimeError("the event stream ended without a result")
 
 
-async def latencies(base: str, canvases: list[bytes], concurrency: int) -> list[float]:
-    """Seconds per prediction, `concurrency` at a time, over all canvases."""
+async def predict_rest(client: httpx.AsyncClient, png: bytes) -> str | None:
+    """The app's POST /predict, the canvas as a form's file field (`curl -F file=@canvas.png`); the digit read."""
+    response = await client.post("/predict", files={"file": ("canvas.png", png, "image/png")})
+    response.raise_for_status()
+    return response.json()["digit"]
+
+
+async def predict_baseline(client: httpx.AsyncClient, data_url: str) -> str:
+    """The baseline's POST /predict: JSON {"image": "data:image/png;base64,..."}, as canvas.toDataURL() gives."""
+    response = await client.post("/predict", json={"image": data_url})
+    response.raise_for_status()
+    return response.json()["digit"]
+
+
+async def latencies(base: str, canvases: list, concurrency: int, call: Callable = predict_http,
+                    answers: list | None = None) -> list[float]:
+    """Seconds per prediction, `concurrency` at a time, over all canvases; `answers` gets what `call` returned."""
     queue = list(canvases)
     times: list[float] = []
     limits = httpx.Limits(max_connections=concurrency * 2)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         async def worker():
             while queue:
-                png = queue.pop()
+                canvas = queue.pop()
                 started = time.perf_counter()
-                await predict_http(client, png)
+                answer = await call(client, canvas)
                 times.append(time.perf_counter() - started)
+                if answers is not None:
+                    answers.append((canvas, answer))
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return times
 
@@ -122,56 +134,136 @@ def gradio_client_latencies(base: str, paths: list[Path]) -> list[float]:
         started = time.perf_counter()
         client.predict({"background": None, "layers": [], "composite": handle_file(str(path))}, api_name="/predict")
         times.append(time.perf_counter() - started)
+    client.close()
     return times
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def ratio(app: float, baseline: float) -> str:
+    """app / baseline, as "1/N" when the app is below the baseline."""
+    if not baseline or not app:
+        return "—"
+    return f"1/{baseline / app:.1f}" if app < baseline else f"{app / baseline:.1f}×"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=300,
+                        help="predictions per server and API at concurrency 1; twice as many under load")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5, help="turns each load is split into")
+    parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_app"))
     args = parser.parse_args()
 
-    canvases = [png for png, _ in drawn_canvases(args.requests)]
+    drawn = drawn_canvases(args.requests)
+    canvases = [png for png, _ in drawn]
+    data_urls = ["data:image/png;base64," + base64.b64encode(png).decode() for png in canvases]
+    truth = dict(drawn) | dict(zip(data_urls, (digit for _, digit in drawn), strict=True))
     args.workdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, png in enumerate(canvases[:50]):
         paths.append(args.workdir / f"canvas{i}.png")
         paths[-1].write_bytes(png)
 
-    port = free_port()
-    server, start_seconds = start_server(port)
-    base = f"http://127.0.0.1:{port}"
+    app_port, base_port = free_port(), free_port()
+    app, app_start = start_server(app_port)
+    baseline = None
     try:
-        asyncio.run(latencies(base, canvases[:20], 1))  # warm-up
-        single = asyncio.run(latencies(base, canvases, 1))
-        client_single = gradio_client_latencies(base, paths)
-        cpu_before = cpu_seconds(server.pid)
-        wall = time.perf_counter()
-        loaded = asyncio.run(latencies(base, canvases * 2, args.concurrency))
-        wall = time.perf_counter() - wall
-        cpu_per_prediction = (cpu_seconds(server.pid) - cpu_before) / len(loaded)
-        rss = resident_mb(server.pid)
+        baseline, base_start = start_server(base_port, [sys.executable, str(REPO / "bench" / "baseline_app.py"),
+                                                        "--port", str(base_port)])
+        app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+        # Each load: (server process, URL, call, inputs). Rounds alternate between them.
+        loads = {"rest": (app, app_url, predict_rest, canvases), "gradio": (app, app_url, predict_http, canvases),
+                 "baseline": (baseline, base_url, predict_baseline, data_urls)}
+        for _, url, call, inputs in loads.values():  # warm-up, not counted: the baseline traces its predict here
+            asyncio.run(latencies(url, inputs[:20], 1, call))
+
+        time.sleep(1)
+        idle_before = {name: cpu_seconds(server.pid) for name, server in (("app", app), ("baseline", baseline))}
+        time.sleep(args.idle_seconds)
+        idle = {name: (cpu_seconds(server.pid) - idle_before[name]) / args.idle_seconds
+                for name, server in (("app", app), ("baseline", baseline))}
+
+        single = {name: [] for name in loads}
+        answers = {name: [] for name in loads}
+        for round_ in range(args.rounds):
+            for name, (_, url, call, inputs) in loads.items():
+                chunk = inputs[round_::args.rounds]
+                single[name] += asyncio.run(latencies(url, chunk, 1, call, answers[name]))
+        client_single = gradio_client_latencies(app_url, paths)
+
+        loaded = {name: [] for name in loads}
+        cpu = dict.fromkeys(loads, 0.0)
+        wall = dict.fromkeys(loads, 0.0)
+        for round_ in range(args.rounds):
+            for name, (server, url, call, inputs) in loads.items():
+                chunk = inputs[round_::args.rounds] * 2
+                cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
+                loaded[name] += asyncio.run(latencies(url, chunk, args.concurrency, call))
+                wall[name] += time.perf_counter() - started
+                cpu[name] += cpu_seconds(server.pid) - cpu_before
+        rss = {"app": resident_mb(app.pid), "baseline": resident_mb(baseline.pid)}
+        threads = {"app": thread_count(app.pid), "baseline": thread_count(baseline.pid)}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in (app, baseline):
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+
+    right = {name: sum(answer == truth[canvas] for canvas, answer in answers[name]) / len(answers[name])
+             for name in ("rest", "baseline")}
+    cpu_per = {name: cpu[name] / len(loaded[name]) for name in loads}
+    rate = {name: len(loaded[name]) / wall[name] for name in loads}
+    p50 = {name: statistics.median(times) for name, times in single.items()}
+    p90 = {name: statistics.quantiles(times, n=10)[8] for name, times in single.items()}
+    c_p50 = {name: statistics.median(times) for name, times in loaded.items()}
+    c_p99 = {name: statistics.quantiles(times, n=100)[98] for name, times in loaded.items()}
 
     ms = lambda seconds: f"{seconds * 1e3:.1f} ms"  # noqa: E731
-    rows = [
-        ("one prediction over HTTP (upload, call, result), p50, concurrency 1", ms(statistics.median(single)),
-         "<= 20 ms"),
-        ("the same, p90", ms(statistics.quantiles(single, n=10)[8]), ""),
-        ("the same through gradio_client, p50", ms(statistics.median(client_single)), ""),
-        (f"server CPU time per prediction, concurrency {args.concurrency}", ms(cpu_per_prediction), "<= 10 ms"),
-        (f"p50 / p99 latency at concurrency {args.concurrency}",
-         f"{ms(statistics.median(loaded))} / {ms(statistics.quantiles(loaded, n=100)[98])}", ""),
-        (f"throughput at concurrency {args.concurrency}", f"{len(loaded) / wall:.0f} predictions/s", ""),
-        ("resident memory of the server after the load", f"{rss:.0f} MB", "<= 250 MB"),
-        ("process start to /health answering 200", f"{start_seconds:.2f} s", "<= 4 s"),
+    per_s = lambda rate: f"{rate:.0f} /s"  # noqa: E731
+    c = args.concurrency
+    rows = [  # figure, this app, baseline, format, target, missed
+        (f"`POST /predict`: server CPU per prediction, concurrency {c}", cpu_per["rest"], cpu_per["baseline"], ms,
+         "≤ 1/15", cpu_per["rest"] > cpu_per["baseline"] / 15),
+        ("`POST /predict`: p50 latency, concurrency 1", p50["rest"], p50["baseline"], ms,
+         "≤ 1/8", p50["rest"] > p50["baseline"] / 8),
+        ("`POST /predict`: p90 latency, concurrency 1", p90["rest"], p90["baseline"], ms, "", False),
+        (f"`POST /predict`: p50 latency, concurrency {c}", c_p50["rest"], c_p50["baseline"], ms, "", False),
+        (f"`POST /predict`: p99 latency, concurrency {c}", c_p99["rest"], c_p99["baseline"], ms, "", False),
+        (f"`POST /predict`: throughput, concurrency {c}", rate["rest"], rate["baseline"], per_s, "", False),
+        ("`POST /predict`: digits read right", right["rest"], right["baseline"], lambda f: f"{f:.0%}", "", False),
+        (f"Gradio API¹: server CPU per prediction, concurrency {c}", cpu_per["gradio"], cpu_per["baseline"], ms,
+         "≤ 1/5", cpu_per["gradio"] > cpu_per["baseline"] / 5),
+        ("Gradio API¹: p50 latency, concurrency 1", p50["gradio"], p50["baseline"], ms, "", False),
+        ("Gradio API¹: p90 latency, concurrency 1", p90["gradio"], p90["baseline"], ms, "", False),
+        (f"Gradio API¹: p50 latency, concurrency {c}", c_p50["gradio"], c_p50["baseline"], ms, "", False),
+        (f"Gradio API¹: p99 latency, concurrency {c}", c_p99["gradio"], c_p99["baseline"], ms, "", False),
+        (f"Gradio API¹: throughput, concurrency {c}", rate["gradio"], rate["baseline"], per_s, "", False),
+        ("gradio_client: p50 latency, concurrency 1", statistics.median(client_single), None, ms, "", False),
+        (f"idle server CPU (no client, over {args.idle_seconds:g} s)", idle["app"], idle["baseline"],
+         lambda s: f"{s * 1e3:.1f} ms/s", "report", False),
+        ("resident memory after the load", rss["app"], rss["baseline"], lambda mb: f"{mb:.0f} MB",
+         "≤ 250 MB", rss["app"] > 250),
+        ("process start to /health 200", app_start, base_start, lambda s: f"{s:.2f} s", "≤ 3 s", app_start > 3),
+        ("threads after the load", threads["app"], threads["baseline"], str, "", False),
     ]
-    print("| figure | measured | target |\n| --- | --- | --- |")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+
+    print(f"date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+    print(f"machine: {machine()}")
+    print(f"requests per server and API: {args.requests} at concurrency 1, {2 * args.requests} at concurrency {c},"
+          f" in {args.rounds} alternating rounds\n")
+    print("| figure | this app | baseline | ratio | target |\n| --- | --- | --- | --- | --- |")
+    for figure, ours, theirs, fmt, target, missed in rows:
+        shown = "—" if theirs is None else fmt(theirs)
+        print(f"| {figure} | {fmt(ours)} | {shown} | {ratio(ours, theirs)} | {target}{' (**missed**)' * missed} |")
+    print("\n¹ upload the canvas, call `predict`, read the event stream; its baseline is the baseline's"
+          " `POST /predict`, the only API the baseline has.")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ from PIL import Image, ImageDraw
 
 from app.contract import check_input
 from app.preprocess import NothingToRead, UnreadableImage, preprocess, preprocess_sketch
-from tests.conftest import BROWSER_COMPOSITE
+from tests.conftest import BROWSER_COMPOSITE, MNIST_SLICE
 from tests.drawing import browser_png, draw_digit, huge_png_header, png_bytes
+from training.data import load_mnist
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
+# Frames of drawn canvases made by the preprocessing before the ink was searched at low resolution (commit
+# 1d49aa0): MNIST's slice, drawn at random sizes and places with seed 0.
+REFERENCE_FRAMES = MNIST_SLICE.parent / "reference_frames.npz"
 
 
 def draw_shape(canvas=(800, 800), box=(200, 200, 500), width=None, ink="black", paper="white", mode="RGB"):
@@ -95,6 +99,30 @@ def test_polarity_and_colour_modes_agree():
     }
     for name, image in variants.items():
         assert np.abs(preprocess(image) - reference).mean() < 0.03, name
+
+
+@pytest.mark.parametrize("mode, options", [
+    ("RGBA", {}), ("RGB", {}), ("L", {}), ("LA", {}), ("P", {}), ("1", {}), ("I;16", {}),
+    ("RGB", {"transparency": (255, 255, 255)}), ("RGBA", {"optimize": True}), ("L", {"compress_level": 0}),
+])
+def test_every_kind_of_png_reads_as_pillow_decodes_it(mode, options):
+    """PNGs are decoded by libspng when it gives Pillow's pixels (8 bits per channel), else by Pillow."""
+    image = draw_shape(mode="RGB")
+    image = image.convert(mode) if mode != "I;16" else image.convert("L").convert("I;16")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **options)
+    decoded_by_pillow = Image.open(io.BytesIO(buffer.getvalue()))
+    decoded_by_pillow.load()
+    assert np.abs(preprocess(buffer.getvalue()) - preprocess(decoded_by_pillow)).max() == 0, mode
+
+
+def test_a_browser_canvas_gives_the_frame_it_gave_before_the_ink_was_searched_at_low_resolution():
+    """The ink is found on a reduced copy, then measured again at full resolution: the same 28x28 frame."""
+    expected = np.load(REFERENCE_FRAMES)["frames"]
+    rng = np.random.default_rng(0)
+    mnist = load_mnist(MNIST_SLICE)
+    frames = [preprocess(browser_png(draw_digit(digit, rng))) for digit in mnist.x_test[:len(expected)]]
+    assert np.abs(np.stack(frames) - expected).max() < 1e-6
 
 
 def test_sketchpad_composite_layers_and_background():
