@@ -1,11 +1,21 @@
 """The UI: draw a digit, see the model's top 3 and the 28x28 picture it read. Also the `predict` API.
 
-Prediction runs as the user draws (on every change of the canvas, the latest one winning): seeing
-the answer change stroke by stroke explains the model better than a button, and costs a few ms.
+Prediction runs as the user draws, when each stroke ends (the latest one winning): seeing the answer
+change stroke by stroke explains the model better than a button.
+
+What one stroke costs the server is set by how the Sketchpad talks to it. At the end of a stroke the
+browser sends its background, layer and composite images (`accept_blobs`, three requests), then fires
+`change`. An event that takes the Sketchpad as an *input* makes the browser upload all three images
+again each time Gradio asks for the component's value, which it does for every status update:
+21 uploads per stroke, about 200 ms of server CPU. So the UI's event takes no input: the server keeps
+the last composite each session sent (Drawings) and reads that. The `predict` API, which programs
+call with a Sketchpad value, is a separate event the page never fires.
 """
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -16,6 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio.components.base import server  # noqa: E402
 from gradio.data_classes import FileData  # noqa: E402
 
 from app.classifier import Classifier  # noqa: E402
@@ -28,6 +39,7 @@ CANVAS = (800, 800)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
 # must keep the client on that process at least as long (kustomize/base/service.yaml).
 CLIENT_STATE_SECONDS = 600
+DRAWINGS_BYTES = 64 * 2**20  # the composites kept for open pages (a drawn canvas is 15-40 KB)
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
@@ -66,25 +78,53 @@ def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
             "composite": undecoded(composite)}
 
 
+class Drawings:
+    """The last composite image each browser session's Sketchpad sent, in this process's memory.
+
+    Its `accept_blobs` stands in for the Sketchpad's own, which kept the background, layers and
+    composite of every stroke until an event read them (those no event read stayed for good).
+    The oldest are dropped beyond `capacity` bytes, and a session's when its page closes or clears.
+    """
+
+    def __init__(self, capacity: int = DRAWINGS_BYTES):
+        self.capacity = capacity
+        self.composites: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()  # Gradio calls accept_blobs from worker threads
+
+    @server
+    def accept_blobs(self, data) -> None:
+        """The browser's images after a stroke (gradio's AcceptBlobs): keep the composite, the one read."""
+        fields, files = data.data, data.files
+        if fields.get("type") != "composite" or not files or not isinstance(fields.get("session_hash"), str):
+            return
+        composite = files[0][1]
+        with self.lock:
+            self.composites.pop(fields["session_hash"], None)
+            self.composites[fields["session_hash"]] = composite
+            while sum(map(len, self.composites.values())) > self.capacity:
+                self.composites.popitem(last=False)
+
+    def latest(self, session: str) -> bytes | None:
+        with self.lock:
+            return self.composites.get(session)
+
+    def forget(self, session: str) -> None:
+        with self.lock:
+            self.composites.pop(session, None)
+
+
 def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None
-            ) -> tuple[dict | None, dict]:
-    """A Sketchpad value -> (the Label's value, what the model saw for the UI)."""
+            ) -> tuple[dict | None, np.ndarray | None, str]:
+    """A Sketchpad value or a picture -> (the Label's value, the 28x28 picture the model saw, a message)."""
     try:
         reading = read_digit(classifier, metrics, sketch, request_id)
     except NothingToRead as reason:
         message = EMPTY_MESSAGE if isinstance(reason, NothingDrawn) else f"Nothing to read: {reason}. {EMPTY_MESSAGE}"
-        return None, {"seen": None, "message": message}
+        return None, None, message
     except UnreadableImage as error:
         raise gr.Error(f"Could not read the image: {error}", print_exception=False) from None  # logged
     confidences = {name: float(p) for name, p in zip(CLASS_NAMES, reading.probabilities, strict=True)}
-    return confidences, {"seen": (reading.seen[..., 0] * 255).round().astype(np.uint8), "message": ""}
-
-
-def show_seen(seen: dict | None):
-    """The 28x28 input and the message, for the UI."""
-    if not seen:
-        return None, EMPTY_MESSAGE
-    return seen["seen"], seen["message"]
+    return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), ""
 
 
 def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurrency: int) -> gr.Blocks:
@@ -104,16 +144,32 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
                                       interactive=False, buttons=[], format="png")
                 message = gr.Markdown(EMPTY_MESSAGE)
         sketch.preprocess = functools.partial(undecoded_sketch, sketch)
-        seen = gr.State(None, time_to_live=CLIENT_STATE_SECONDS)
+        drawings = Drawings()
+        sketch.accept_blobs = drawings.accept_blobs
 
-        def predict_event(value, request: gr.Request):  # Gradio passes the request; the API does not show it
-            return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)
+        def read_drawing(request: gr.Request):
+            """The page's event: the composite its last stroke sent (none after clearing)."""
+            return predict(classifier, metrics, drawings.latest(request.session_hash),
+                           request.headers.get("x-request-id"))
 
-        sketch.change(predict_event, inputs=sketch, outputs=[label, seen],
-                      api_name="predict", trigger_mode="always_last", concurrency_limit=concurrency,
-                      show_progress="hidden").then(
-            show_seen, inputs=seen, outputs=[seen_image, message], api_visibility="private",
-            queue=False, show_progress="hidden")
+        def clear(request: gr.Request):
+            drawings.forget(request.session_hash)
+            return None, None, EMPTY_MESSAGE
+
+        def page_closed(request: gr.Request):
+            drawings.forget(request.session_hash)
+
+        def predict_api(value, request: gr.Request):  # Gradio passes the request; the API does not show it
+            return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)[0]
+
+        sketch.change(read_drawing, inputs=None, outputs=[label, seen_image, message], trigger_mode="always_last",
+                      concurrency_limit=concurrency, concurrency_id="predict", show_progress="hidden",
+                      api_visibility="private")
+        sketch.clear(clear, inputs=None, outputs=[label, seen_image, message], js=SELECT_BRUSH, queue=False,
+                     show_progress="hidden", api_visibility="private")
+        gr.Button(visible=False).click(  # programs' entry: gradio_client or HTTP with a Sketchpad value
+            predict_api, inputs=sketch, outputs=label, api_name="predict", concurrency_limit=concurrency,
+            concurrency_id="predict")
         demo.load(None, js=SELECT_BRUSH)
-        sketch.clear(None, js=SELECT_BRUSH, queue=False, api_visibility="private")
+        demo.unload(page_closed)
     return demo

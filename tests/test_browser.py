@@ -3,7 +3,8 @@
 Proves what only a browser can: the brush is selected when the page loads (a drag draws at once), mouse
 strokes on the Sketchpad are read as the right digit with its top 3 and the 28x28 picture the model saw,
 and the Sketchpad's own "Clear canvas" button brings back the empty state (no label, no picture, the
-"Draw one digit" message) and leaves the brush selected.
+"Draw one digit" message) and leaves the brush selected. And what a stroke makes the browser send, counted
+in the server's request log: its picture once, no uploads.
 
 Chromium and Playwright as tests/support/browser.py says. UPDATE_SCREENSHOT=1 writes the screenshot the
 README shows (docs/screenshot.png); otherwise it goes to pytest's tmp_path:
@@ -11,6 +12,7 @@ README shows (docs/screenshot.png); otherwise it goes to pytest's tmp_path:
     UPDATE_SCREENSHOT=1 python -m pytest tests/test_browser.py
 """
 
+import collections
 import os
 import re
 
@@ -28,17 +30,23 @@ from tests.support.browser import (
     expect_reads,
     open_app,
 )
-from tests.support.server import REPO, run_app, stop_app
+from tests.support.server import REPO, logged_requests, run_app, stop_app
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    process, url = run_app(tmp_path_factory.mktemp("browser-server"))
-    yield url
+def app_process(tmp_path_factory):
+    process, url = run_app(tmp_path_factory.mktemp("browser-server"), LOG_LEVEL="info")  # each request logged
+    process.url = url
+    yield process
     if died := stop_app(process):
         pytest.fail(f"the server died: {died}")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_process):
+    return app_process.url
 
 
 @pytest.fixture
@@ -72,3 +80,21 @@ def test_the_brush_stays_selected_after_clearing(page):
     clear_canvas(page)
     expect(brush_button(page)).to_have_class(re.compile(r"\bhighlight\b"))
     expect_empty(page)
+
+
+def test_a_stroke_sends_its_picture_once_and_no_uploads(page, app_process):
+    """After a stroke the Sketchpad sends its images (accept_blobs) and the page asks for a reading: nothing
+    else. An event with the Sketchpad as its input made the browser upload the three 800x800 images again
+    at every status update, 21 uploads a stroke."""
+    draw(page, ONE)
+    expect_reads(page, "1")  # the first reading warms up the model and the page
+    clear_canvas(page)
+    expect_empty(page)
+    before = len(logged_requests(app_process))
+    draw(page, ZERO)  # one stroke
+    expect_reads(page, "0")
+    page.wait_for_timeout(1000)  # anything the page sends late
+    sent = collections.Counter(path.removesuffix("/") for path in logged_requests(app_process)[before:])
+    assert sent["/gradio_api/upload"] == 0, sent
+    assert sent["/gradio_api/component_server"] <= 3, sent  # background, layer and composite, once
+    assert sent["/gradio_api/queue/join"] == 1, sent  # one reading (its event stream is logged when it ends)

@@ -1,13 +1,14 @@
-"""The UI's wiring: the Sketchpad hands its images over undecoded; nothing to read gives an empty label."""
+"""The UI's wiring: the Sketchpad hands its images over undecoded, the last composite of each page is kept
+within a memory cap, and nothing to read gives an empty label."""
 
 import gradio as gr
 from gradio.components.image_editor import EditorData
-from gradio.data_classes import FileData
+from gradio.data_classes import DataWithFiles, FileData
 from PIL import Image
 
 from app.classifier import load_classifier
 from app.metrics import Metrics
-from app.ui import EMPTY_MESSAGE, build_ui, predict
+from app.ui import EMPTY_MESSAGE, Drawings, build_ui, predict
 from tests.conftest import MODEL_DIR
 
 
@@ -23,9 +24,42 @@ def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
 
 def test_nothing_to_read_is_an_empty_label_and_a_message():
     classifier, _ = load_classifier(MODEL_DIR)
-    label, seen = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": None})
-    assert (label, seen) == (None, {"seen": None, "message": EMPTY_MESSAGE})  # untouched or cleared
+    assert predict(classifier, Metrics({}), None) == (None, None, EMPTY_MESSAGE)  # a page that has not drawn yet
+    assert predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": None}) == (
+        None, None, EMPTY_MESSAGE)  # untouched or cleared
     white = Image.new("RGB", (800, 800), "white")
-    label, seen = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": white})
-    assert label is None and seen["seen"] is None
-    assert seen["message"] == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
+    label, seen, message = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": white})
+    assert label is None and seen is None
+    assert message == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
+
+
+def blob(session, kind: str, content: bytes) -> DataWithFiles:
+    """What Gradio's component_server route hands to accept_blobs: the form's fields and its one file."""
+    return DataWithFiles(data={"session_hash": session, "type": kind, "id": "x1", "index": "null",
+                               "fn_name": "accept_blobs", "component_id": "3"},
+                         files=[(f"{kind}.png", content)])
+
+
+def test_drawings_keep_each_pages_last_composite_only():
+    drawings = Drawings()
+    drawings.accept_blobs(blob("page-a", "composite", b"first"))
+    drawings.accept_blobs(blob("page-a", "background", b"background"))
+    drawings.accept_blobs(blob("page-a", "layer", b"layer"))
+    drawings.accept_blobs(blob("page-b", "composite", b"other page"))
+    drawings.accept_blobs(blob("page-a", "composite", b"second"))
+    assert drawings.latest("page-a") == b"second" and drawings.latest("page-b") == b"other page"
+    assert drawings.latest("page-c") is None
+    drawings.forget("page-a")  # cleared, or the page closed
+    assert drawings.latest("page-a") is None and drawings.latest("page-b") == b"other page"
+
+
+def test_drawings_stay_within_their_memory_cap_whatever_is_sent():
+    drawings = Drawings(capacity=100_000)
+    for page in range(50):  # a client inventing sessions
+        drawings.accept_blobs(blob(f"page-{page}", "composite", bytes(30_000)))
+    assert sum(map(len, drawings.composites.values())) <= 100_000
+    assert drawings.latest("page-49") is not None and drawings.latest("page-0") is None  # the oldest go first
+    for junk in (blob(None, "composite", b"x"), blob("page-x", "nonsense", b"x"),
+                 DataWithFiles(data={"session_hash": "page-y", "type": "composite"}, files=[])):
+        drawings.accept_blobs(junk)  # ignored, no error
+    assert drawings.latest("page-x") is None and drawings.latest("page-y") is None

@@ -1,5 +1,6 @@
 """The app as a real process: python -m app on a free port, as a user starts it."""
 
+import json
 import os
 import socket
 import subprocess
@@ -52,3 +53,16 @@ def stop_app(process: subprocess.Popen) -> str | None:
         process.terminate()
         process.wait(timeout=30)
     return process.log.read_text()[-3000:] if died else None
+
+
+def logged_requests(process: subprocess.Popen) -> list[str]:
+    """The paths of the HTTP requests a server started by run_app with LOG_LEVEL=info has logged so far."""
+    paths = []
+    for line in process.log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("message") == "request":
+            paths.append(entry["path"])
+    return paths
