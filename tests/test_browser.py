@@ -94,7 +94,7 @@ def test_a_stroke_sends_its_picture_once_and_no_uploads(page, app_process):
     draw(page, ZERO)  # one stroke
     expect_reads(page, "0")
     page.wait_for_timeout(1000)  # anything the page sends late
-    sent = collections.Counter(path.removesuffix("/") for path in logged_requests(app_process)[before:])
+    sent = collections.Counter(entry["path"].removesuffix("/") for entry in logged_requests(app_process)[before:])
     assert sent["/gradio_api/upload"] == 0, sent
     assert sent["/gradio_api/component_server"] <= 3, sent  # background, layer and composite, once
     assert sent["/gradio_api/queue/join"] == 1, sent  # one reading (its event stream is logged when it ends)

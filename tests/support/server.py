@@ -55,14 +55,15 @@ def stop_app(process: subprocess.Popen) -> str | None:
     return process.log.read_text()[-3000:] if died else None
 
 
-def logged_requests(process: subprocess.Popen) -> list[str]:
-    """The paths of the HTTP requests a server started by run_app with LOG_LEVEL=info has logged so far."""
-    paths = []
+def logged_requests(process: subprocess.Popen) -> list[dict]:
+    """The HTTP requests a server started by run_app with LOG_LEVEL=info has logged so far, in the order
+    they ended: each with its "path", "status", "ms" taken and "time" (ISO 8601) it ended."""
+    entries = []
     for line in process.log.read_text().splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if entry.get("message") == "request":
-            paths.append(entry["path"])
-    return paths
+            entries.append(entry)
+    return entries
