@@ -100,7 +100,7 @@ def grey(image: Image.Image) -> Image.Image:
     if "A" in image.getbands() or "transparency" in image.info:
         image = image if image.mode in ("RGBA", "LA") else image.convert("RGBA")
         alpha = image.getchannel("A")
-        if alpha.getextrema()[0] < 255:  # some of it is transparent (else: skip the costly part)
+        if np.asarray(alpha).min() < 255:  # some of it is transparent (else: skip the costly part)
             if np.median(border(np.asarray(alpha))) < 128:  # transparent around the digit
                 return alpha
             image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))

@@ -1,0 +1,82 @@
+"""Benchmark the preprocessing of browser canvases, as a table.
+
+    python bench/bench_preprocess.py [--canvases 200] [--rounds 5]
+
+Inputs: the canvas Chromium's Sketchpad sent (tests/data/browser_composite.png), and MNIST test digits from
+the repository's slice drawn on 800x800 canvases at random sizes and places, encoded as Chromium encodes
+them. Times app.preprocess.preprocess per canvas, one thread, and the PNG decoding on its own by libspng
+(what the app uses) and by Pillow, taking turns in each round so that both see the same machine.
+"""
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyspng
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.preprocess import preprocess  # noqa: E402
+from tests.drawing import browser_png, draw_digit  # noqa: E402
+from training.data import load_mnist  # noqa: E402
+
+
+def seconds_each(function, inputs: list, rounds: int) -> list[float]:
+    """Seconds per call of function(input), over all inputs, `rounds` times, after one warm-up pass."""
+    for item in inputs[:10]:
+        function(item)
+    times = []
+    for _ in range(rounds):
+        for item in inputs:
+            started = time.perf_counter()
+            function(item)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def decode_with_pillow(png: bytes):
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--canvases", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    digits = load_mnist(REPO / "tests" / "data" / "mnist").x_test
+    rng = np.random.default_rng(0)
+    canvases = [browser_png(draw_digit(digits[i % len(digits)], rng)) for i in range(args.canvases)]
+    chromium_canvas = [(REPO / "tests" / "data" / "browser_composite.png").read_bytes()] * 50
+
+    real = seconds_each(preprocess, chromium_canvas, args.rounds * 4)
+    drawn = seconds_each(preprocess, canvases, args.rounds)
+    libspng, pillow = [], []
+    for _ in range(args.rounds):
+        libspng += seconds_each(pyspng.load, canvases, 1)
+        pillow += seconds_each(decode_with_pillow, canvases, 1)
+
+    ms = lambda seconds: f"{seconds * 1e3:.2f} ms"  # noqa: E731
+    rows = [
+        ("preprocess the canvas Chromium sent, p50", ms(statistics.median(real)), "<= 3 ms"),
+        (f"preprocess {args.canvases} drawn 800x800 canvases, p50 / p90",
+         f"{ms(statistics.median(drawn))} / {ms(statistics.quantiles(drawn, n=10)[8])}", ""),
+        ("decode one canvas PNG: libspng (pyspng) / Pillow, p50",
+         f"{ms(statistics.median(libspng))} / {ms(statistics.median(pillow))} "
+         f"(1/{statistics.median(pillow) / statistics.median(libspng):.1f})", ""),
+    ]
+    print("| figure | measured | target |\n| --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
