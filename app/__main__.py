@@ -9,6 +9,7 @@ import uvicorn
 
 from app.classifier import ModelError
 from app.config import load_settings
+from app.gradio_stubs import skip_stub_rewriting
 from app.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # on SIGTERM, in-flight requests get this long; the pod's grace period is longer
@@ -46,6 +47,7 @@ def main() -> int:
         print(f"error: bad setting: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    skip_stub_rewriting()  # half of Gradio's import time (app/gradio_stubs.py)
     from app.server import create_app  # imports Gradio: after the settings are known to be good
 
     try:
@@ -53,7 +55,8 @@ def main() -> int:
     except ModelError as error:
         print(f"error: cannot serve: {error}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, http="httptools",  # 0.14 ms less than h11
+                            log_level=settings.log_level,
                             log_config=None, access_log=False,  # app.logs logs requests
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     Server(config).run()

@@ -13,7 +13,7 @@ class Settings:
     port: int = 7860  # PORT
     model_dir: Path = DEFAULT_MODEL_DIR  # MODEL_DIR: holds model.tflite and metadata.json
     max_upload_mb: float = 10.0  # MAX_UPLOAD_MB: larger uploads are refused
-    concurrency: int = 4  # CONCURRENCY: predictions run at once (decoding runs in parallel)
+    concurrency: int = 2  # CONCURRENCY: predictions run at once; more than the cores costs CPU, gains nothing
     log_level: str = "info"  # LOG_LEVEL
 
 

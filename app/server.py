@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from gradio.route_utils import FnIndexInferError
 
 from app.classifier import load_classifier
 from app.config import Settings, load_settings
@@ -106,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise error  # anywhere else a KeyError is a bug: let it be the 500 it is
 
     gradio_app = app.routes[-1].app  # the mount just added at /
-    gradio_app.add_exception_handler(FnIndexInferError, unknown_endpoint)
+    gradio_app.add_exception_handler(gr.route_utils.FnIndexInferError, unknown_endpoint)
     gradio_app.add_exception_handler(KeyError, unknown_function)
     # Every open page and gradio_client holds a session heartbeat stream (GET /gradio_api/heartbeat/...)
     # that ends only when this event is set, which Gradio does in its own launch() only. app.__main__ sets

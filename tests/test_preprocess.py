@@ -104,11 +104,17 @@ def test_polarity_and_colour_modes_agree():
 @pytest.mark.parametrize("mode, options", [
     ("RGBA", {}), ("RGB", {}), ("L", {}), ("LA", {}), ("P", {}), ("1", {}), ("I;16", {}),
     ("RGB", {"transparency": (255, 255, 255)}), ("RGBA", {"optimize": True}), ("L", {"compress_level": 0}),
+    ("RGBA transparent around the digit", {}), ("RGBA half transparent", {}),
 ])
 def test_every_kind_of_png_reads_as_pillow_decodes_it(mode, options):
     """PNGs are decoded by libspng when it gives Pillow's pixels (8 bits per channel), else by Pillow."""
     image = draw_shape(mode="RGB")
-    image = image.convert(mode) if mode != "I;16" else image.convert("L").convert("I;16")
+    if mode == "RGBA transparent around the digit":
+        image = draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0))
+    elif mode == "RGBA half transparent":
+        image = draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(255, 255, 255, 128))
+    else:
+        image = image.convert(mode) if mode != "I;16" else image.convert("L").convert("I;16")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", **options)
     decoded_by_pillow = Image.open(io.BytesIO(buffer.getvalue()))

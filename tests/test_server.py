@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
+from app.gradio_stubs import STUB_REWRITING_GRADIO
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch
@@ -135,3 +136,28 @@ def test_corrupt_model_stops_start_up(tmp_path):
 def test_bad_setting_stops_start_up(tmp_path):
     result = start_and_fail(tmp_path, PORT="eighty")
     assert result.returncode == 2 and "PORT='eighty' is not a number" in result.stderr
+
+
+def in_a_fresh_python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=True).stdout.strip()
+
+
+def test_telemetry_is_off_before_gradio_loads():
+    """Gradio and huggingface_hub read their telemetry settings when first imported: app.ui must set them first,
+    whatever the app imports before it."""
+    assert in_a_fresh_python("import app.server, huggingface_hub.constants as hub, gradio.utils; "
+                             "print(hub.HF_HUB_DISABLE_TELEMETRY, gradio.utils.get_space() is None)") == "True True"
+    assert in_a_fresh_python("import os, app.server; print(os.environ['GRADIO_ANALYTICS_ENABLED'])") == "False"
+
+
+def test_gradio_loads_without_rewriting_its_stubs_and_works():
+    """app.gradio_stubs: the version it knows is the one pinned, and with it Gradio loads without its stub
+    rewriting and works."""
+    pinned = next(line.split("==")[1] for line in (REPO / "requirements.txt").read_text().splitlines()
+                  if line.startswith("gradio=="))
+    assert pinned.startswith(STUB_REWRITING_GRADIO), "a new Gradio: check app/gradio_stubs.py still applies"
+    loaded = "import gradio, gradio.component_meta as meta; print(meta.create_or_modify_pyi.__name__)"
+    assert in_a_fresh_python(loaded) == "create_or_modify_pyi"
+    assert in_a_fresh_python(f"from app.gradio_stubs import skip_stub_rewriting; print(skip_stub_rewriting()); "
+                             f"{loaded}; print(gradio.Sketchpad().get_block_name())") == "True\n<lambda>\nimageeditor"
