@@ -140,9 +140,10 @@ def ink_map(gray: np.ndarray, edge: np.ndarray) -> np.ndarray:
     if np.median(edge) >= 128:  # dark ink on light paper or canvas: turn it into MNIST's light on dark
         gray, edge = 255 - gray, 255 - edge
     low, high = np.percentile(edge, [10, 90])
-    # An even background, like the Sketchpad's, is one level; a photo's uneven light needs a map.
-    paper = int(np.median(edge)) if high - low <= MIN_CONTRAST / 4 else uneven_paper(gray)
-    return np.clip(gray.astype(np.int16) - paper, 0, 255).astype(np.uint8)
+    if high - low <= MIN_CONTRAST / 4:  # an even background, like the Sketchpad's: one level, in uint8
+        paper = np.uint8(np.median(edge))
+        return np.maximum(gray, paper) - paper
+    return np.clip(gray.astype(np.int16) - uneven_paper(gray), 0, 255).astype(np.uint8)  # a photo's uneven light
 
 
 def uneven_paper(gray: np.ndarray) -> np.ndarray:
