@@ -21,7 +21,7 @@ def serve() -> int:
     import app.__main__
     import app.ui
 
-    app.ui.predict = lambda classifier, metrics, sketch, request_id=None: (None, {"seen": None, "message": ""})
+    app.ui.predict = lambda classifier, metrics, sketch, request_id=None: (None, None, "")
     return app.__main__.main()
 
 
