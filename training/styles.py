@@ -1,0 +1,143 @@
+"""Digits drawn from stroke templates in the school styles of many countries, on the app's canvas.
+
+MNIST's writers are US Census staff and US students. Many people elsewhere write a 1 with a long flag
+(sometimes with a base), a crossed 7, an open 4, a 9 with a curved or hooked tail, a looped 2. Each
+template below is one way to write a digit, as pen strokes in a unit box (x to the right, y down, the
+digit about 0.6 wide and 1 tall). `draw` jitters its points, slants it, stretches it and draws it with
+the app's brush on an 800x800 canvas; `style_digits` passes the canvases through the app's own
+preprocessing. Whole templates are held out for validation (VALIDATION): never drawn for training.
+
+    python -m training.styles --evaluate app/model     # the model's accuracy per template and digit
+"""
+
+import argparse
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from app.preprocess import preprocess
+
+CANVAS = 800
+BRUSH_RADIUS = 22  # the app's brush on its 800x800 canvas (app/ui.py: BRUSH_RADIUS)
+
+
+def arc(centre_x, centre_y, radius_x, radius_y, start_degrees, end_degrees, points=16):
+    """Points along an ellipse (y down, 0 degrees pointing right, 90 down)."""
+    return [(centre_x + radius_x * math.cos(math.radians(a)), centre_y + radius_y * math.sin(math.radians(a)))
+            for a in np.linspace(start_degrees, end_degrees, points)]
+
+
+# name -> (digit, strokes). The US forms MNIST knows, and the others.
+TEMPLATES = {
+    "0-oval": (0, [arc(0.3, 0.5, 0.28, 0.48, -90, 270, 24)]),
+    "0-narrow": (0, [arc(0.3, 0.5, 0.2, 0.48, -100, 265, 24)]),
+    "1-stick": (1, [[(0.32, 0.0), (0.3, 1.0)]]),
+    "1-flag": (1, [[(0.05, 0.3), (0.4, 0.0), (0.38, 1.0)]]),
+    "1-flag-base": (1, [[(0.08, 0.28), (0.38, 0.0), (0.38, 1.0)], [(0.12, 1.0), (0.62, 1.0)]]),
+    "1-long-flag": (1, [[(0.0, 0.45), (0.42, 0.0), (0.42, 1.0)]]),
+    "2-plain": (2, [arc(0.3, 0.27, 0.27, 0.27, 200, 360, 10) + [(0.52, 0.45), (0.02, 1.0), (0.62, 1.0)]]),
+    "2-loop": (2, [arc(0.3, 0.27, 0.27, 0.27, 200, 360, 10) + [(0.5, 0.48), (0.12, 0.9)]
+                   + arc(0.14, 0.93, 0.08, 0.07, -60, 250, 8) + [(0.3, 0.98), (0.62, 0.98)]]),
+    "2-curly": (2, [arc(0.3, 0.27, 0.27, 0.27, 190, 360, 10) + [(0.45, 0.55), (0.1, 0.92)]
+                    + arc(0.16, 0.88, 0.1, 0.1, 120, 420, 10) + [(0.62, 1.0)]]),
+    "3-round": (3, [arc(0.28, 0.26, 0.26, 0.25, 200, 450, 14) + arc(0.28, 0.74, 0.3, 0.26, -90, 160, 14)]),
+    "3-flat-top": (3, [[(0.02, 0.02), (0.56, 0.02), (0.25, 0.45)] + arc(0.28, 0.72, 0.3, 0.28, -100, 160, 14)]),
+    "4-closed": (4, [[(0.45, 1.0), (0.45, 0.0), (0.0, 0.68), (0.62, 0.68)]]),
+    "4-open": (4, [[(0.12, 0.0), (0.02, 0.62), (0.62, 0.62)], [(0.46, 0.25), (0.46, 1.0)]]),
+    "4-open-one-stroke": (4, [[(0.15, 0.0), (0.05, 0.6), (0.6, 0.6)], [(0.42, 0.05), (0.44, 1.0)]]),
+    "5-plain": (5, [[(0.55, 0.0), (0.1, 0.0), (0.06, 0.42)] + arc(0.28, 0.68, 0.29, 0.3, -120, 150, 14)]),
+    "5-two-strokes": (5, [[(0.08, 0.0), (0.04, 0.44)] + arc(0.28, 0.7, 0.29, 0.28, -125, 155, 14),
+                          [(0.08, 0.0), (0.6, 0.0)]]),
+    "6-plain": (6, [[(0.5, 0.0)] + arc(0.55, 0.62, 0.5, 0.62, 225, 180, 4)
+                    + arc(0.3, 0.72, 0.26, 0.27, 180, 540, 16)]),
+    "6-straight": (6, [[(0.5, 0.0), (0.08, 0.6)] + arc(0.3, 0.74, 0.25, 0.25, 200, 555, 16)]),
+    "7-plain": (7, [[(0.0, 0.0), (0.6, 0.0), (0.2, 1.0)]]),
+    "7-crossed": (7, [[(0.0, 0.0), (0.6, 0.0), (0.22, 1.0)], [(0.12, 0.52), (0.55, 0.5)]]),
+    "7-hook-crossed": (7, [[(0.0, 0.12), (0.04, 0.0), (0.6, 0.02), (0.25, 1.0)], [(0.15, 0.5), (0.58, 0.48)]]),
+    "8-loops": (8, [arc(0.3, 0.25, 0.22, 0.24, 90, 450, 16) + arc(0.3, 0.73, 0.28, 0.26, -90, 270, 16)]),
+    "8-figure": (8, [arc(0.3, 0.25, 0.22, 0.24, 0, 360, 16)[::-1] + arc(0.3, 0.74, 0.27, 0.25, -90, 270, 16)]),
+    "9-straight": (9, [arc(0.3, 0.28, 0.26, 0.27, 0, 360, 16) + [(0.56, 0.28), (0.5, 1.0)]]),
+    "9-curved": (9, [arc(0.3, 0.28, 0.26, 0.27, 0, 360, 16) + [(0.56, 0.3), (0.54, 0.75)]
+                     + arc(0.34, 0.78, 0.2, 0.22, 0, 150, 8)]),
+    "9-hooked": (9, [arc(0.3, 0.28, 0.26, 0.27, 0, 360, 16) + [(0.56, 0.3), (0.5, 0.95), (0.3, 1.0)]]),
+}
+# Whole templates held out for validation: each has a sibling of the same school style in training.
+VALIDATION = ("0-narrow", "1-flag-base", "2-curly", "3-flat-top", "4-open-one-stroke", "5-two-strokes",
+              "6-straight", "7-hook-crossed", "8-figure", "9-hooked")
+
+
+def split(name: str) -> str:
+    return "validation" if name in VALIDATION else "training"
+
+
+def wobble(count: int, size: float, rng: np.random.Generator) -> np.ndarray:
+    """[count, 2] offsets that drift smoothly along a stroke, as a hand does: 4 random anchors, interpolated."""
+    anchors = rng.normal(0, size, (4, 2))
+    along = np.linspace(0, 3, count)
+    return np.stack([np.interp(along, np.arange(4), anchors[:, axis]) for axis in (0, 1)], axis=1)
+
+
+def draw(strokes, rng: np.random.Generator, canvas: int = CANVAS, brush_radius: int = BRUSH_RADIUS) -> Image.Image:
+    """The strokes on an opaque white RGBA canvas, as the Sketchpad sends it: points jittered, slanted,
+    stretched, at a random size and place, drawn in black with a round brush."""
+    jitter = 0.04
+    slant = rng.uniform(-0.3, 0.3)  # x shifts by slant * (0.5 - y): forward or backward leaning
+    aspect = rng.uniform(0.8, 1.25)
+    height = rng.uniform(0.35, 0.85) * canvas
+    width = 0.6 * height * aspect
+    left = rng.uniform(brush_radius, canvas - width - brush_radius)
+    top = rng.uniform(brush_radius, canvas - height - brush_radius)
+    image = Image.new("RGBA", (canvas, canvas), "white")
+    pen = ImageDraw.Draw(image)
+    radius = brush_radius * rng.uniform(0.8, 1.2)
+    for stroke in strokes:
+        points = np.asarray(stroke, float) + wobble(len(stroke), jitter, rng)
+        points[:, 0] += slant * (0.5 - points[:, 1])
+        on_canvas = [(left + x / 0.6 * width, top + y * height) for x, y in points]
+        pen.line(on_canvas, fill="black", width=round(2 * radius), joint="curve")
+        for x, y in (on_canvas[0], on_canvas[-1]):  # round ends, like a brush
+            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill="black")
+    return image
+
+
+def style_digits(which: str, per_template: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`per_template` drawings of each template of one split ("training" or "validation") through the app's
+    preprocessing: uint8 [N, 28, 28], labels [N], template names [N]."""
+    rng = np.random.default_rng(seed)
+    images, labels, names = [], [], []
+    for name, (digit, strokes) in TEMPLATES.items():
+        if split(name) != which:
+            continue
+        for _ in range(per_template):
+            frame = preprocess(draw(strokes, rng))[..., 0]
+            images.append(np.round(frame * 255).astype(np.uint8))
+            labels.append(digit)
+            names.append(name)
+    return np.stack(images), np.asarray(labels, np.uint8), names
+
+
+def accuracy_by(keys, right: np.ndarray) -> dict:
+    return {key: float(right[[k == key for k in keys]].mean()) for key in sorted(set(keys))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evaluate", required=True, help="a model folder (model.tflite, metadata.json)")
+    parser.add_argument("--per-template", type=int, default=100)
+    args = parser.parse_args()
+    from app.classifier import load_classifier
+
+    classifier, _ = load_classifier(args.evaluate)
+    for which in ("training", "validation"):
+        images, labels, names = style_digits(which, args.per_template, seed=1 if which == "training" else 2)
+        probabilities = classifier.predict_many(images[..., np.newaxis].astype(np.float32) / 255)
+        right = probabilities.argmax(axis=1) == labels
+        print(f"\n{which}: {right.mean():.2%} of {len(right)}")
+        print("| template | accuracy |\n| --- | --- |")
+        for name, value in accuracy_by(names, right).items():
+            print(f"| {name} | {value:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
