@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from training import styles
 from training.styles import TEMPLATES, VALIDATION, draw, split, style_digits
 
 
@@ -33,3 +34,18 @@ def test_the_same_seed_draws_the_same_digits():
     first, second = style_digits("validation", 1, seed=5), style_digits("validation", 1, seed=5)
     assert np.array_equal(first[0], second[0]) and first[2] == second[2]
     assert not np.array_equal(first[0], style_digits("validation", 1, seed=6)[0])
+
+
+def test_the_canvas_and_brush_are_the_apps():
+    from app import ui
+
+    assert ui.CANVAS == (styles.CANVAS, styles.CANVAS) and ui.BRUSH_RADIUS == styles.BRUSH_RADIUS
+
+
+def test_the_style_set_holds_templates_and_fonts_of_one_split():
+    validation = styles.style_set("validation", per_template=1, per_font_digit=1)
+    kinds = {style.split(" ")[0] for style in validation["styles"]}
+    assert kinds == {"template", "font"}
+    assert len(validation["images"]) == len(validation["labels"]) == len(validation["styles"])
+    templates = [style.split(" ")[1] for style in validation["styles"] if style.startswith("template")]
+    assert templates and all(split(name) == "validation" for name in templates)

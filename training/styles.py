@@ -7,7 +7,10 @@ digit about 0.6 wide and 1 tall). `draw` jitters its points, slants it, stretche
 the app's brush on an 800x800 canvas; `style_digits` passes the canvases through the app's own
 preprocessing. Whole templates are held out for validation (VALIDATION): never drawn for training.
 
-    python -m training.styles --evaluate app/model     # the model's accuracy per template and digit
+    python -m training.styles --out style_set.npz --evaluate app/model   # build the set; a model's accuracy
+
+The style set is the stroke templates here and the handwriting fonts of training/fonts.py, each split
+drawn with fixed seeds (SEEDS): the same command always builds the same set.
 """
 
 import argparse
@@ -18,8 +21,8 @@ from PIL import Image, ImageDraw
 
 from app.preprocess import preprocess
 
-CANVAS = 800
-BRUSH_RADIUS = 22  # the app's brush on its 800x800 canvas (app/ui.py: BRUSH_RADIUS)
+CANVAS = 800  # the app's Sketchpad, and its brush (app/ui.py, which imports Gradio; a test compares them)
+BRUSH_RADIUS = 22
 
 
 def arc(centre_x, centre_y, radius_x, radius_y, start_degrees, end_degrees, points=16):
@@ -117,26 +120,48 @@ def style_digits(which: str, per_template: int, seed: int = 0) -> tuple[np.ndarr
     return np.stack(images), np.asarray(labels, np.uint8), names
 
 
-def accuracy_by(keys, right: np.ndarray) -> dict:
-    return {key: float(right[[k == key for k in keys]].mean()) for key in sorted(set(keys))}
+SEEDS = {"training": 1, "validation": 2}  # fixed: the validation set is frozen
+
+
+def style_set(which: str, per_template: int = 100, per_font_digit: int = 20) -> dict[str, np.ndarray]:
+    """One split of the style set: templates and fonts, uint8 images [N, 28, 28], labels and a style name each."""
+    from training.fonts import font_digits
+
+    template_images, template_labels, template_names = style_digits(which, per_template, SEEDS[which])
+    font_images, font_labels, font_names = font_digits(which, per_font_digit, SEEDS[which])
+    return {"images": np.concatenate([template_images, font_images]),
+            "labels": np.concatenate([template_labels, font_labels]).astype(np.uint8),
+            "styles": np.asarray([f"template {name}" for name in template_names]
+                                 + [f"font {name}" for name in font_names])}
+
+
+def accuracy_table(name: str, keys: np.ndarray, right: np.ndarray) -> str:
+    rows = [f"| {key} | {right[keys == key].mean():.1%} | {int((keys == key).sum())} |" for key in np.unique(keys)]
+    return "\n".join([f"| {name} | accuracy | images |", "| --- | --- | --- |", *rows])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--evaluate", required=True, help="a model folder (model.tflite, metadata.json)")
+    parser.add_argument("--out", help="write both splits to this .npz file")
+    parser.add_argument("--evaluate", help="a model folder (model.tflite, metadata.json): its accuracy on the set")
     parser.add_argument("--per-template", type=int, default=100)
+    parser.add_argument("--per-font-digit", type=int, default=20)
     args = parser.parse_args()
-    from app.classifier import load_classifier
+    splits = {which: style_set(which, args.per_template, args.per_font_digit) for which in SEEDS}
+    if args.out:
+        np.savez_compressed(args.out, **{f"{which}_{key}": value for which, data in splits.items()
+                                         for key, value in data.items()})
+        print(f"wrote {args.out}: " + ", ".join(f"{len(data['labels'])} {which}" for which, data in splits.items()))
+    if args.evaluate:
+        from app.classifier import load_classifier
 
-    classifier, _ = load_classifier(args.evaluate)
-    for which in ("training", "validation"):
-        images, labels, names = style_digits(which, args.per_template, seed=1 if which == "training" else 2)
-        probabilities = classifier.predict_many(images[..., np.newaxis].astype(np.float32) / 255)
-        right = probabilities.argmax(axis=1) == labels
-        print(f"\n{which}: {right.mean():.2%} of {len(right)}")
-        print("| template | accuracy |\n| --- | --- |")
-        for name, value in accuracy_by(names, right).items():
-            print(f"| {name} | {value:.0%} |")
+        classifier, _ = load_classifier(args.evaluate)
+        for which, data in splits.items():
+            probabilities = classifier.predict_many(data["images"][..., np.newaxis].astype(np.float32) / 255)
+            right = probabilities.argmax(axis=1) == data["labels"]
+            print(f"\n{which}: {right.mean():.2%} of {len(right)}\n")
+            print(accuracy_table("digit", data["labels"], right) + "\n")
+            print(accuracy_table("style", data["styles"], right))
 
 
 if __name__ == "__main__":
