@@ -55,7 +55,7 @@ def main() -> int:
     except ModelError as error:
         print(f"error: cannot serve: {error}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, http="httptools",  # 0.14 ms less than h11
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, http="httptools",  # cheaper than h11
                             log_level=settings.log_level,
                             log_config=None, access_log=False,  # app.logs logs requests
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)

@@ -1,8 +1,8 @@
-"""Gradio rewrites its own type stubs each time it is imported; this stops that, for a 1 s faster start.
+"""Gradio rewrites its own type stubs each time it is imported; this stops that, for a faster start.
 
 For each of its ~80 component classes, `import gradio` reads the class's source, parses it and its .pyi
 stub, renders the stub again and writes it back if it differs (`create_or_modify_pyi` in
-gradio/component_meta.py): half of the 2 s import, with no setting to turn it off. The stubs are for
+gradio/component_meta.py): half of the import's time, with no setting to turn it off. The stubs are for
 editors; serving never reads them. `skip_stub_rewriting()` replaces that function with one that does
 nothing, as gradio.component_meta loads, for the Gradio versions known to need it. Call it before anything
 imports Gradio (app/__main__.py does).
@@ -39,7 +39,7 @@ class NoStubRewriting(importlib.abc.MetaPathFinder):
 
 
 def gradio_version() -> str:
-    """The installed Gradio's version, from its package.json (importlib.metadata would cost 70 ms)."""
+    """The installed Gradio's version, from its package.json (importlib.metadata is slower to load)."""
     spec = importlib.util.find_spec("gradio")
     try:
         return json.loads((Path(spec.submodule_search_locations[0]) / "package.json").read_text())["version"]

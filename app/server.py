@@ -26,8 +26,9 @@ from app.ui import CSS, THEME, build_ui, gr  # app.ui turns off telemetry before
 
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon, for /docs
 # Gradio's queue looks for new events every 1 ms while it has none, and for progress to report every 10 ms
-# (gradio/queueing.py: sleep_when_free): with no client at all that keeps a tenth of a core busy. Polling
-# every 10 ms delays an event by 5 ms on average; this app reports no progress.
+# (gradio/queueing.py: sleep_when_free), which keeps the CPU busy with no client at all
+# (docs/gradio-idle-cpu.md). Polling every 10 ms delays an event by half that on average; this app reports
+# no progress.
 QUEUE_POLL_SECONDS = 0.01
 PROGRESS_POLL_SECONDS = 1.0
 

@@ -6,8 +6,8 @@ change stroke by stroke explains the model better than a button.
 What one stroke costs the server is set by how the Sketchpad talks to it. At the end of a stroke the
 browser sends its background, layer and composite images (`accept_blobs`, three requests), then fires
 `change`. An event that takes the Sketchpad as an *input* makes the browser upload all three images
-again each time Gradio asks for the component's value, which it does for every status update:
-21 uploads per stroke, about 200 ms of server CPU. So the UI's event takes no input: the server keeps
+again each time Gradio asks for the component's value, which it does for every status update
+(README, Benchmarks, has the cost). So the UI's event takes no input: the server keeps
 the last composite each session sent (Drawings) and reads that. The `predict` API, which programs
 call with a Sketchpad value, is a separate event the page never fires.
 """
