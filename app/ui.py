@@ -12,7 +12,6 @@ the last composite each session sent (Drawings) and reads that. The `predict` AP
 call with a Sketchpad value, is a separate event the page never fires.
 """
 
-import functools
 import os
 import threading
 from collections import OrderedDict
@@ -53,7 +52,7 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool sele
 }"""
 
 
-def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
+def undecoded_sketch(payload):
     """Stands in for the Sketchpad's preprocess: its images as undecoded file paths or bytes.
 
     Gradio's own preprocessing decodes and converts the background, every layer and the composite
@@ -62,20 +61,15 @@ def undecoded_sketch(sketchpad: gr.Sketchpad, payload):
     """
     if payload is None:
         return None
-    if payload.id is not None:  # the browser sent the images as blobs ahead of the event
-        parts = sketchpad.blob_storage.pop(payload.id, None)
-        if parts is None:
-            return {"background": None, "layers": [], "composite": None}
-        background, layers, composite = parts.background, parts.layers, parts.composite
-    else:
-        background, layers, composite = payload.background, payload.layers, payload.composite
+    if payload.id is not None:  # a blob id: the page's blobs go to Drawings, never to the API's blob_storage
+        return {"background": None, "layers": [], "composite": None}
 
     def undecoded(part):
         return part.path if isinstance(part, FileData) else part
 
-    return {"background": undecoded(background),
-            "layers": [undecoded(layer) for layer in layers or [] if layer is not None],
-            "composite": undecoded(composite)}
+    return {"background": undecoded(payload.background),
+            "layers": [undecoded(layer) for layer in payload.layers or [] if layer is not None],
+            "composite": undecoded(payload.composite)}
 
 
 class Drawings:
@@ -143,7 +137,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
                 seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=180, width=150,
                                       interactive=False, buttons=[], format="png")
                 message = gr.Markdown(EMPTY_MESSAGE)
-        sketch.preprocess = functools.partial(undecoded_sketch, sketch)
+        sketch.preprocess = undecoded_sketch
         drawings = Drawings()
         sketch.accept_blobs = drawings.accept_blobs
 

@@ -38,6 +38,7 @@ from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
 from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR, REPO
 from tests.drawing import browser_png, draw_digit
 from tests.drawing import png_file as png
+from tests.support.process import peak_resident_mb
 from tests.support.server import run_app
 
 TIMEOUT = 30  # seconds for any one request or event stream: a hang fails the test, it does not stall CI
@@ -142,13 +143,6 @@ def memory_limit_mb() -> float:
     units = {"Mi": 2**20, "Gi": 2**30, "M": 10**6, "G": 10**9}
     suffix = next(s for s in units if limit.endswith(s))
     return float(limit[: -len(suffix)]) * units[suffix] / 2**20
-
-
-def peak_resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc")
 
 
 # --- wrong types and shapes -------------------------------------------------------------------------

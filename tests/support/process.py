@@ -24,5 +24,10 @@ def resident_mb(pid: int) -> float:
     return int(status_field(pid, "VmRSS").split()[0]) / 1024
 
 
+def peak_resident_mb(pid: int) -> float:
+    """The most resident memory the process has had (VmHWM)."""
+    return int(status_field(pid, "VmHWM").split()[0]) / 1024
+
+
 def thread_count(pid: int) -> int:
     return int(status_field(pid, "Threads"))
