@@ -1,16 +1,19 @@
 """Train the digit model on Azure ML and put the registered model where the Docker build takes it.
 
-    python azureml/run_pipeline.py                  # prep -> train -> evaluate (gate) -> register -> fetch
+    python azureml/run_pipeline.py                  # train, gate, compare, register, fetch
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
 
 Training: makes sure the compute cluster, the environment and the MNIST data asset exist (uploading the
 local IDX folder, $MNIST_DIR, as a new data asset version when the workspace lacks it), submits
-azureml/pipeline.yml, streams it, and requires the final status `Completed`; registers the trained model
-folder as a `custom_model` tagged with its data asset version and git commit. Then, in both modes, it
-downloads the model by name and version (not the job output: see azureml/README.md), checks the files
-against metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the
-newly registered version with its accuracy, and copies the files into app/model/ (--model-dir).
+azureml/pipeline.yml, streams it, and requires the final status `Completed`; reads the new model's
+metadata.json from the job's output and refuses it when it is worse than the latest registered version on
+MNIST or on the style set (the first model is registered on the evaluate step's gates alone); registers
+the trained model folder as a `custom_model` tagged with its data asset version and git commit. Then, in
+both modes, it downloads the model by name and version (see azureml/README.md), checks the files against
+metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
+registered version with its accuracy and style set accuracy, and copies the files into app/model/
+(--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
 arguments), the credential from azure-identity's DefaultAzureCredential (az login, a workflow's OIDC
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +61,11 @@ COMPUTE_YAML = HERE / "compute" / "cpu-cluster.yml"
 ENVIRONMENT_YAML = HERE / "environment" / "environment.yml"
 PIPELINE_YAML = HERE / "pipeline.yml"
 MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folder
+MODEL_DATASTORE = "workspaceblobstore"  # the workspace's default datastore, where outputs go unless told otherwise
+# The registered version's figures are tags rounded to 4 decimals, so a model exactly as good can read up to
+# half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more.
+TAG_ROUNDING = 0.00005
+FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accuracy"}  # the tags compared
 
 # Notices that some of the SDK's own schema classes are experimental: about the SDK, not these files.
 logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
@@ -77,11 +86,12 @@ class Settings:
     model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
     epochs: int
     min_accuracy: float
+    min_style_accuracy: float
     git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
     reuse_latest: bool
     dry_run: bool
     github_oidc: tuple[str, str, str, str] | None = None  # request URL, request token, client id, tenant id
-    github_output: Path | None = None  # GITHUB_OUTPUT: the workflow reads the model and its accuracy here
+    github_output: Path | None = None  # GITHUB_OUTPUT: the workflow reads the model and its accuracies here
 
 
 def pipeline_defaults() -> dict:
@@ -120,14 +130,17 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> Settings:
     parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"],
                         help=f"the evaluate step's gate, and the bar for a fetched model "
                              f"(default: {defaults['min_accuracy']})")
+    parser.add_argument("--min-style-accuracy", type=float, default=defaults["min_style_accuracy"],
+                        help=f"the evaluate step's gate on the style set's held-out fonts and templates "
+                             f"(default: {defaults['min_style_accuracy']})")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--reuse-latest", action="store_true",
                       help="skip training: fetch the latest registered version of --model-name")
     mode.add_argument("--dry-run", action="store_true",
                       help="offline: load and validate every definition, print the pipeline YAML")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or not 0.0 <= args.min_accuracy <= 1.0:
-        parser.error("--epochs must be >= 1 and --min-accuracy between 0 and 1")
+    if args.epochs < 1 or not 0.0 <= args.min_accuracy <= 1.0 or not 0.0 <= args.min_style_accuracy <= 1.0:
+        parser.error("--epochs must be >= 1, and --min-accuracy and --min-style-accuracy between 0 and 1")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
                  "AZUREML_WORKSPACE": args.workspace}
     missing = [name for name, value in workspace.items() if not value]
@@ -137,7 +150,7 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> Settings:
     return Settings(
         subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
         data_dir=args.data_dir, data_name=args.data_name, model_name=args.model_name, model_dir=args.model_dir,
-        epochs=args.epochs, min_accuracy=args.min_accuracy,
+        epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
         github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
@@ -253,10 +266,18 @@ def load_definitions() -> tuple[AmlCompute, Environment, PipelineJob]:
 
 
 def build_pipeline(pipeline: PipelineJob, settings: Settings, data_path: str) -> PipelineJob:
-    """The pipeline with this run's data version, epochs, gate and commit; validated offline."""
+    """The pipeline with this run's name, data version, epochs, gates and commit; validated offline.
+
+    The job is named here so that its model output can be put at azureml/<job name>/trained_model/ on the
+    default datastore: where jobs.download() looks for an output the service does not list, and it lists no
+    uri_folder output of a pipeline (azure-sdk-for-python#48941, see azureml/README.md)."""
+    pipeline.name = f"mnist-{settings.git_commit[:7]}-{uuid.uuid4().hex[:8]}"
+    pipeline.outputs.trained_model.path = (
+        f"azureml://datastores/{MODEL_DATASTORE}/paths/azureml/{pipeline.name}/{MODEL_OUTPUT}/")
     pipeline.inputs.raw_mnist = Input(type=AssetTypes.URI_FOLDER, path=data_path, mode=InputOutputModes.RO_MOUNT)
     pipeline.inputs.epochs = settings.epochs
     pipeline.inputs.min_accuracy = settings.min_accuracy
+    pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
     pipeline.tags = {"git_commit": settings.git_commit}
     validation = pipeline._validate()  # the SDK's offline check; the tests check what it misses
     if not validation.passed:
@@ -278,8 +299,67 @@ def run_pipeline(ml_client: MLClient, pipeline: PipelineJob) -> Job:
     return finished
 
 
+def find_model_folder(download_dir: Path, label: str) -> Path:
+    """The one folder of the download that holds metadata.json."""
+    found = sorted(path.parent for path in download_dir.rglob(METADATA_FILE))
+    if len(found) == 1:
+        return found[0]
+    files = [path for path in download_dir.rglob("*") if path.is_file()]
+    if not files:
+        raise StepFailed(f"download of {label} is empty")
+    raise StepFailed(f"download of {label} holds {len(found)} {METADATA_FILE} files, expected 1 "
+                     f"({len(files)} files in all)")
+
+
+def job_figures(ml_client: MLClient, job: Job) -> dict[str, float]:
+    """The new model's FIGURES, from metadata.json in the job's output."""
+    label = f"output {MODEL_OUTPUT} of job {job.name}"
+    with tempfile.TemporaryDirectory(prefix="job-output-") as download_dir:
+        with step(f"downloading {label}"):
+            ml_client.jobs.download(name=job.name, output_name=MODEL_OUTPUT, download_path=download_dir)
+        folder = find_model_folder(Path(download_dir), label)
+        with step(f"reading {METADATA_FILE} of {label}"):
+            metadata = json.loads((folder / METADATA_FILE).read_text())
+            return {"accuracy": float(metadata["test_accuracy"]),
+                    "style_accuracy": float(metadata["style_validation"]["accuracy"])}
+
+
+def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
+    """The latest registered version of the model, or None before the first one."""
+    with step(f"finding the registered model {settings.model_name}"):
+        try:
+            return ml_client.models.get(settings.model_name, label="latest")
+        except ResourceNotFoundError:
+            return None
+
+
+def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -> None:
+    """Stop the run, before anything is registered, when the new model is worse than the registered version
+    on MNIST or on the style set. With no registered version, the evaluate step's gates alone decided; a version
+    registered before the style set (no style_accuracy tag) is compared on MNIST only."""
+    if registered is None:
+        print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
+              "becomes the first", file=sys.stderr)
+        return
+    label = f"{registered.name}:{registered.version}"
+    tags = registered.tags or {}
+    if "accuracy" not in tags:
+        raise StepFailed(f"{label}, the latest registered version, has no accuracy tag: it was registered but "
+                         f"never checked; archive it (az ml model archive --name {registered.name} --version "
+                         f"{registered.version}) so that the latest checked version is compared, and run again")
+    if "style_accuracy" not in tags:
+        print(f"   {label} has no style_accuracy tag (registered before the style set): compared on MNIST only",
+              file=sys.stderr)
+    with step(f"comparing with the registered model {label}"):
+        worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
+                 if tag in tags and new[tag] < float(tags[tag]) - TAG_ROUNDING]
+    if worse:
+        raise StepFailed(f"the model of job {job.name} is worse than the registered {label} "
+                         f"({'; '.join(worse)}): not registered")
+
+
 def register_model(ml_client: MLClient, job: Job, data: Data, settings: Settings) -> Model:
-    """Register the job's model folder as a new version (accuracy is tagged once its files are checked)."""
+    """Register the job's model folder as a new version (accuracies are tagged once its files are checked)."""
     model = Model(
         name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
@@ -296,24 +376,12 @@ def latest_model(ml_client: MLClient, settings: Settings) -> Model:
         return ml_client.models.get(settings.model_name, label="latest")
 
 
-def find_model_folder(download_dir: Path, label: str) -> Path:
-    """The one folder of the download that holds metadata.json."""
-    found = sorted(path.parent for path in download_dir.rglob(METADATA_FILE))
-    if len(found) == 1:
-        return found[0]
-    files = [path for path in download_dir.rglob("*") if path.is_file()]
-    if not files:
-        raise StepFailed(f"download of model {label} is empty")
-    raise StepFailed(f"download of model {label} holds {len(found)} {METADATA_FILE} files, expected 1 "
-                     f"({len(files)} files in all)")
-
-
 def download_and_check(ml_client: MLClient, model: Model, download_dir: Path, min_accuracy: float) -> tuple[Path, dict]:
     """Download the model by name and version; check its files and its accuracy; return its folder and metadata."""
     label = f"{model.name}:{model.version}"
     with step(f"downloading model {label}"):
         ml_client.models.download(name=model.name, version=model.version, download_path=str(download_dir))
-    folder = find_model_folder(download_dir, label)
+    folder = find_model_folder(download_dir, f"model {label}")
     try:
         _, metadata = load_classifier(folder)
     except ModelError as error:
@@ -325,9 +393,11 @@ def download_and_check(ml_client: MLClient, model: Model, download_dir: Path, mi
 
 
 def tag_accuracy(ml_client: MLClient, model: Model, metadata: dict) -> Model:
-    """Add the checked test accuracy to the new version's tags (tags are the mutable part of a version)."""
-    model.tags = {**(model.tags or {}), "accuracy": f"{metadata['test_accuracy']:.4f}"}
-    with step(f"tagging model {model.name}:{model.version} with its accuracy"):
+    """Add the checked MNIST test accuracy and style set accuracy to the new version's tags (tags are the
+    mutable part of a version; the next run compares its model with them)."""
+    with step(f"tagging model {model.name}:{model.version} with its accuracies"):
+        model.tags = {**(model.tags or {}), "accuracy": f"{metadata['test_accuracy']:.4f}",
+                      "style_accuracy": f"{metadata['style_validation']['accuracy']:.4f}"}
         return ml_client.models.create_or_update(model)
 
 
@@ -356,13 +426,14 @@ def dry_run(settings: Settings) -> str:
 
 
 def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
-    """Make sure the workspace has what the pipeline needs, run it, register its model."""
+    """Make sure the workspace has what the pipeline needs, run it, register its model unless it is worse."""
     compute, environment, pipeline = load_definitions()
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)
     pipeline = build_pipeline(pipeline, settings, f"azureml:{data.name}:{data.version}")
     job = run_pipeline(ml_client, pipeline)
+    refuse_if_worse(job_figures(ml_client, job), registered_model(ml_client, settings), job)
     return register_model(ml_client, job, data, settings)
 
 
@@ -383,11 +454,14 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None, conne
     except StepFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"model {model.name}:{model.version} (test accuracy {metadata['test_accuracy']:.4f}) is in "
-          f"{settings.model_dir}: build the image to ship it")
+    style_accuracy = metadata.get("style_validation", {}).get("accuracy")  # None: trained before the style set
+    style = "not measured" if style_accuracy is None else f"{style_accuracy:.4f}"
+    print(f"model {model.name}:{model.version} (test accuracy {metadata['test_accuracy']:.4f}, style set {style}) "
+          f"is in {settings.model_dir}: build the image to ship it")
     if settings.github_output:
         with settings.github_output.open("a") as outputs:
-            outputs.write(f"model={model.name}:{model.version}\naccuracy={metadata['test_accuracy']}\n")
+            outputs.write(f"model={model.name}:{model.version}\naccuracy={metadata['test_accuracy']}\n"
+                          f"style_accuracy={'' if style_accuracy is None else style_accuracy}\n")
     return 0
 
 

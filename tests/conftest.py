@@ -9,6 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 MNIST_SLICE = REPO / "tests" / "data" / "mnist"
 BROWSER_COMPOSITE = REPO / "tests" / "data" / "browser_composite.png"  # a "7" drawn in Chromium
 MODEL_DIR = REPO / "app" / "model"
+STYLE_SLICE = REPO / "tests" / "data" / "style_slice.npz"  # every 10th image of the style set
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,21 @@ def mnist_slice():
     from training.data import load_mnist
 
     return load_mnist(MNIST_SLICE)
+
+
+@pytest.fixture(scope="session")
+def style_slice():
+    from training.styles import load_style_set
+
+    return load_style_set(STYLE_SLICE)
+
+
+@pytest.fixture(scope="session")
+def style_validation():
+    """The style set's whole validation split (held-out fonts and templates), drawn now: about 25 s."""
+    from training.styles import style_set
+
+    return style_set("validation")
 
 
 @pytest.fixture(scope="session")

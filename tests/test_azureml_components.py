@@ -3,7 +3,8 @@
 Each component's `command` runs as a subprocess in a copy of the code snapshot Azure ML would upload,
 with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML replaces them (mounted
 folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound), and the
-steps wired as pipeline.yml wires them. One epoch on 400 images: about 20 s.
+steps wired as pipeline.yml wires them. The styles step draws every template and font of the style set, but
+only a few times each (SMALL_STYLE_SET); then one epoch on 300 MNIST images and those.
 """
 
 import json
@@ -31,10 +32,16 @@ from tests.test_azureml_definitions import (
 )
 from training import prep
 from training.data import MnistError, load_mnist, write_idx
+from training.fonts import families
+from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
 
-PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "epochs": 1, "min_accuracy": 0.0}
+PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "epochs": 1, "min_accuracy": 0.0, "min_style_accuracy": 0.0}
 # Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
 NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
+# The style set at its full size takes minutes to draw. The styles step runs the same main() with the same
+# arguments, its drawings per template and per font and digit cut to a few (training/styles.py, SIZES).
+SMALL_STYLE_SET = {"styles": ("python -m training.styles ", "python -c 'import training.styles as styles; "
+                              "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' ")}
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
@@ -86,6 +93,10 @@ def pipeline_run(snapshot, tmp_path_factory):
     results, outputs = {}, {}
     for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
         component = read_yaml(node_component_path(node))
+        if job_name in SMALL_STYLE_SET:
+            module, small = SMALL_STYLE_SET[job_name]
+            assert component["command"].startswith(module), component["command"]
+            component["command"] = small + component["command"].removeprefix(module)
         inputs = {name: resolve(binding, outputs) for name, binding in (node.get("inputs") or {}).items()}
         inputs.update(NODE_INPUTS.get(job_name, {}))
         outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
@@ -106,40 +117,64 @@ def test_prep_writes_the_checked_arrays_the_loader_reads(pipeline_run, mnist_sli
     assert sum(summary["train_per_digit"]) == 400 and sum(summary["test_per_digit"]) == 200
 
 
+def test_styles_writes_every_template_and_font_of_each_split(pipeline_run):
+    _, outputs = pipeline_run
+    folder = outputs["styles"]["styles"]
+    assert [path.name for path in folder.iterdir()] == [STYLE_SET_FILE]
+    for which, data in load_style_set(folder / STYLE_SET_FILE).items():
+        expected = {f"template {name}" for name in TEMPLATES if split(name) == which}
+        expected |= {f"font {name}" for name in families(which)}
+        assert set(data["styles"]) == expected, which
+        assert set(data["labels"]) == set(range(10)), which
+
+
 def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
     _, outputs = pipeline_run
     model_dir = outputs["train"]["model"]
-    assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png"} == {
-        path.name for path in model_dir.iterdir()}
+    assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png",
+            "style_confusion_matrix.png"} == {path.name for path in model_dir.iterdir()}
     _, metadata = load_classifier(model_dir)
-    assert metadata["hyperparameters"]["epochs"] == 1 and metadata["training"]["training_images"] == 300
-    assert metadata["test_images"] == 200
+    styles = load_style_set(outputs["styles"]["styles"] / STYLE_SET_FILE)
+    assert metadata["hyperparameters"]["epochs"] == 1 and metadata["test_images"] == 200
+    assert metadata["training"]["style_images"] == len(styles["training"]["labels"])  # the styles step's set
+    assert metadata["training"]["training_images"] == 300 + metadata["training"]["style_images"]
+    assert metadata["style_validation"]["images"] == len(styles["validation"]["labels"])
 
 
 def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     _, outputs = pipeline_run
     report = outputs["evaluate"]["report"]
-    assert {path.name for path in report.iterdir()} == {"metrics.json", "confusion_matrix.png"}
-    assert (report / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {path.name for path in report.iterdir()} == {"metrics.json", "confusion_matrix.png",
+                                                        "style_confusion_matrix.png"}
+    for plot in ("confusion_matrix.png", "style_confusion_matrix.png"):
+        assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((report / "metrics.json").read_text())
     trained = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
     assert metrics["test_images"] == 200
     assert metrics["test_accuracy"] == trained["test_accuracy"]  # the same model.tflite on the same test set
+    assert metrics["style_validation"]["accuracy"] == trained["style_validation"]["accuracy"]  # and style set
 
 
-def test_evaluate_gate_fails_below_its_threshold(pipeline_run, snapshot, tmp_path):
+def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_path):
     _, outputs = pipeline_run
     component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
-    accuracy = json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())["test_accuracy"]
-    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"]}
+    metrics = json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
+    accuracy, style_accuracy = metrics["test_accuracy"], metrics["style_validation"]["accuracy"]
+    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
+              "styles": outputs["styles"]["styles"], "min_style_accuracy": style_accuracy}
 
-    at = run_component(component, {**inputs, "min_accuracy": accuracy}, {"report": tmp_path / "at"}, snapshot)
-    above = run_component(component, {**inputs, "min_accuracy": accuracy + 0.005}, {"report": tmp_path / "above"},
-                          snapshot)
-    default = run_component(component, inputs, {"report": tmp_path / "default"}, snapshot)  # 0.99
+    def gate(name, **thresholds):
+        return run_component(component, {**inputs, **thresholds}, {"report": tmp_path / name}, snapshot)
+
+    at = gate("at", min_accuracy=accuracy)
+    above = gate("above", min_accuracy=accuracy + 0.005)
+    style_above = gate("style_above", min_accuracy=accuracy, min_style_accuracy=style_accuracy + 0.005)
+    default = gate("default", min_style_accuracy=0.0)  # min_accuracy: the component's 0.99
 
     assert at.returncode == 0, at.stderr[-2000:]
-    assert above.returncode == 1 and "below the minimum" in above.stderr
+    assert above.returncode == 1 and "test accuracy" in above.stderr and "below the minimum" in above.stderr
+    assert style_above.returncode == 1 and "style set accuracy" in style_above.stderr
+    assert "test accuracy" not in style_above.stderr  # MNIST's gate passed
     assert accuracy < 0.99 and default.returncode == 1  # one epoch on 300 images is far from the gate
     assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
 

@@ -16,6 +16,8 @@ from marshmallow import RAISE, ValidationError
 from marshmallow.warnings import Marshmallow4Warning
 
 from tests.conftest import REPO
+from training.fonts import FONT_DIR, FONTS
+from training.styles import STYLE_SET_FILE
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)  # about the SDK's own schema classes, at import
@@ -34,7 +36,7 @@ PIPELINE_YAML = AZUREML / "pipeline.yml"
 COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
 ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
 CONDA_YAML = AZUREML / "environment" / "conda.yml"
-COMPONENT_NAMES = ("prep", "train", "evaluate")
+COMPONENT_NAMES = ("prep", "styles", "train", "evaluate")
 COMPONENT_YAMLS = {name: AZUREML / name / f"{name}.yml" for name in COMPONENT_NAMES}
 PARENT_REFERENCE = re.compile(r"^\$\{\{parent\.(?:inputs\.(?P<input>\w+)|outputs\.(?P<output>\w+)|"
                               r"jobs\.(?P<job>\w+)\.outputs\.(?P<job_output>\w+))\}\}$")
@@ -198,11 +200,12 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["train"]["outputs"].update(model="${{parent.outputs.model}}"), "jobs.train.outputs.model"),
     (lambda p: p["jobs"]["train"]["inputs"].update(epoch="${{parent.inputs.epochs}}"), "jobs.train.inputs.epoch"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("model"), "jobs.evaluate.inputs.model"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_style_accuracy"), "jobs.evaluate.inputs.min_style_accuracy"),
     (lambda p: p["inputs"].update(seed=1), "inputs.seed"),
     (lambda p: p["jobs"]["prep"]["inputs"].update(raw="${{parent.jobs.evaluate.outputs.report}}"),
      "jobs.prep.inputs.raw"),  # a later job's output: a cycle
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unused pipeline input", "later job"])
+        "unbound input without a default", "unused pipeline input", "later job"])
 def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
     pipeline = copy.deepcopy(read_yaml(PIPELINE_YAML))
     break_it(pipeline)
@@ -219,6 +222,21 @@ def test_the_registered_output_is_the_train_steps_model():
     pipeline = read_yaml(PIPELINE_YAML)
     assert pipeline["jobs"]["train"]["outputs"]["model"] == "${{parent.outputs.trained_model}}"
     assert pipeline["jobs"]["evaluate"]["inputs"]["model"] == "${{parent.jobs.train.outputs.model}}"
+
+
+def test_train_and_evaluate_read_the_style_set_the_styles_step_writes():
+    pipeline = read_yaml(PIPELINE_YAML)
+    assert "inputs" not in pipeline["jobs"]["styles"]  # built from the code snapshot alone
+    assert read_yaml(COMPONENT_YAMLS["styles"])["command"].endswith(f"--out ${{{{outputs.styles}}}}/{STYLE_SET_FILE}")
+    for name in ("train", "evaluate"):
+        assert pipeline["jobs"][name]["inputs"]["styles"] == "${{parent.jobs.styles.outputs.styles}}"
+        assert f"--styles ${{{{inputs.styles}}}}/{STYLE_SET_FILE}" in read_yaml(COMPONENT_YAMLS[name])["command"]
+
+
+def test_the_style_gate_is_written_once_in_the_pipeline():
+    """run_pipeline.py takes its default from pipeline.yml; the component has none to disagree with it."""
+    assert 0 < read_yaml(PIPELINE_YAML)["inputs"]["min_style_accuracy"] <= 1
+    assert "default" not in read_yaml(COMPONENT_YAMLS["evaluate"])["inputs"]["min_style_accuracy"]
 
 
 # --- the components run the training package, with the placeholders they declare ---
@@ -238,9 +256,12 @@ def test_command_uses_exactly_the_declared_inputs_and_outputs(name):
     assert used == declared
 
 
-def test_code_snapshot_is_the_training_package_and_the_app_modules_it_imports():
+def test_code_snapshot_is_the_training_package_its_fonts_and_the_app_modules_it_imports():
     training = {f"training/{path.name}" for path in (REPO / "training").glob("*.py")}
-    assert snapshot_files() == training | {"app/__init__.py", "app/contract.py", "app/classifier.py"}
+    fonts = {f"training/fonts/{path.name}" for path in FONT_DIR.iterdir()}  # the fonts, their licences, sources
+    assert {f"training/fonts/{path.name}" for path in FONTS.values()} <= fonts
+    app = {"app/__init__.py", "app/contract.py", "app/classifier.py", "app/preprocess.py"}
+    assert snapshot_files() == training | fonts | app
 
 
 # --- the environment and the compute ---
@@ -261,7 +282,7 @@ def test_conda_file_has_the_repositorys_python_and_pins():
     assert "python=3.11" in conda["dependencies"] and "python3.11" in (REPO / ".ci" / "run").read_text()
     pip = next(item["pip"] for item in conda["dependencies"] if isinstance(item, dict))
     conda_pins = dict(line.split("==") for line in pip)
-    assert {"tensorflow-cpu", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert"} <= set(conda_pins)
+    assert {"tensorflow-cpu", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert", "pyspng"} <= set(conda_pins)
     repository_pins = requirement_pins()
     assert {name: repository_pins.get(name) for name in conda_pins} == conda_pins
 

@@ -2,7 +2,8 @@
 
 The fake records every call and answers as the service would in the case at hand; the entity objects the
 script hands it (AmlCompute, Environment, Data, PipelineJob, Model) are the real azure-ai-ml classes. The
-"registered model" it downloads is a copy of the model the repository ships in app/model/.
+model it downloads, as the job's output and as the registered version, is a copy of the model the repository
+ships in app/model/, its metadata.json given the figures the case needs.
 """
 
 import importlib.util
@@ -34,26 +35,32 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
-JOB_NAME = "quiet_river_42"
 ENV = {"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000", "AZURE_RESOURCE_GROUP": "rg-digits",
        "AZUREML_WORKSPACE": "mlw-digits", "GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE)}
 SHIPPED_ACCURACY = json.loads((MODEL_DIR / "metadata.json").read_text())["test_accuracy"]
+STYLE_ACCURACY = 2473 / 2600  # a figure with more than 4 decimals, as the style set's are: its tag reads 0.9512
+REGISTERED_TAGS = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "style_accuracy": f"{STYLE_ACCURACY:.4f}",
+                   "data_version": "3"}
 
 
 class FakeMLClient:
     """Stands in for azure.ai.ml.MLClient: records calls as (operation, arguments); answers as configured."""
 
     def __init__(self, model_files: Path | None, exists=(), final_status="Completed", stream_error=None,
-                 register_error=None, registered_environment=None):
+                 register_error=None, registered_environment=None, registered_tags=REGISTERED_TAGS, job_files=...):
         self.calls = []
         self.model_files = model_files  # what a model download writes; None: nothing
+        self.job_files = model_files if job_files is ... else job_files  # what a download of the job's output writes
+        self.registered_tags = registered_tags  # the latest registered version's tags; None: no version yet
+        self.job_name = None  # the name the script gave the pipeline job
         self.exists = set(exists)  # which of "compute", "environment", "data" the workspace already has
         self.final_status, self.stream_error, self.register_error = final_status, stream_error, register_error
         self.registered_environment = registered_environment
         self.compute = SimpleNamespace(get=self.compute_get, begin_create_or_update=self.compute_create)
         self.environments = SimpleNamespace(get=self.environment_get, create_or_update=self.environment_create)
         self.data = SimpleNamespace(get=self.data_get, create_or_update=self.data_create)
-        self.jobs = SimpleNamespace(create_or_update=self.job_create, stream=self.job_stream, get=self.job_get)
+        self.jobs = SimpleNamespace(create_or_update=self.job_create, stream=self.job_stream, get=self.job_get,
+                                    download=self.job_download)
         self.models = SimpleNamespace(create_or_update=self.model_create, download=self.model_download,
                                       get=self.model_get)
 
@@ -98,7 +105,8 @@ class FakeMLClient:
 
     def job_create(self, job):
         self.record("jobs.create_or_update", job)
-        job.name = JOB_NAME
+        assert job.name, "the script names the job"
+        self.job_name = job.name
         return job
 
     def job_stream(self, name):
@@ -110,6 +118,11 @@ class FakeMLClient:
         self.record("jobs.get", name)
         return SimpleNamespace(name=name, status=self.final_status)
 
+    def job_download(self, name, *, download_path=".", output_name=None, all=False):  # the SDK's signature
+        self.record("jobs.download", name, output_name=output_name)
+        if self.job_files is not None:  # the SDK's layout: <download_path>/named-outputs/<output name>
+            shutil.copytree(self.job_files, Path(download_path) / "named-outputs" / output_name)
+
     def model_create(self, model):
         self.record("models.create_or_update", model)
         if self.register_error:
@@ -119,8 +132,10 @@ class FakeMLClient:
 
     def model_get(self, name, label=None):
         self.record("models.get", name, label=label)
+        if self.registered_tags is None:
+            raise ResourceNotFoundError(f"model {name} not found")
         return Model(name=name, version="6", type="custom_model", path="azureml://datastores/x/paths/y/",
-                     tags={"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"})
+                     tags=dict(self.registered_tags))
 
     def model_download(self, name, version, download_path):
         self.record("models.download", name=name, version=version)
@@ -128,10 +143,22 @@ class FakeMLClient:
             shutil.copytree(self.model_files, Path(download_path) / name / "trained_model")
 
 
+def model_copy(folder: Path, accuracy: float = SHIPPED_ACCURACY, style_accuracy: float | None = STYLE_ACCURACY) -> Path:
+    """A copy of the repository's model folder whose metadata.json has these figures (None: no style set)."""
+    shutil.copytree(MODEL_DIR, folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["test_accuracy"] = accuracy
+    metadata.pop("style_validation", None)
+    if style_accuracy is not None:
+        metadata["style_validation"] = {"accuracy": style_accuracy, "images": 2600}
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder
+
+
 @pytest.fixture
 def shipped_model(tmp_path) -> Path:
-    """A copy of the repository's model folder, for the fake to 'download'."""
-    return Path(shutil.copytree(MODEL_DIR, tmp_path / "registered"))
+    """A copy of the repository's model folder, measured on the style set, for the fake to 'download'."""
+    return model_copy(tmp_path / "registered")
 
 
 def run(fake, tmp_path, *args, env=None):
@@ -143,20 +170,21 @@ def run(fake, tmp_path, *args, env=None):
 
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
     fake = FakeMLClient(shipped_model)
-    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995") == 0
+    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995", "--min-style-accuracy", "0.9") == 0
 
     assert fake.operations() == [
         "compute.get", "compute.begin_create_or_update",
         "environments.get", "environments.create_or_update",
         "data.get", "data.create_or_update",
         "jobs.create_or_update", "jobs.stream", "jobs.get",
+        "jobs.download", "models.get",  # the new model's figures, and the registered version's to beat
         "models.create_or_update", "models.download", "models.create_or_update",
     ]
     [compute] = fake.objects("compute.begin_create_or_update")
     assert isinstance(compute, AmlCompute) and compute.name == "cpu-cluster" and compute.min_instances == 0
 
     [environment] = fake.objects("environments.create_or_update")
-    assert isinstance(environment, Environment) and (environment.name, environment.version) == ("mnist-train", "1")
+    assert isinstance(environment, Environment) and (environment.name, environment.version) == ("mnist-train", "2")
     assert "python=3.11" in environment.conda_file["dependencies"]
 
     [data] = fake.objects("data.create_or_update")
@@ -164,23 +192,31 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert fake.calls[4] == ("data.get", ("mnist",), {"version": data.version, "label": None})
 
     [job] = fake.objects("jobs.create_or_update")
-    assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "train", "evaluate"}
+    assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "evaluate"}
     assert job.inputs.raw_mnist._data.path == f"azureml:mnist:{data.version}"
     assert job.inputs.epochs._data == 3 and job.inputs.min_accuracy._data == 0.995
+    assert job.inputs.min_style_accuracy._data == 0.9
     assert job.settings.continue_on_step_failure is False and job.tags["git_commit"] == "c0ffee1"
-    assert fake.calls[7][1] == (JOB_NAME,) and fake.calls[8][1] == (JOB_NAME,)
+    # Named by the script, its model output where jobs.download() looks when the service lists none (README).
+    assert job.name.startswith("mnist-c0ffee1-")
+    assert job.outputs.trained_model.path == (
+        f"azureml://datastores/workspaceblobstore/paths/azureml/{job.name}/trained_model/")
+    assert fake.calls[7][1] == (job.name,) and fake.calls[8][1] == (job.name,)
+    assert fake.calls[9] == ("jobs.download", (job.name,), {"output_name": "trained_model"})
+    assert fake.calls[10] == ("models.get", ("mnist-cnn",), {"label": "latest"})
 
     registered, tagged = fake.objects("models.create_or_update")
     assert isinstance(registered, Model) and registered.type == "custom_model" and registered.name == "mnist-cnn"
-    assert registered.path == f"azureml://jobs/{JOB_NAME}/outputs/trained_model"
+    assert registered.path == f"azureml://jobs/{job.name}/outputs/trained_model"
     assert registered.tags["data_version"] == data.version and registered.tags["git_commit"] == "c0ffee1"
-    assert fake.calls[10][2] == {"name": "mnist-cnn", "version": "7"}  # the registered version, by name
+    assert fake.calls[12][2] == {"name": "mnist-cnn", "version": "7"}  # the registered version, by name
     assert isinstance(tagged, Model) and tagged.version == "7"
-    assert tagged.tags["accuracy"] == f"{SHIPPED_ACCURACY:.4f}" and tagged.tags["data_version"] == data.version
+    assert tagged.tags["accuracy"] == f"{SHIPPED_ACCURACY:.4f}" and tagged.tags["style_accuracy"] == "0.9512"
+    assert tagged.tags["data_version"] == data.version
 
     installed = tmp_path / "model"
-    assert {path.name for path in installed.iterdir()} == {path.name for path in MODEL_DIR.iterdir()}
-    for path in MODEL_DIR.iterdir():
+    assert {path.name for path in installed.iterdir()} == {path.name for path in shipped_model.iterdir()}
+    for path in shipped_model.iterdir():
         assert (installed / path.name).read_bytes() == path.read_bytes(), path.name
 
 
@@ -189,8 +225,8 @@ def test_uses_what_the_workspace_already_has(shipped_model, tmp_path):
     fake = FakeMLClient(shipped_model, exists={"compute", "environment", "data"}, registered_environment=environment)
     assert run(fake, tmp_path, env={"MNIST_DIR": ""}) == 0
     assert fake.operations() == ["compute.get", "environments.get", "data.get", "jobs.create_or_update",
-                                 "jobs.stream", "jobs.get", "models.create_or_update", "models.download",
-                                 "models.create_or_update"]
+                                 "jobs.stream", "jobs.get", "jobs.download", "models.get",
+                                 "models.create_or_update", "models.download", "models.create_or_update"]
     assert fake.calls[2][2]["label"] == "latest"  # no local folder: the latest data asset version
     [job] = fake.objects("jobs.create_or_update")
     assert job.inputs.raw_mnist._data.path == "azureml:mnist:3"
@@ -210,7 +246,7 @@ def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path,
     fake = FakeMLClient(shipped_model, exists={"compute", "environment"}, registered_environment=environment)
     assert run(fake, tmp_path) == 1
     assert "jobs.create_or_update" not in fake.operations()
-    assert "mnist-train:1" in capsys.readouterr().err
+    assert "mnist-train:2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fake_kwargs, status_word", [
@@ -226,7 +262,7 @@ def test_a_job_that_does_not_complete_registers_nothing(shipped_model, tmp_path,
     assert not [operation for operation in fake.operations() if operation.startswith("models.")]
     assert not (tmp_path / "model").exists()
     error = capsys.readouterr().err
-    assert JOB_NAME in error and status_word.lower() in error.lower()
+    assert fake.job_name in error and status_word.lower() in error.lower()
 
 
 def test_a_registration_error_stops_it(shipped_model, tmp_path, capsys):
@@ -237,12 +273,27 @@ def test_a_registration_error_stops_it(shipped_model, tmp_path, capsys):
     assert "registering model mnist-cnn" in capsys.readouterr().err
 
 
-def test_an_empty_download_stops_it(tmp_path, capsys):
-    fake = FakeMLClient(model_files=None)
+def test_an_empty_download_stops_it(shipped_model, tmp_path, capsys):
+    fake = FakeMLClient(model_files=None, job_files=shipped_model)
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "models.download"  # never tagged as checked
     assert not (tmp_path / "model").exists()
     assert "empty" in capsys.readouterr().err
+
+
+def test_an_empty_download_of_the_job_output_registers_nothing(shipped_model, tmp_path, capsys):
+    fake = FakeMLClient(shipped_model, job_files=None)
+    assert run(fake, tmp_path) == 1
+    assert fake.operations()[-1] == "jobs.download"
+    assert not (tmp_path / "model").exists()
+    assert f"download of output trained_model of job {fake.job_name} is empty" in capsys.readouterr().err
+
+
+def test_a_job_output_not_measured_on_the_style_set_registers_nothing(tmp_path, capsys):
+    fake = FakeMLClient(model_copy(tmp_path / "new", style_accuracy=None))
+    assert run(fake, tmp_path) == 1
+    assert fake.operations()[-1] == "jobs.download"
+    assert "style_validation" in capsys.readouterr().err
 
 
 def test_a_download_that_does_not_match_its_metadata_stops_it(shipped_model, tmp_path, capsys):
@@ -261,6 +312,66 @@ def test_a_download_without_the_model_file_stops_it(shipped_model, tmp_path):
     (shipped_model / "model.tflite").unlink()
     assert run(FakeMLClient(shipped_model), tmp_path) == 1
     assert not (tmp_path / "model").exists()
+
+
+# --- registration refuses a model worse than the registered version, on MNIST or on the style set ---
+
+ONE_IMAGE_WORSE = {"accuracy": SHIPPED_ACCURACY - 1 / 10_000, "style_accuracy": 2472 / 2600}
+
+
+@pytest.mark.parametrize("figure, named", [("accuracy", "MNIST test accuracy"),
+                                           ("style_accuracy", "style set accuracy")], ids=["MNIST", "style set"])
+def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsys, figure, named):
+    figures = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, figure: ONE_IMAGE_WORSE[figure]}
+    fake = FakeMLClient(model_copy(tmp_path / "new", **figures))
+    assert run(fake, tmp_path) == 1
+    assert fake.operations()[-2:] == ["jobs.download", "models.get"]
+    assert "models.create_or_update" not in fake.operations()
+    assert not (tmp_path / "model").exists()
+    error = capsys.readouterr().err
+    assert f"{named} {figures[figure]:.4f} < {REGISTERED_TAGS[figure]}" in error
+    assert f"the model of job {fake.job_name} is worse than the registered mnist-cnn:6" in error
+    assert "not registered" in error
+
+
+@pytest.mark.parametrize("figures", [
+    {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY},  # its style figure reads below the tag
+    {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600},
+], ids=["as good", "better"])
+def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path, figures):
+    fake = FakeMLClient(model_copy(tmp_path / "new", **figures))
+    assert run(fake, tmp_path) == 0
+    _, tagged = fake.objects("models.create_or_update")
+    assert tagged.tags["accuracy"] == f"{figures['accuracy']:.4f}"
+    assert tagged.tags["style_accuracy"] == f"{figures['style_accuracy']:.4f}"
+
+
+def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped_model, tmp_path, capsys):
+    fake = FakeMLClient(shipped_model, registered_tags=None)  # no version registered yet
+    assert run(fake, tmp_path) == 0
+    assert fake.operations()[-5:] == ["jobs.download", "models.get", "models.create_or_update", "models.download",
+                                      "models.create_or_update"]
+    assert "no registered version yet" in capsys.readouterr().err
+
+
+def test_a_version_registered_before_the_style_set_is_compared_on_mnist_only(tmp_path, capsys):
+    tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style_accuracy tag
+    fake = FakeMLClient(model_copy(tmp_path / "new", style_accuracy=0.5), registered_tags=tags)
+    assert run(fake, tmp_path) == 0
+    assert "mnist-cnn:6 has no style_accuracy tag (registered before the style set): compared on MNIST only" in (
+        capsys.readouterr().err)
+
+    worse = FakeMLClient(model_copy(tmp_path / "worse", accuracy=ONE_IMAGE_WORSE["accuracy"]), registered_tags=tags)
+    assert run(worse, tmp_path / "second") == 1
+    assert "models.create_or_update" not in worse.operations()
+    assert "MNIST test accuracy" in capsys.readouterr().err
+
+
+def test_a_latest_version_that_was_never_checked_stops_it(shipped_model, tmp_path, capsys):
+    fake = FakeMLClient(shipped_model, registered_tags={"data_version": "3"})  # registered, never tagged
+    assert run(fake, tmp_path) == 1
+    assert "models.create_or_update" not in fake.operations()
+    assert "az ml model archive --name mnist-cnn --version 6" in capsys.readouterr().err
 
 
 def test_reuse_latest_fetches_without_training(shipped_model, tmp_path):
@@ -285,8 +396,10 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
     env = {"GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE)}  # no workspace settings at all
     assert run_pipeline.main(["--dry-run", "--epochs", "2"], env=env, connect_to=no_azure) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert set(printed["jobs"]) == {"prep", "train", "evaluate"}
+    assert set(printed["jobs"]) == {"prep", "styles", "train", "evaluate"}
     assert printed["inputs"]["epochs"] == 2 and printed["inputs"]["min_accuracy"] == 0.99
+    assert printed["inputs"]["min_style_accuracy"] == run_pipeline.pipeline_defaults()["min_style_accuracy"]
+    assert f"/azureml/{printed['name']}/trained_model/" in printed["outputs"]["trained_model"]["path"]
     assert printed["inputs"]["raw_mnist"]["path"].startswith("azureml:mnist:")
     assert printed["settings"]["continue_on_step_failure"] is False
 
@@ -315,6 +428,13 @@ def test_no_workspace_is_a_usage_error(tmp_path, capsys):
     assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
 
 
+def test_a_style_gate_above_one_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_pipeline.main(["--min-style-accuracy", "95"], env=ENV, connect_to=None)
+    assert exit_info.value.code == 2
+    assert "--min-style-accuracy" in capsys.readouterr().err
+
+
 def test_connect_makes_a_client_for_the_workspace_without_a_network_call():
     settings = run_pipeline.parse_args([], ENV)
     ml_client = run_pipeline.connect(settings)
@@ -322,10 +442,19 @@ def test_connect_makes_a_client_for_the_workspace_without_a_network_call():
         ENV["AZURE_SUBSCRIPTION_ID"], "rg-digits", "mlw-digits")
 
 
-def test_a_workflow_reads_the_model_and_its_accuracy_from_github_output(shipped_model, tmp_path):
+def test_a_workflow_reads_the_model_and_its_accuracies_from_github_output(shipped_model, tmp_path):
     outputs = tmp_path / "github_output"
     assert run(FakeMLClient(shipped_model), tmp_path, env={"GITHUB_OUTPUT": str(outputs)}) == 0
-    assert outputs.read_text().splitlines() == ["model=mnist-cnn:7", f"accuracy={SHIPPED_ACCURACY}"]
+    assert outputs.read_text().splitlines() == ["model=mnist-cnn:7", f"accuracy={SHIPPED_ACCURACY}",
+                                                f"style_accuracy={STYLE_ACCURACY}"]
+
+
+def test_reusing_a_model_from_before_the_style_set_leaves_its_style_accuracy_empty(tmp_path, capsys):
+    outputs = tmp_path / "github_output"
+    fake = FakeMLClient(model_copy(tmp_path / "old", style_accuracy=None))
+    assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
+    assert outputs.read_text().splitlines()[-1] == "style_accuracy="
+    assert "style set not measured" in capsys.readouterr().out
 
 
 GITHUB_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",

@@ -7,7 +7,7 @@ import pytest
 
 from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
-from tests.conftest import MNIST_SLICE
+from tests.conftest import MNIST_SLICE, STYLE_SLICE
 from training import train
 from training.data import to_model_input
 
@@ -15,24 +15,28 @@ from training.data import to_model_input
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
-    assert train.main(["--data", str(MNIST_SLICE), "--out", str(out), "--epochs", "1",
+    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(out), "--epochs", "1",
                        "--validation-images", "100", "--verbose", "0"]) == 0
     return out
 
 
 def test_writes_every_output(trained):
     names = {path.name for path in trained.iterdir()}
-    assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png"}
-    for png in ("training_curves.png", "confusion_matrix.png"):
+    pictures = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png"}
+    assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, *pictures}
+    for png in pictures:
         assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_metadata_describes_the_run(trained, mnist_slice):
+def test_metadata_describes_the_run(trained, mnist_slice, style_slice):
     metadata = json.loads((trained / METADATA_FILE).read_text())
     for name in (KERAS_FILE, TFLITE_FILE):
         assert metadata["files"][name]["sha256"] == sha256_file(trained / name)
     assert metadata["data"]["sha256"] == mnist_slice.checksums
-    assert metadata["training"]["training_images"] == 300 and metadata["training"]["validation_images"] == 100
+    style_images = len(style_slice["training"]["labels"])
+    assert metadata["training"]["style_images"] == style_images
+    assert metadata["training"]["training_images"] == 300 + style_images  # MNIST's and the style set's
+    assert metadata["training"]["validation_images"] == 100
     assert metadata["training"]["seconds"] > 0
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["hyperparameters"]["seed"] == 42
     assert metadata["model"]["parameters"] > 100_000
@@ -49,6 +53,18 @@ def test_metadata_accuracy_is_the_tflite_accuracy(trained, mnist_slice):
     metadata = json.loads((trained / METADATA_FILE).read_text())
     probabilities = Classifier(trained / TFLITE_FILE).predict(to_model_input(mnist_slice.x_test))
     assert (probabilities.argmax(1) == mnist_slice.y_test).mean() == metadata["test_accuracy"]
+
+
+def test_metadata_holds_the_style_set_accuracy_of_the_served_file(trained, style_slice):
+    metadata = json.loads((trained / METADATA_FILE).read_text())["style_validation"]
+    held_out = style_slice["validation"]
+    predicted = Classifier(trained / TFLITE_FILE).predict(to_model_input(held_out["images"])).argmax(1)
+    right = predicted == held_out["labels"]
+    assert metadata["images"] == len(right) and metadata["accuracy"] == right.mean()
+    assert metadata["worst_digit_accuracy"] == min(metadata["per_digit_accuracy"].values())
+    style = "template 7-hook-crossed"
+    assert metadata["per_style_accuracy"][style] == right[held_out["styles"] == style].mean()
+    assert not any(name in metadata["per_style_accuracy"] for name in style_slice["training"]["styles"])
 
 
 def test_records_an_azure_ml_run(tmp_path, monkeypatch):

@@ -1,9 +1,12 @@
-"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set.
+"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set and the style set.
 
-    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99] [--out DIR]
+    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
+        [--styles style_set.npz --min-style-accuracy 0.97] [--out DIR]
 
-Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside DIR/confusion_matrix.png)
-and exits with status 1 when test accuracy is below --min-accuracy.
+Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside DIR/confusion_matrix.png
+and DIR/style_confusion_matrix.png) and exits with status 1 when the MNIST test accuracy is below
+--min-accuracy or the style set's (its validation split: held-out fonts and templates) below
+--min-style-accuracy.
 The same functions compute the metrics and draw the plots that training writes.
 """
 
@@ -18,6 +21,9 @@ import numpy as np
 from app.classifier import Classifier
 from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
 from training.data import load_mnist, to_model_input
+from training.styles import load_style_set
+
+STYLE_MATRIX_TITLE = "Style set (held-out fonts and templates)"
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -41,6 +47,22 @@ def evaluate_tflite(tflite_path: Path, images: np.ndarray, labels: np.ndarray) -
     return classification_metrics(probabilities, labels), probabilities
 
 
+def style_metrics(probabilities: np.ndarray, styles: dict[str, np.ndarray]) -> dict:
+    """Accuracy on one split of the style set: overall, per digit (and the worst), per style, confusions."""
+    metrics = classification_metrics(probabilities, styles["labels"].astype(np.int64))
+    right = probabilities.argmax(axis=1) == styles["labels"]
+    per_style = {str(name): float(right[styles["styles"] == name].mean()) for name in np.unique(styles["styles"])}
+    return {"accuracy": metrics["test_accuracy"], "images": metrics["test_images"],
+            "worst_digit_accuracy": min(metrics["per_class_accuracy"].values()),
+            "per_digit_accuracy": metrics["per_class_accuracy"], "per_style_accuracy": per_style,
+            "confusion_matrix": metrics["confusion_matrix"]}
+
+
+def evaluate_styles(tflite_path: Path, styles: dict[str, np.ndarray]) -> dict:
+    """style_metrics of the LiteRT model on a split of the style set."""
+    return style_metrics(Classifier(tflite_path).predict_many(to_model_input(styles["images"])), styles)
+
+
 def _pyplot():
     """Matplotlib without a display, with its cache somewhere writable."""
     os.environ.setdefault("MPLCONFIGDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "matplotlib"))
@@ -52,7 +74,7 @@ def _pyplot():
     return plt
 
 
-def plot_confusion_matrix(confusion: list[list[int]], path: Path) -> None:
+def plot_confusion_matrix(confusion: list[list[int]], path: Path, title: str = "Confusion matrix") -> None:
     """The confusion matrix as a PNG, with counts in the cells."""
     plt = _pyplot()
     matrix = np.array(confusion)
@@ -64,7 +86,7 @@ def plot_confusion_matrix(confusion: list[list[int]], path: Path) -> None:
         ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
                 color="tab:green" if row == col else "black")
     ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted digit",
-           ylabel="true digit", title=f"Confusion matrix ({matrix.trace()} of {matrix.sum()} right)")
+           ylabel="true digit", title=f"{title} ({matrix.trace()} of {matrix.sum()} right)")
     fig.colorbar(image, ax=ax, label="errors")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -98,21 +120,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, type=Path, help="model folder holding model.tflite")
     parser.add_argument("--data", default=os.environ.get("MNIST_DIR"),
                         help="IDX folder or mnist.npz (default: $MNIST_DIR)")
+    parser.add_argument("--styles", type=Path, help="the style set (python -m training.styles --out): measure "
+                        "its validation split (held-out fonts and templates) too")
     parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
-    parser.add_argument("--out", type=Path, help="folder to write metrics.json and confusion_matrix.png into")
+    parser.add_argument("--min-style-accuracy", type=float, default=0.0,
+                        help="fail below this accuracy on the style set's validation split (needs --styles)")
+    parser.add_argument("--out", type=Path, help="folder to write metrics.json and the confusion matrices into")
     args = parser.parse_args(argv)
+    if args.min_style_accuracy > 0 and args.styles is None:
+        parser.error("--min-style-accuracy needs --styles")
     mnist = load_mnist(args.data)
     metrics, _ = evaluate_tflite(args.model / TFLITE_FILE, mnist.x_test, mnist.y_test)
+    if args.styles:
+        metrics["style_validation"] = evaluate_styles(args.model / TFLITE_FILE,
+                                                      load_style_set(args.styles)["validation"])
     print(json.dumps(metrics, indent=1))
     if args.out:  # written before the gate, so a failed run keeps its evidence
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         plot_confusion_matrix(metrics["confusion_matrix"], args.out / "confusion_matrix.png")
+        if args.styles:
+            plot_confusion_matrix(metrics["style_validation"]["confusion_matrix"],
+                                  args.out / "style_confusion_matrix.png", STYLE_MATRIX_TITLE)
+    failures = []
     if metrics["test_accuracy"] < args.min_accuracy:
-        print(f"test accuracy {metrics['test_accuracy']:.4f} is below the minimum {args.min_accuracy:.4f}",
-              file=sys.stderr)
-        return 1
-    return 0
+        failures.append(f"test accuracy {metrics['test_accuracy']:.4f} is below the minimum {args.min_accuracy:.4f}")
+    if args.styles and metrics["style_validation"]["accuracy"] < args.min_style_accuracy:
+        failures.append(f"style set accuracy {metrics['style_validation']['accuracy']:.4f} is below the minimum "
+                        f"{args.min_style_accuracy:.4f}")
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ image on one CPU core.
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -19,9 +20,13 @@ from app.contract import INPUT_SHAPE, NUM_CLASSES
 class Augmentation:
     """Random changes to each training image, like the ways people's drawings differ from MNIST's."""
 
-    rotation_degrees: float = 10.0  # slant
-    shift: float = 0.1  # fraction of the image, either way
+    rotation_degrees: float = 10.0  # either way
+    shear_degrees: float = 12.0  # slant, either way
     zoom: float = 0.1  # fraction, in or out
+    aspect: float = 0.12  # width changed against height by up to this fraction, either way
+    shift: float = 0.1  # fraction of the image, either way
+    elastic_pixels: float = 0.6  # typical size of the smooth random displacement (Simard et al. 2003)
+    elastic_smoothness: float = 3.0  # its Gaussian's sigma in pixels: larger is smoother
     thicken: float = 0.75  # at most this much of the way towards a 1-pixel-wider stroke
     thin: float = 0.5  # at most this much of the way towards a 1-pixel-thinner stroke
 
@@ -51,24 +56,66 @@ def build_model(dropout: float = 0.4) -> keras.Model:
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def build_augmenter(settings: Augmentation, seed: int):
-    """A function from a batch [B, 28, 28, 1] to a randomly changed batch, for tf.data's map."""
-    geometry = keras.Sequential([
-        layers.RandomRotation(settings.rotation_degrees / 360.0, fill_mode="constant", seed=seed),
-        layers.RandomZoom(settings.zoom, fill_mode="constant", seed=seed + 1),
-        layers.RandomTranslation(settings.shift, settings.shift, fill_mode="constant", seed=seed + 2),
-    ], name="augment")
+def build_augmenter(settings: Augmentation):
+    """A function ((images [B, 28, 28, 1], labels), seed [2]) -> (changed images, labels) for tf.data's map.
 
-    def augment(images, labels):
-        images = geometry(images, training=True)
-        return stroke_width(images, settings, seed + 3), labels
+    Each image is warped once (rotation, shear, zoom, aspect, shift and an elastic distortion in one
+    bilinear resampling), then its strokes made bolder or finer. Stateless random ops: the batch's seed
+    alone decides its changes, however many threads tf.data uses.
+    """
+
+    def augment(batch, seed):
+        images, labels = batch
+        warp_seed, width_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        return stroke_width(warp(images, settings, warp_seed), settings, width_seed), labels
 
     return augment
 
 
-def stroke_width(images, settings: Augmentation, seed: int):
+def warp(images, settings: Augmentation, seed):
+    """Each image resampled through its own random affine map plus a smooth random displacement field."""
+    batch, size = tf.shape(images)[0], images.shape[1]
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+
+    def uniform(extent, index):  # [B, 1, 1] values in [-extent, extent]
+        return tf.random.stateless_uniform([batch, 1, 1], seeds[0] + index, -extent, extent)
+
+    angle = uniform(np.radians(settings.rotation_degrees), 0)
+    shear = tf.tan(uniform(np.radians(settings.shear_degrees), 1))
+    scale_y = 1.0 + uniform(settings.zoom, 2)
+    scale_x = scale_y * (1.0 + uniform(settings.aspect, 3))
+    shift_x, shift_y = uniform(settings.shift * size, 4), uniform(settings.shift * size, 5)
+    centre = (size - 1) / 2
+    y, x = tf.meshgrid(tf.range(size, dtype=tf.float32) - centre, tf.range(size, dtype=tf.float32) - centre,
+                       indexing="ij")
+    x, y = x - shift_x, y - shift_y  # output pixel -> the input point it shows: the inverse map
+    x, y = x - shear * y, y
+    x, y = tf.cos(angle) * x + tf.sin(angle) * y, -tf.sin(angle) * x + tf.cos(angle) * y
+    x, y = x / scale_x + centre, y / scale_y + centre
+    dx, dy = tf.unstack(elastic_field(batch, size, settings, seeds[1]), axis=-1)
+    batch_index = tf.broadcast_to(tf.cast(tf.range(batch), tf.float32)[:, None, None], tf.shape(x))
+    coordinates = tf.stack([batch_index, y + dy, x + dx])
+    return keras.ops.image.map_coordinates(images[..., 0], coordinates, order=1)[..., None]
+
+
+def elastic_field(batch, size: int, settings: Augmentation, seed):
+    """[B, size, size, 2] displacements: white noise smoothed by a Gaussian, x and y drawn independently,
+    scaled so that each has a standard deviation of settings.elastic_pixels."""
+    noise = tf.random.stateless_normal([batch, size, size, 2], seed)
+    sigma = settings.elastic_smoothness
+    radius = int(np.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= np.sqrt((kernel ** 2).sum())  # smoothed unit noise keeps a standard deviation of 1
+    rows = tf.constant(np.tile(kernel[:, None, None, None], (1, 1, 2, 1)), tf.float32)
+    columns = tf.reshape(rows, [1, -1, 2, 1])
+    smooth = tf.nn.depthwise_conv2d(noise, rows, [1, 1, 1, 1], "SAME")
+    smooth = tf.nn.depthwise_conv2d(smooth, columns, [1, 1, 1, 1], "SAME")
+    return settings.elastic_pixels * smooth
+
+
+def stroke_width(images, settings: Augmentation, seed):
     """Blend each image part of the way towards its dilation (bolder) or erosion (finer)."""
-    amount = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], -1.0, 1.0, seed=seed)
+    amount = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed, -1.0, 1.0)
     bolder = tf.nn.max_pool2d(images, 3, 1, "SAME")
     finer = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
     towards_bolder = tf.nn.relu(amount) * settings.thicken * (bolder - images)

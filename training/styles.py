@@ -3,11 +3,14 @@
 MNIST's writers are US Census staff and US students. Many people elsewhere write a 1 with a long flag
 (sometimes with a base), a crossed 7, an open 4, a 9 with a curved or hooked tail, a looped 2. Each
 template below is one way to write a digit, as pen strokes in a unit box (x to the right, y down, the
-digit about 0.6 wide and 1 tall). `draw` jitters its points, slants it, stretches it and draws it with
-the app's brush on an 800x800 canvas; `style_digits` passes the canvases through the app's own
-preprocessing. Whole templates are held out for validation (VALIDATION): never drawn for training.
+digit about 0.6 wide and 1 tall). `draw` jitters its points, retraces its strokes as a hurried hand and a
+fast mouse do, slants, rotates and stretches it, and draws it with the app's brush on an 800x800 canvas;
+`style_digits` passes the canvases through the app's own preprocessing. Whole templates are held out for
+validation (VALIDATION): never drawn for training.
 
     python -m training.styles --out style_set.npz --evaluate app/model   # build the set; a model's accuracy
+    python -m training.styles --slice tests/data/style_slice.npz         # the tests' slice of it
+    python -m training.styles --picture docs/style_set.png               # what it looks like
 
 The style set is the stroke templates here and the handwriting fonts of training/fonts.py, each split
 drawn with fixed seeds (SEEDS): the same command always builds the same set.
@@ -15,6 +18,8 @@ drawn with fixed seeds (SEEDS): the same command always builds the same set.
 
 import argparse
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -39,6 +44,7 @@ TEMPLATES = {
     "1-flag": (1, [[(0.05, 0.3), (0.4, 0.0), (0.38, 1.0)]]),
     "1-flag-base": (1, [[(0.08, 0.28), (0.38, 0.0), (0.38, 1.0)], [(0.12, 1.0), (0.62, 1.0)]]),
     "1-long-flag": (1, [[(0.0, 0.45), (0.42, 0.0), (0.42, 1.0)]]),
+    "1-steep-flag": (1, [[(0.2, 0.25), (0.4, 0.0), (0.38, 1.0)]]),
     "2-plain": (2, [arc(0.3, 0.27, 0.27, 0.27, 200, 360, 10) + [(0.52, 0.45), (0.02, 1.0), (0.62, 1.0)]]),
     "2-loop": (2, [arc(0.3, 0.27, 0.27, 0.27, 200, 360, 10) + [(0.5, 0.48), (0.12, 0.9)]
                    + arc(0.14, 0.93, 0.08, 0.07, -60, 250, 8) + [(0.3, 0.98), (0.62, 0.98)]]),
@@ -64,10 +70,16 @@ TEMPLATES = {
     "9-curved": (9, [arc(0.3, 0.28, 0.26, 0.27, 0, 360, 16) + [(0.56, 0.3), (0.54, 0.75)]
                      + arc(0.34, 0.78, 0.2, 0.22, 0, 150, 8)]),
     "9-hooked": (9, [arc(0.3, 0.28, 0.26, 0.27, 0, 360, 16) + [(0.56, 0.3), (0.5, 0.95), (0.3, 1.0)]]),
+    "9-curly": (9, [arc(0.32, 0.26, 0.25, 0.25, 10, 370, 16) + [(0.57, 0.3), (0.55, 0.7)]
+                    + arc(0.3, 0.7, 0.25, 0.28, 0, 165, 10)]),
+    "1-curved-flag": (1, [arc(0.42, 0.6, 0.28, 0.6, 212, 270, 6) + [(0.42, 1.0)]]),
+    "4-open-slanted": (4, [[(0.28, 0.0), (0.0, 0.64), (0.62, 0.62)], [(0.5, 0.2), (0.42, 1.0)]]),
+    "7-crossed-serif": (7, [[(0.02, 0.14), (0.0, 0.0), (0.6, 0.0), (0.3, 0.55), (0.22, 1.0)],
+                            [(0.1, 0.55), (0.52, 0.53)]]),
 }
 # Whole templates held out for validation: each has a sibling of the same school style in training.
-VALIDATION = ("0-narrow", "1-flag-base", "2-curly", "3-flat-top", "4-open-one-stroke", "5-two-strokes",
-              "6-straight", "7-hook-crossed", "8-figure", "9-hooked")
+VALIDATION = ("0-narrow", "1-flag-base", "1-curved-flag", "2-curly", "3-flat-top", "4-open-one-stroke",
+              "5-two-strokes", "6-straight", "7-hook-crossed", "8-figure", "9-hooked", "9-curly")
 
 
 def split(name: str) -> str:
@@ -81,23 +93,49 @@ def wobble(count: int, size: float, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.interp(along, np.arange(4), anchors[:, axis]) for axis in (0, 1)], axis=1)
 
 
+def retrace(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The stroke as a hand and a mouse redraw it: its ends stopping short or running on by up to 8 % of
+    its length (loops left open, tails too long), and half the time only sparse points joined by
+    straight lines, as a fast mouse sends them."""
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    along = np.concatenate([[0.0], np.cumsum(lengths)])
+    total = along[-1]
+    if total == 0:
+        return points[[0, -1]]
+    start, end = rng.uniform(-0.08, 0.08, 2) * total
+    step = rng.uniform(0.1, 0.3) if rng.random() < 0.5 else 0.02
+    at = np.linspace(start, total - end, max(2, int(np.ceil((total - end - start) / step)) + 1))
+    position = np.clip(np.searchsorted(along, at) - 1, 0, len(lengths) - 1)  # the segment each point is on
+    fraction = (at - along[position]) / np.maximum(lengths[position], 1e-9)  # < 0 or > 1 off the ends
+    return points[position] + fraction[:, np.newaxis] * (points[position + 1] - points[position])
+
+
 def draw(strokes, rng: np.random.Generator, canvas: int = CANVAS, brush_radius: int = BRUSH_RADIUS) -> Image.Image:
-    """The strokes on an opaque white RGBA canvas, as the Sketchpad sends it: points jittered, slanted,
-    stretched, at a random size and place, drawn in black with a round brush."""
-    jitter = 0.04
-    slant = rng.uniform(-0.3, 0.3)  # x shifts by slant * (0.5 - y): forward or backward leaning
-    aspect = rng.uniform(0.8, 1.25)
-    height = rng.uniform(0.35, 0.85) * canvas
-    width = 0.6 * height * aspect
-    left = rng.uniform(brush_radius, canvas - width - brush_radius)
-    top = rng.uniform(brush_radius, canvas - height - brush_radius)
+    """The strokes on an opaque white RGBA canvas, as the Sketchpad sends it, drawn as a hurried hand does:
+    points jittered, strokes retraced, each one after the first misplaced a little (crossbars, bases), the digit
+    slanted, rotated, stretched, then put at a random size and place, in black with a round brush."""
+    jitter = rng.uniform(0.02, 0.07)
+    slant = rng.uniform(-0.35, 0.35)  # x shifts by slant * (0.5 - y): forward or backward leaning
+    angle = math.radians(rng.uniform(-10, 10))
+    rotate = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    aspect = rng.uniform(0.75, 1.3)
+    lines = []
+    for index, stroke in enumerate(strokes):
+        points = retrace(np.asarray(stroke, float) + wobble(len(stroke), jitter, rng), rng)
+        if index:
+            points += rng.normal(0, 0.04, 2)
+        points[:, 0] += slant * (0.5 - points[:, 1])
+        lines.append((points * (aspect, 1.0)) @ rotate.T)
+    low = np.min([line.min(axis=0) for line in lines], axis=0)
+    extent = np.max([line.max(axis=0) for line in lines], axis=0) - low
+    radius = brush_radius * rng.uniform(0.8, 1.2)
+    room = canvas - 2 * radius
+    scale = min(rng.uniform(0.3, 0.85) * canvas / extent[1], room / extent.max())
+    corner = radius + rng.uniform(0, 1, 2) * (room - extent * scale)
     image = Image.new("RGBA", (canvas, canvas), "white")
     pen = ImageDraw.Draw(image)
-    radius = brush_radius * rng.uniform(0.8, 1.2)
-    for stroke in strokes:
-        points = np.asarray(stroke, float) + wobble(len(stroke), jitter, rng)
-        points[:, 0] += slant * (0.5 - points[:, 1])
-        on_canvas = [(left + x / 0.6 * width, top + y * height) for x, y in points]
+    for line in lines:
+        on_canvas = [tuple(point) for point in corner + (line - low) * scale]
         pen.line(on_canvas, fill="black", width=round(2 * radius), joint="curve")
         for x, y in (on_canvas[0], on_canvas[-1]):  # round ends, like a brush
             pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill="black")
@@ -121,18 +159,66 @@ def style_digits(which: str, per_template: int, seed: int = 0) -> tuple[np.ndarr
 
 
 SEEDS = {"training": 1, "validation": 2}  # fixed: the validation set is frozen
+SIZES = {"training": (250, 25), "validation": (100, 20)}  # drawings per template, per font and digit
+STYLE_SET_FILE = "style_set.npz"
+STYLE_SLICE_FILE, SLICE_STEP = "style_slice.npz", 10
 
 
-def style_set(which: str, per_template: int = 100, per_font_digit: int = 20) -> dict[str, np.ndarray]:
-    """One split of the style set: templates and fonts, uint8 images [N, 28, 28], labels and a style name each."""
+def style_set(which: str, per_template: int | None = None, per_font_digit: int | None = None) -> dict[str, np.ndarray]:
+    """One split of the style set: templates and fonts, uint8 images [N, 28, 28], labels and a style name each.
+    The templates and the fonts are drawn in two processes at once."""
     from training.fonts import font_digits
 
-    template_images, template_labels, template_names = style_digits(which, per_template, SEEDS[which])
-    font_images, font_labels, font_names = font_digits(which, per_font_digit, SEEDS[which])
+    default_per_template, default_per_font_digit = SIZES[which]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # no fork: TF may be loaded
+        templates = pool.submit(style_digits, which, default_per_template if per_template is None else per_template,
+                                SEEDS[which])
+        fonts = pool.submit(font_digits, which, default_per_font_digit if per_font_digit is None else per_font_digit,
+                            SEEDS[which])
+        (template_images, template_labels, template_names), (font_images, font_labels, font_names) = (
+            templates.result(), fonts.result())
     return {"images": np.concatenate([template_images, font_images]),
             "labels": np.concatenate([template_labels, font_labels]).astype(np.uint8),
             "styles": np.asarray([f"template {name}" for name in template_names]
                                  + [f"font {name}" for name in font_names])}
+
+
+def build_style_set() -> dict[str, dict[str, np.ndarray]]:
+    """Both splits, drawn now with their fixed seeds and sizes."""
+    return {which: style_set(which) for which in SEEDS}
+
+
+def save_style_set(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
+    np.savez_compressed(path, **{f"{which}_{key}": value for which, data in splits.items()
+                                 for key, value in data.items()})
+
+
+class StyleSetError(ValueError):
+    """A style set file is missing, unreadable or not what `python -m training.styles --out` writes."""
+
+
+def load_style_set(path) -> dict[str, dict[str, np.ndarray]]:
+    """Both splits from a file written by save_style_set, checked: {"training": {...}, "validation": {...}}."""
+    rebuild = "rebuild it with python -m training.styles --out"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise StyleSetError(f"{path}: not a readable style set ({error}); {rebuild}") from None
+    splits = {}
+    for which in SEEDS:
+        try:
+            data = {key: arrays[f"{which}_{key}"] for key in ("images", "labels", "styles")}
+        except KeyError as missing:
+            raise StyleSetError(f"{path}: no array {missing}; {rebuild}") from None
+        images, labels = data["images"], data["labels"]
+        if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
+                or labels.shape != (len(images),) or data["styles"].shape != (len(images),)
+                or (len(labels) and labels.max() > 9)):
+            raise StyleSetError(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9 "
+                                f"and N style names; {rebuild}")
+        splits[which] = data
+    return splits
 
 
 def accuracy_table(name: str, keys: np.ndarray, right: np.ndarray) -> str:
@@ -140,18 +226,37 @@ def accuracy_table(name: str, keys: np.ndarray, right: np.ndarray) -> str:
     return "\n".join([f"| {name} | accuracy | images |", "| --- | --- | --- |", *rows])
 
 
+def picture(data: dict[str, np.ndarray], path, per_digit: int = 20) -> None:
+    """A PNG of `per_digit` images of each digit (a row each), spread evenly over its styles, dark on light."""
+    rows = []
+    for digit in range(10):
+        images = data["images"][data["labels"] == digit]
+        chosen = images[np.linspace(0, len(images) - 1, per_digit).astype(int)]
+        rows.append(np.concatenate(list(np.pad(chosen, ((0, 0), (2, 2), (2, 2)))), axis=1))
+    Image.fromarray(255 - np.concatenate(rows)).resize((per_digit * 64, 10 * 64), Image.Resampling.NEAREST).save(path)
+
+
+def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict[str, np.ndarray]]:
+    """Every `step`-th image of each split: the slice the tests carry."""
+    return {which: {key: value[::step] for key, value in data.items()} for which, data in splits.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write both splits to this .npz file")
+    parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
+                        f"(the tests' copy: tests/data/{STYLE_SLICE_FILE})")
+    parser.add_argument("--picture", help="write a PNG of validation images, a row per digit (docs/style_set.png)")
     parser.add_argument("--evaluate", help="a model folder (model.tflite, metadata.json): its accuracy on the set")
-    parser.add_argument("--per-template", type=int, default=100)
-    parser.add_argument("--per-font-digit", type=int, default=20)
     args = parser.parse_args()
-    splits = {which: style_set(which, args.per_template, args.per_font_digit) for which in SEEDS}
+    splits = build_style_set()
     if args.out:
-        np.savez_compressed(args.out, **{f"{which}_{key}": value for which, data in splits.items()
-                                         for key, value in data.items()})
+        save_style_set(args.out, splits)
         print(f"wrote {args.out}: " + ", ".join(f"{len(data['labels'])} {which}" for which, data in splits.items()))
+    if args.slice:
+        save_style_set(args.slice, every(splits, SLICE_STEP))
+    if args.picture:
+        picture(splits["validation"], args.picture)
     if args.evaluate:
         from app.classifier import load_classifier
 

@@ -3,9 +3,11 @@
     python -m training.train --data ../shared/data/mnist --out app/model          # ~20 min, 2 CPU cores
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
 
-Writes into --out: model.keras, model.tflite (float32, for LiteRT), metadata.json (metrics,
-checksums, hyperparameters, versions), training_curves.png and confusion_matrix.png. The test
-metrics are those of model.tflite, the file the app serves.
+MNIST's training images are mixed with the training split of the style set (training/styles.py: stroke
+templates and handwriting fonts of many school styles). Writes into --out: model.keras, model.tflite
+(float32, for LiteRT), metadata.json (metrics, checksums, hyperparameters, versions), training_curves.png,
+confusion_matrix.png (MNIST's test set) and style_confusion_matrix.png (the style set's held-out fonts and
+templates). The metrics are those of model.tflite, the file the app serves.
 """
 
 import argparse
@@ -23,14 +25,22 @@ import tensorflow as tf
 
 from app.contract import TFLITE_FILE
 from training.data import Mnist, load_mnist, to_model_input
-from training.evaluate import classification_metrics, evaluate_tflite, plot_confusion_matrix, plot_training_curves
+from training.evaluate import (
+    STYLE_MATRIX_TITLE,
+    classification_metrics,
+    evaluate_styles,
+    evaluate_tflite,
+    plot_confusion_matrix,
+    plot_training_curves,
+)
 from training.export import write_metadata, write_model_files
 from training.model import Augmentation, build_augmenter, build_model
+from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 2e-3  # peak, reached after the warm-up, then cosine decay to 0
     warmup_epochs: int = 1
@@ -48,14 +58,20 @@ def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: in
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def make_datasets(mnist: Mnist, config: TrainConfig):
-    """Shuffled, augmented training batches and plain validation batches."""
+def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig):
+    """Shuffled, augmented training batches of MNIST and the style set's training split, and plain
+    validation batches of MNIST."""
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist.x_train, mnist.y_train, config.validation_images, config.seed)
-    train = (tf.data.Dataset.from_tensor_slices((to_model_input(x_train), y_train))
-             .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
-             .batch(config.batch_size)
-             .map(build_augmenter(config.augmentation, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
+    x_train = np.concatenate([x_train, styles["images"]])
+    y_train = np.concatenate([y_train, styles["labels"]]).astype(mnist.y_train.dtype)
+    seeds = tf.data.Dataset.random(config.seed, rerandomize_each_iteration=True).batch(2)  # one per batch
+    batches = (tf.data.Dataset.from_tensor_slices((to_model_input(x_train), y_train))
+               .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+               .batch(config.batch_size, drop_remainder=len(x_train) >= config.batch_size))  # a fixed batch
+    # size for Keras' image ops; the few images left over differ each epoch
+    train = (tf.data.Dataset.zip(batches, seeds)
+             .map(build_augmenter(config.augmentation), num_parallel_calls=tf.data.AUTOTUNE)
              .prefetch(tf.data.AUTOTUNE))
     val = None
     if len(x_val):
@@ -71,11 +87,12 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
         warmup_steps=warmup, decay_steps=config.epochs * steps_per_epoch - warmup, alpha=0.0)
 
 
-def train(mnist: Mnist, config: TrainConfig, verbose: int = 1) -> tuple[keras.Model, dict, dict]:
-    """Build and fit the model; return it, its per-epoch history and a summary of the run."""
+def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verbose: int = 1):
+    """Build and fit the model on MNIST and the style set's training split; return the model, its
+    per-epoch history and a summary of the run."""
     keras.utils.set_random_seed(config.seed)
-    train_data, val_data, n_train, n_val = make_datasets(mnist, config)
-    steps_per_epoch = -(-n_train // config.batch_size)
+    train_data, val_data, n_train, n_val = make_datasets(mnist, styles, config)
+    steps_per_epoch = max(1, n_train // config.batch_size)
     model = build_model(config.dropout)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)),
@@ -87,7 +104,7 @@ def train(mnist: Mnist, config: TrainConfig, verbose: int = 1) -> tuple[keras.Mo
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=verbose,
                         shuffle=False)  # the dataset shuffles itself, each epoch
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
-               "training_images": n_train, "validation_images": n_val}
+               "training_images": n_train, "style_images": len(styles["labels"]), "validation_images": n_val}
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}, summary
 
 
@@ -97,6 +114,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--data", default=os.environ.get("MNIST_DIR"),
                         help="IDX folder or mnist.npz (default: $MNIST_DIR; none: Keras' download)")
     parser.add_argument("--out", required=True, type=Path, help="model folder to write")
+    parser.add_argument("--styles", type=Path, help=f"the style set ({STYLE_SET_FILE} from python -m training.styles "
+                        "--out; default: draw it now, about 2 min): its training split is mixed into MNIST's, "
+                        "its validation split measured")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -116,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
     mnist = load_mnist(args.data)
     print(f"MNIST from {mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images")
-    model, history, run = train(mnist, config, args.verbose)
+    styles = load_style_set(args.styles) if args.styles else build_style_set()
+    print(f"style set from {args.styles or 'training/styles.py'}: "
+          + ", ".join(f"{len(data['labels'])} {which}" for which, data in styles.items()))
+    model, history, run = train(mnist, styles["training"], config, args.verbose)
 
     files = write_model_files(model, args.out)
     tflite_metrics, tflite_probabilities = evaluate_tflite(args.out / TFLITE_FILE, mnist.x_test, mnist.y_test)
@@ -126,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     plot_training_curves(history, args.out / "training_curves.png")
     plot_confusion_matrix(tflite_metrics["confusion_matrix"], args.out / "confusion_matrix.png")
+    style = evaluate_styles(args.out / TFLITE_FILE, styles["validation"])
+    plot_confusion_matrix(style["confusion_matrix"], args.out / "style_confusion_matrix.png", STYLE_MATRIX_TITLE)
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
                   "input": "float32 [N, 28, 28, 1] in [0, 1], white ink on black, MNIST-centred",
@@ -133,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         **tflite_metrics,  # the served file's figures
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
+        "style_validation": style,  # the served file's figures on the held-out fonts and templates
         "training": run,
         "hyperparameters": asdict(config),
         "history": history,
@@ -140,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "files": files,
     })
     print(f"test accuracy {tflite_metrics['test_accuracy']:.4f} (LiteRT), {keras_metrics['test_accuracy']:.4f} "
-          f"(Keras), top class agreement {agreement:.4%}; training took {run['seconds']:.0f} s")
+          f"(Keras), top class agreement {agreement:.4%}; style set {style['accuracy']:.4f}, worst digit "
+          f"{style['worst_digit_accuracy']:.4f}; training took {run['seconds']:.0f} s")
     print(f"wrote {path.parent}")
     return 0
 
