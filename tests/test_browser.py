@@ -2,6 +2,7 @@
 
 Proves what only a browser can: the brush is selected when the page loads (a drag draws at once), mouse
 strokes on the Sketchpad are read as the right digit with its top 3 and the 28x28 picture the model saw,
+in US and continental school styles,
 and the Sketchpad's own "Clear canvas" button brings back the empty state (no label, no picture, the
 "Draw one digit" message) and leaves the brush selected. And what a stroke makes the browser send, counted
 in the server's request log: its picture once, no uploads.
@@ -28,6 +29,7 @@ from tests.support.browser import (
     draw,
     expect_empty,
     expect_reads,
+    from_template,
     open_app,
 )
 from tests.support.server import REPO, logged_requests, run_app, stop_app
@@ -72,6 +74,16 @@ def test_digits_drawn_one_after_another_are_read_and_cleared(page, tmp_path):
             page.screenshot(path=screenshot)
         clear_canvas(page)
         expect_empty(page)  # and the next digit is drawn without clicking the brush
+
+
+@pytest.mark.parametrize("template", ["1-long-flag", "7-crossed", "4-open", "9-curved", "2-loop"])
+def test_digits_as_schools_outside_the_us_teach_them_are_read(page, template):
+    """The continental 1 with its long flag, the crossed 7, the open 4, the 9 with a curved tail and the
+    looped 2, drawn with the mouse from training/styles.py's templates."""
+    from training.styles import TEMPLATES
+
+    draw(page, from_template(template))
+    expect_reads(page, str(TEMPLATES[template][0]))
 
 
 def test_the_brush_stays_selected_after_clearing(page):

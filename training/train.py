@@ -1,6 +1,6 @@
 """Train the digit CNN on MNIST and write the model folder the app serves.
 
-    python -m training.train --data ../shared/data/mnist --out app/model          # ~20 min, 2 CPU cores
+    python -m training.train --data ../shared/data/mnist --out app/model          # ~30 min, 2 CPU cores
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
 
 MNIST's training images are mixed with the training split of the style set (training/styles.py: stroke

@@ -39,6 +39,20 @@ SEVEN = [[(250, 190), (550, 190), (370, 630)]]
 ZERO = [arc(400, 400, 150, 230, -90, 270, 9)]
 
 
+def from_template(name: str, height: int = 480, points_per_stroke: int = 12):
+    """A stroke template of training/styles.py (a unit box, the digit 0.6 wide) as canvas strokes: centred,
+    `height` pixels tall, each stroke cut to at most `points_per_stroke` evenly spaced points."""
+    from training.styles import TEMPLATES
+
+    left, top = (CANVAS[0] - 0.6 * height) / 2, (CANVAS[1] - height) / 2
+    strokes = []
+    for stroke in TEMPLATES[name][1]:
+        step = max(1, math.ceil((len(stroke) - 1) / (points_per_stroke - 1)))
+        kept = stroke[::step] if (len(stroke) - 1) % step == 0 else [*stroke[::step], stroke[-1]]
+        strokes.append([(left + x * height, top + y * height) for x, y in kept])
+    return strokes
+
+
 @contextmanager
 def chromium():
     """A headless Chromium, or a skip (a failure with REQUIRE_BROWSER=1) saying how to get one."""
