@@ -169,14 +169,13 @@ def style_set(which: str, per_template: int | None = None, per_font_digit: int |
     The templates and the fonts are drawn in two processes at once."""
     from training.fonts import font_digits
 
-    default_per_template, default_per_font_digit = SIZES[which]
+    per_template = SIZES[which][0] if per_template is None else per_template
+    per_font_digit = SIZES[which][1] if per_font_digit is None else per_font_digit
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # no fork: TF may be loaded
-        templates = pool.submit(style_digits, which, default_per_template if per_template is None else per_template,
-                                SEEDS[which])
-        fonts = pool.submit(font_digits, which, default_per_font_digit if per_font_digit is None else per_font_digit,
-                            SEEDS[which])
-        (template_images, template_labels, template_names), (font_images, font_labels, font_names) = (
-            templates.result(), fonts.result())
+        templates = pool.submit(style_digits, which, per_template, SEEDS[which])
+        fonts = pool.submit(font_digits, which, per_font_digit, SEEDS[which])
+        template_images, template_labels, template_names = templates.result()
+        font_images, font_labels, font_names = fonts.result()
     return {"images": np.concatenate([template_images, font_images]),
             "labels": np.concatenate([template_labels, font_labels]).astype(np.uint8),
             "styles": np.asarray([f"template {name}" for name in template_names]
