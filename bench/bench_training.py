@@ -25,10 +25,9 @@ sys.path.insert(0, str(REPO))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tests.conftest import MNIST_SLICE, STYLE_SLICE  # noqa: E402
 from training.data import load_mnist  # noqa: E402
 from training.model import build_model  # noqa: E402
-from training.styles import load_style_set  # noqa: E402
+from training.styles import STYLE_SLICE_FILE, load_style_set  # noqa: E402
 from training.train import TrainConfig, make_datasets  # noqa: E402
 
 
@@ -46,9 +45,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    mnist = load_mnist(os.environ.get("MNIST_DIR") or MNIST_SLICE)
+    mnist = load_mnist(os.environ.get("MNIST_DIR") or REPO / "tests" / "data" / "mnist")
+    styles = load_style_set(REPO / "tests" / "data" / STYLE_SLICE_FILE)["training"]
     config = TrainConfig()
-    train, _, _, _ = make_datasets(mnist, load_style_set(STYLE_SLICE)["training"], config)
+    train, _, _, _ = make_datasets(mnist, styles, config)
     train = train.repeat()
     made = list(train.take(args.steps))  # the model-only way trains on these
     made = tf.data.Dataset.from_tensor_slices(tuple(tf.stack(part) for part in zip(*made, strict=True)))

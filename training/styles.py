@@ -20,6 +20,7 @@ import argparse
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -220,9 +221,9 @@ def load_style_set(path) -> dict[str, dict[str, np.ndarray]]:
     return splits
 
 
-def accuracy_table(name: str, keys: np.ndarray, right: np.ndarray) -> str:
-    rows = [f"| {key} | {right[keys == key].mean():.1%} | {int((keys == key).sum())} |" for key in np.unique(keys)]
-    return "\n".join([f"| {name} | accuracy | images |", "| --- | --- | --- |", *rows])
+def accuracy_table(name: str, accuracies: dict[str, float]) -> str:
+    rows = [f"| {key} | {accuracy:.1%} |" for key, accuracy in accuracies.items()]
+    return "\n".join([f"| {name} | accuracy |", "| --- | --- |", *rows])
 
 
 def picture(data: dict[str, np.ndarray], path, per_digit: int = 20) -> None:
@@ -246,7 +247,7 @@ def main() -> None:
     parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
                         f"(the tests' copy: tests/data/{STYLE_SLICE_FILE})")
     parser.add_argument("--picture", help="write a PNG of validation images, a row per digit (docs/style_set.png)")
-    parser.add_argument("--evaluate", help="a model folder (model.tflite, metadata.json): its accuracy on the set")
+    parser.add_argument("--evaluate", help="a model folder: its model.tflite's accuracy on both splits")
     args = parser.parse_args()
     splits = build_style_set()
     if args.out:
@@ -257,15 +258,14 @@ def main() -> None:
     if args.picture:
         picture(splits["validation"], args.picture)
     if args.evaluate:
-        from app.classifier import load_classifier
+        from app.contract import TFLITE_FILE
+        from training.evaluate import evaluate_styles  # which imports this module
 
-        classifier, _ = load_classifier(args.evaluate)
         for which, data in splits.items():
-            probabilities = classifier.predict_many(data["images"][..., np.newaxis].astype(np.float32) / 255)
-            right = probabilities.argmax(axis=1) == data["labels"]
-            print(f"\n{which}: {right.mean():.2%} of {len(right)}\n")
-            print(accuracy_table("digit", data["labels"], right) + "\n")
-            print(accuracy_table("style", data["styles"], right))
+            metrics = evaluate_styles(Path(args.evaluate) / TFLITE_FILE, data)
+            print(f"\n{which}: {metrics['accuracy']:.2%} of {metrics['images']}\n")
+            print(accuracy_table("digit", metrics["per_digit_accuracy"]) + "\n")
+            print(accuracy_table("style", metrics["per_style_accuracy"]))
 
 
 if __name__ == "__main__":
