@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+DEFAULT_FEEDBACK_DIR = Path(__file__).resolve().parents[1] / "feedback"  # ignored by git
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,9 @@ class Settings:
     max_upload_mb: float = 10.0  # MAX_UPLOAD_MB: larger uploads are refused
     concurrency: int = 2  # CONCURRENCY: predictions run at once; more than the cores costs CPU, gains nothing
     log_level: str = "info"  # LOG_LEVEL
+    # FEEDBACK_DIR: where users' corrections are kept (app/feedback.py); set but empty: not kept (the image's default)
+    feedback_dir: Path | None = DEFAULT_FEEDBACK_DIR
+    feedback_max_records: int = 10_000  # FEEDBACK_MAX_RECORDS: beyond this, corrections are refused (~1 KB each)
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -37,6 +41,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     port = number("PORT", int, defaults.port, 1)
     if port > 65535:
         raise ValueError(f"PORT={port} is not a TCP port")
+    feedback_dir = env.get("FEEDBACK_DIR")
     return Settings(
         host=env.get("HOST") or defaults.host,
         port=port,
@@ -44,4 +49,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_upload_mb=number("MAX_UPLOAD_MB", float, defaults.max_upload_mb, 0.001),
         concurrency=number("CONCURRENCY", int, defaults.concurrency, 1),
         log_level=(env.get("LOG_LEVEL") or defaults.log_level).lower(),
+        feedback_dir=defaults.feedback_dir if feedback_dir is None else Path(feedback_dir) if feedback_dir else None,
+        feedback_max_records=number("FEEDBACK_MAX_RECORDS", int, defaults.feedback_max_records, 0),
     )

@@ -6,6 +6,12 @@
     digits_prediction_seconds                histogram: preprocessing and model, per picture
     digits_http_responses_total{status}      every HTTP response, by status code (413s and 4xx included)
     digits_model_info{sha256, ...}           the model served (always 1)
+    digits_feedback_total{answered, meant, verdict}  corrections kept: verdict "wrong" (a correction) or
+                                             "right" (a confirmation: the user meant the digit answered)
+    digits_feedback_refused_total{reason}    corrections not kept: off, full, storage_error
+
+The live share of answers people marked wrong, of those they judged (README, Operations):
+    sum(rate(digits_feedback_total{verdict="wrong"}[1h])) / sum(rate(digits_feedback_total[1h]))
 
 Each app has its own registry, so that tests can build many apps in one process.
 """
@@ -30,6 +36,10 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.http_responses = Counter("digits_http_responses", "HTTP responses, by status code", ["status"],
                                       registry=self.registry)
+        self.feedback = Counter("digits_feedback", "Corrections kept, by the digit answered and the digit meant",
+                                ["answered", "meant", "verdict"], registry=self.registry)
+        self.feedback_refused = Counter("digits_feedback_refused", "Corrections not kept, by reason", ["reason"],
+                                        registry=self.registry)
         Info("digits_model", "The model served", registry=self.registry).info(
             {name: str(value) for name, value in model_identity.items() if not isinstance(value, dict)})
 

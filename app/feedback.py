@@ -1,0 +1,157 @@
+"""Corrections: a user says which digit they meant, and the picture the model saw is kept for training.
+
+One record is one file in FEEDBACK_DIR: the 28x28 picture the model read, stored as MNIST stores its
+images (uint8, 0 = background, 255 = ink) in a greyscale PNG that anyone can open, with what is known about
+it as JSON in the PNG's `feedback` text chunk:
+
+    {"meant": 7, "answered": 1, "probability": 0.93, "model_sha256": "…", "time": "2026-11-30T01:23:45.678Z"}
+
+No client address, no request header. The name is the time, the digit meant and a random id
+(20261130T012345678901Z-7-<32 hex>.png): replicas sharing the folder never pick the same name. Each record
+is written to a hidden temporary name and renamed once complete, so a crash mid-write leaves no half
+record (readers skip hidden files). Writing, reading and checking a record happen here only: the app
+writes them, training.data reads them.
+"""
+
+import errno
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from app.contract import IMAGE_SIZE, NUM_CLASSES
+
+SUFFIX = ".png"
+TEXT_KEY = "feedback"
+FIELDS = ("meant", "answered", "probability", "model_sha256", "time")
+
+
+class FeedbackRefused(Exception):
+    """A correction that cannot be kept: `reason` is the metric's label, the message says why to a user."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class RecordError(ValueError):
+    """A file in the corrections folder is not a readable record; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Record:
+    picture: np.ndarray  # uint8 [28, 28], MNIST's format: 0 = background, 255 = ink
+    meant: int  # the digit the user meant
+    answered: int  # the digit the model answered
+    probability: float  # the model's probability for the digit it answered
+    model_sha256: str  # the model.tflite that answered
+    time: str  # ISO 8601, UTC
+
+    @property
+    def verdict(self) -> str:
+        """"right" for a confirmation (the user meant the digit answered), "wrong" for a correction."""
+        return "right" if self.meant == self.answered else "wrong"
+
+
+def check_digit(value) -> int:
+    """The digit a user meant, as an int 0-9 (a string or a whole float is accepted); ValueError otherwise."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < NUM_CLASSES:
+        raise ValueError(f"the digit meant must be one of 0-9, not {value!r}")
+    return int(value)
+
+
+def encode(record: Record) -> bytes:
+    """The record as PNG bytes."""
+    text = PngImagePlugin.PngInfo()
+    text.add_text(TEXT_KEY, json.dumps({name: getattr(record, name) for name in FIELDS}))
+    buffer = io.BytesIO()
+    Image.fromarray(record.picture, mode="L").save(buffer, format="PNG", pnginfo=text)
+    return buffer.getvalue()
+
+
+def read_record(path: Path) -> Record:
+    """One record file, checked; RecordError saying what is wrong with it otherwise."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            picture = np.asarray(image)
+            info = json.loads(image.text[TEXT_KEY])
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        raise RecordError(f"{path.name}: not a readable PNG ({type(error).__name__}: {error})") from None
+    except (KeyError, AttributeError):
+        raise RecordError(f"{path.name}: no `{TEXT_KEY}` text chunk: not a correction record") from None
+    if picture.dtype != np.uint8 or picture.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise RecordError(f"{path.name}: picture is {picture.dtype} {list(picture.shape)}, expected uint8 [28, 28]")
+    if not isinstance(info, dict) or any(name not in info for name in FIELDS):
+        raise RecordError(f"{path.name}: the record lacks {[n for n in FIELDS if n not in info]}")
+    try:
+        meant, answered = check_digit(info["meant"]), check_digit(info["answered"])
+    except ValueError as error:
+        raise RecordError(f"{path.name}: {error}") from None
+    return Record(picture, meant, answered, float(info["probability"]), str(info["model_sha256"]), str(info["time"]))
+
+
+def record_paths(folder: Path) -> list[Path]:
+    """The records in `folder`, oldest first (hidden temporary files left by a crash are not records)."""
+    if not folder.is_dir():
+        return []
+    return sorted(Path(entry.path) for entry in os.scandir(folder)
+                  if entry.name.endswith(SUFFIX) and not entry.name.startswith(".") and entry.is_file())
+
+
+class FeedbackStore:
+    """The corrections folder, shared by every replica. `folder` None: feedback is off."""
+
+    def __init__(self, folder: Path | None, max_records: int):
+        self.folder, self.max_records = folder, max_records
+
+    @property
+    def enabled(self) -> bool:
+        return self.folder is not None
+
+    def keep(self, record: Record) -> str:
+        """Write the record under a new unique name, atomically; return the name. FeedbackRefused when feedback
+        is off, the store holds max_records already, or the disk refuses the write."""
+        if self.folder is None:
+            raise FeedbackRefused("off", "Corrections are not kept on this server (FEEDBACK_DIR is not set).")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if len(record_paths(self.folder)) >= self.max_records:
+                raise FeedbackRefused("full", f"The store of corrections is full ({self.max_records} records): "
+                                      "this one was not kept. Predictions go on as before.")
+            now = datetime.now(timezone.utc)
+            name = f"{now:%Y%m%dT%H%M%S%fZ}-{record.meant}-{uuid.uuid4().hex}{SUFFIX}"
+            temporary = self.folder / f".{name}.tmp"
+            try:
+                with open(temporary, "xb") as file:
+                    file.write(encode(record))
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, self.folder / name)
+            finally:
+                temporary.unlink(missing_ok=True)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise FeedbackRefused("full", "The disk of the corrections store is full: this one was not kept. "
+                                      "Predictions go on as before.") from None
+            raise FeedbackRefused("storage_error", f"The correction could not be kept ({error.strerror or error}). "
+                                  "Predictions go on as before.") from None
+        return name
+
+
+def new_record(picture: np.ndarray, meant: int, answered: int, probability: float, model_sha256: str) -> Record:
+    """A record of now, its picture converted from the model's input (float [28, 28, 1] in [0, 1]) if need be."""
+    if picture.dtype != np.uint8:
+        picture = (np.asarray(picture, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE) * 255).round().astype(np.uint8)
+    time = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Record(picture, check_digit(meant), check_digit(answered), float(probability), model_sha256, time)
