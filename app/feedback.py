@@ -19,7 +19,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -119,17 +119,20 @@ class FeedbackStore:
     def enabled(self) -> bool:
         return self.folder is not None
 
+    def refuse_if_off(self) -> None:
+        if self.folder is None:
+            raise FeedbackRefused("off", "Corrections are not kept on this server (FEEDBACK_DIR is not set).")
+
     def keep(self, record: Record) -> str:
         """Write the record under a new unique name, atomically; return the name. FeedbackRefused when feedback
         is off, the store holds max_records already, or the disk refuses the write."""
-        if self.folder is None:
-            raise FeedbackRefused("off", "Corrections are not kept on this server (FEEDBACK_DIR is not set).")
+        self.refuse_if_off()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if len(record_paths(self.folder)) >= self.max_records:
                 raise FeedbackRefused("full", f"The store of corrections is full ({self.max_records} records): "
                                       "this one was not kept. Predictions go on as before.")
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             name = f"{now:%Y%m%dT%H%M%S%fZ}-{record.meant}-{uuid.uuid4().hex}{SUFFIX}"
             temporary = self.folder / f".{name}.tmp"
             try:
@@ -153,5 +156,16 @@ def new_record(picture: np.ndarray, meant: int, answered: int, probability: floa
     """A record of now, its picture converted from the model's input (float [28, 28, 1] in [0, 1]) if need be."""
     if picture.dtype != np.uint8:
         picture = (np.asarray(picture, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE) * 255).round().astype(np.uint8)
-    time = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    time = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return Record(picture, check_digit(meant), check_digit(answered), float(probability), model_sha256, time)
+
+
+def summary(record: Record, name: str) -> dict:
+    """What the user (page, gradio_client, POST /feedback) is told about a kept record."""
+    if record.verdict == "right":
+        thanks = f"Thank you for confirming the {record.meant}: it will help the next training."
+    else:
+        thanks = (f"Thank you: kept as a {record.meant} (the model read {record.answered}). "
+                  "It will help the next training.")
+    return {"record": name, "meant": str(record.meant), "answered": str(record.answered),
+            "probability": round(record.probability, 4), "verdict": record.verdict, "message": thanks}

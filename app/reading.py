@@ -1,5 +1,8 @@
 """One reading of a picture, whichever way it came in (the Sketchpad, gradio_client, POST /predict):
-preprocess, classify, count in the metrics and log. The callers only shape the answer."""
+preprocess, classify, count in the metrics and log. The callers only shape the answer.
+
+And one correction, whichever way it came in (the UI's "Wrong? It was…", the Gradio API `feedback`,
+POST /feedback): the picture is read again, exactly as it was answered, and kept with the digit meant."""
 
 import logging
 import time
@@ -9,6 +12,7 @@ import numpy as np
 
 from app.classifier import Classifier
 from app.contract import CLASS_NAMES
+from app.feedback import FeedbackRefused, FeedbackStore, Record, check_digit, new_record
 from app.metrics import Metrics
 from app.preprocess import NothingToRead, UnreadableImage, preprocess_sketch
 
@@ -30,6 +34,12 @@ class Reading:
         return [(CLASS_NAMES[i], float(self.probabilities[i])) for i in order]
 
 
+def look(classifier: Classifier, sketch) -> Reading:
+    """Preprocess and classify, nothing else (no metric, no log)."""
+    seen = preprocess_sketch(sketch)
+    return Reading(classifier.predict(seen[np.newaxis])[0], seen)
+
+
 def read_digit(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None) -> Reading:
     """A Sketchpad value or a plain image (a path or bytes) -> its Reading.
 
@@ -38,8 +48,7 @@ def read_digit(classifier: Classifier, metrics: Metrics, sketch, request_id: str
     """
     started = time.perf_counter()
     try:
-        seen = preprocess_sketch(sketch)
-        reading = Reading(classifier.predict(seen[np.newaxis])[0], seen)
+        reading = look(classifier, sketch)
     except NothingToRead as reason:
         metrics.nothing_to_read.inc()
         log.info("nothing to read", extra={"fields": {"request_id": request_id, "reason": str(reason)}})
@@ -58,3 +67,27 @@ def read_digit(classifier: Classifier, metrics: Metrics, sketch, request_id: str
                                              "confidence": round(float(reading.probabilities.max()), 4),
                                              "ms": round(seconds * 1e3, 2)}})
     return reading
+
+
+def keep_correction(classifier: Classifier, metrics: Metrics, store: FeedbackStore, sketch, meant,
+                    model_sha256: str, request_id: str | None = None) -> tuple[Record, str]:
+    """Read the picture again and keep it with the digit the user meant; return the record and its file name.
+
+    Raises FeedbackRefused (off, full, a storage error: counted and logged here), ValueError (the digit
+    meant is not 0-9), NothingToRead or UnreadableImage (nothing that could have been answered).
+    """
+    store.refuse_if_off()
+    meant = check_digit(meant)
+    reading = look(classifier, sketch)
+    record = new_record(reading.seen, meant, int(reading.digit), float(reading.probabilities.max()), model_sha256)
+    try:
+        name = store.keep(record)
+    except FeedbackRefused as refusal:
+        metrics.feedback_refused.labels(refusal.reason).inc()
+        log.warning("correction not kept", extra={"fields": {"request_id": request_id, "reason": refusal.reason,
+                                                              "detail": str(refusal)}})
+        raise
+    metrics.feedback.labels(str(record.answered), str(record.meant), record.verdict).inc()
+    log.info("correction kept", extra={"fields": {"request_id": request_id, "record": name,
+                                                  "answered": record.answered, "meant": record.meant}})
+    return record, name

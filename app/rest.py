@@ -1,20 +1,24 @@
-"""POST /predict: one picture in, one JSON answer out. Stateless, so any replica can answer it.
+"""POST /predict: one picture in, one JSON answer out. POST /feedback: the digit a picture shows, kept for
+the next training. Stateless, so any replica can answer them.
 
     curl -F file=@digit.png http://localhost:7860/predict
     curl --data-binary @digit.png -H "Content-Type: image/png" http://localhost:7860/predict
+    curl -F file=@digit.png "http://localhost:7860/feedback?digit=7"
 
-The same reading as the UI and the Gradio API (app/reading.py): preprocessing, model, metrics and logs.
+The same reading and correction as the UI and the Gradio API (app/reading.py): preprocessing, model,
+the corrections store, metrics and logs.
 """
 
 import anyio
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from app.classifier import Classifier
+from app.feedback import FeedbackRefused, FeedbackStore, summary
 from app.metrics import Metrics
 from app.preprocess import NothingToRead, UnreadableImage
-from app.reading import read_digit
+from app.reading import keep_correction, read_digit
 
 TOP = 3
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
@@ -37,6 +41,15 @@ class Prediction(BaseModel):
         "message": "", "model_sha256": "5f0c…"}]}}
 
 
+class Correction(BaseModel):
+    record: str = Field(description="the record's file name in the corrections folder")
+    meant: str = Field(description="the digit meant, as sent")
+    answered: str = Field(description="the digit the model reads in the picture")
+    probability: float = Field(description="the model's probability for the digit it reads")
+    verdict: str = Field(description='"wrong": a correction; "right": a confirmation of the answer')
+    message: str
+
+
 BINARY = {"type": "string", "format": "binary"}
 REQUEST_BODY = {"required": True, "description": "one picture of one digit, any size, dark on light or light on dark",
                 "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -45,6 +58,12 @@ REQUEST_BODY = {"required": True, "description": "one picture of one digit, any 
 ERRORS = {400: {"description": "not a readable image (the reason is in `detail`)"},
           413: {"description": "larger than MAX_UPLOAD_MB"},
           415: {"description": "neither multipart/form-data with a `file` nor an image content type"}}
+
+
+FEEDBACK_ERRORS = {**ERRORS, 422: {"description": "no digit in the picture, or `digit` is not 0-9"},
+                   503: {"description": "corrections are not kept on this server, or could not be written"},
+                   507: {"description": "the store of corrections is full: not kept"}}
+REFUSAL_STATUS = {"full": 507}  # else 503
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -76,8 +95,8 @@ async def uploaded_picture(request: Request, limit: int) -> bytes:
     raise HTTPException(415, f"send multipart/form-data with a `file` field, or an image content type; not {kind!r}")
 
 
-def rest_router(classifier: Classifier, metrics: Metrics, model_sha256: str, max_upload_bytes: int,
-                concurrency: int) -> APIRouter:
+def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, model_sha256: str,
+                max_upload_bytes: int, concurrency: int) -> APIRouter:
     router = APIRouter()
     limiter = anyio.CapacityLimiter(concurrency)  # as many readings at once as the Gradio path allows
 
@@ -96,5 +115,27 @@ def rest_router(classifier: Classifier, metrics: Metrics, model_sha256: str, max
             raise HTTPException(400, f"Could not read the image: {error}") from None
         return Prediction(digit=reading.digit, top=[Guess(digit=d, probability=p) for d, p in reading.top(TOP)],
                           message="", model_sha256=model_sha256)
+
+    @router.post("/feedback", status_code=201, response_model=Correction, responses=FEEDBACK_ERRORS,
+                 openapi_extra={"requestBody": REQUEST_BODY}, summary="Say which digit a picture shows")
+    async def feedback(request: Request, digit: int = Query(ge=0, le=9, description="the digit meant")) -> Correction:
+        """The picture, as sent to /predict, and the digit it shows: kept (28x28, as the model saw it) for the
+        next training. The digit answered agreeing with `digit` counts as a confirmation."""
+        if not store.enabled:
+            metrics.feedback_refused.labels("off").inc()
+            raise HTTPException(503, "Corrections are not kept on this server (FEEDBACK_DIR is not set).")
+        picture = await uploaded_picture(request, max_upload_bytes)
+        sketch = {"background": None, "layers": [], "composite": picture}
+        try:
+            record, name = await anyio.to_thread.run_sync(
+                keep_correction, classifier, metrics, store, sketch, digit, model_sha256,
+                request.headers.get("x-request-id"), limiter=limiter)
+        except NothingToRead as reason:
+            raise HTTPException(422, f"Nothing to read: {reason}: nothing to correct") from None
+        except UnreadableImage as error:
+            raise HTTPException(400, f"Could not read the image: {error}") from None
+        except FeedbackRefused as refusal:
+            raise HTTPException(REFUSAL_STATUS.get(refusal.reason, 503), str(refusal)) from None
+        return Correction(**summary(record, name))
 
     return router

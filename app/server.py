@@ -4,6 +4,7 @@
     GET /health       readiness: the model is loaded and answers a forward pass; its identity
     GET /metrics      Prometheus metrics (app/metrics.py)
     POST /predict     one picture in, one JSON answer out (app/rest.py); stateless
+    POST /feedback    a picture and the digit it shows, kept for the next training (app/feedback.py)
     GET /docs         the OpenAPI docs (Swagger UI served from here: no CDN); /openapi.json
     /                 the Gradio UI; /gradio_api/... its API (`predict`), /?view=api its docs
 """
@@ -19,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from app.classifier import load_classifier
 from app.config import Settings, load_settings
 from app.contract import TFLITE_FILE
+from app.feedback import FeedbackStore
 from app.logs import RequestLog
 from app.metrics import CONTENT_TYPE, Metrics
 from app.rest import rest_router
@@ -49,11 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     classifier, metadata = load_classifier(settings.model_dir)
     identity = model_identity(metadata)
     metrics = Metrics(identity)
+    store = FeedbackStore(settings.feedback_dir, settings.feedback_max_records)
     app = FastAPI(title="Handwritten digits", version=identity["sha256"][:12], docs_url=None, redoc_url=None,
                   description="Read a handwritten digit: `POST /predict` with one picture. The drawing UI is at `/`.")
     app.add_middleware(RequestLog, metrics=metrics)
-    app.include_router(rest_router(classifier, metrics, identity["sha256"], int(settings.max_upload_mb * 2**20),
-                                   settings.concurrency))
+    app.include_router(rest_router(classifier, metrics, store, identity["sha256"],
+                                   int(settings.max_upload_mb * 2**20), settings.concurrency))
 
     # FastAPI's /docs loads Swagger UI from a CDN: serve it from the fastapi-offline package instead.
     app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs")
@@ -83,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Prometheus: predictions by digit, latency, errors, HTTP statuses, the model's identity."""
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
-    demo = build_ui(classifier, metadata, metrics, settings.concurrency)  # the event sets its own concurrency limit
+    demo = build_ui(classifier, metadata, metrics, store, settings.concurrency)  # events set their concurrency
     demo.api_open = False  # else POST /gradio_api/run/predict skips the queue (and CONCURRENCY), 500 on any error
     # mount_gradio_app, unlike launch(), leaves has_launched False, and Gradio then skips its check that a
     # file path sent to the API was uploaded: any server file (/etc/passwd, /dev/zero) would be read.

@@ -10,6 +10,10 @@ again each time Gradio asks for the component's value, which it does for every s
 (README, Benchmarks, has the cost). So the UI's event takes no input: the server keeps
 the last composite each session sent (Drawings) and reads that. The `predict` API, which programs
 call with a Sketchpad value, is a separate event the page never fires.
+
+Once an answer shows, "Wrong? It was…" offers the digits 0-9: one click keeps the picture with the digit
+meant (app/feedback.py), read again from the same composite. Nothing is kept without that click. The
+`feedback` API takes a Sketchpad value and the digit meant, for programs.
 """
 
 import os
@@ -29,10 +33,11 @@ from gradio.components.base import server  # noqa: E402
 from gradio.data_classes import FileData  # noqa: E402
 
 from app.classifier import Classifier  # noqa: E402
-from app.contract import CLASS_NAMES  # noqa: E402
+from app.contract import CLASS_NAMES, TFLITE_FILE  # noqa: E402
+from app.feedback import FeedbackRefused, FeedbackStore, summary  # noqa: E402
 from app.metrics import Metrics  # noqa: E402
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage  # noqa: E402
-from app.reading import read_digit  # noqa: E402
+from app.reading import keep_correction, read_digit  # noqa: E402
 
 CANVAS = (800, 800)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
@@ -42,7 +47,8 @@ DRAWINGS_BYTES = 64 * 2**20  # the composites kept for open pages (a drawn canva
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
-CSS = "#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }"
+CSS = """#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }
+#meant button { min-width: 2.2em; flex-grow: 0; }"""
 SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool selected: pick the brush to draw at once
   const pick = (tries) => {
     const brush = document.querySelector('button[aria-label="Brush"]');
@@ -121,8 +127,22 @@ def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | 
     return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), ""
 
 
-def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurrency: int) -> gr.Blocks:
+def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, model_sha256: str, sketch, meant,
+            request_id: str | None = None) -> dict:
+    """The `feedback` API: keep a Sketchpad value with the digit meant; what was kept, or a gr.Error why not."""
+    try:
+        record, name = keep_correction(classifier, metrics, store, sketch, meant, model_sha256, request_id)
+    except NothingToRead as reason:
+        raise gr.Error(f"Nothing to read: {reason}: nothing to correct.", print_exception=False) from None
+    except (FeedbackRefused, UnreadableImage, ValueError) as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    return summary(record, name)
+
+
+def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: FeedbackStore,
+             concurrency: int) -> gr.Blocks:
     accuracy = metadata.get("test_accuracy", 0.0)
+    model_sha256 = metadata["files"][TFLITE_FILE]["sha256"]
     with gr.Blocks(title="Handwritten digits", analytics_enabled=False,
                    delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
         gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
@@ -136,6 +156,9 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
                 label = gr.Label(num_top_classes=3, label="The model reads")
                 seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=180, width=150,
                                       interactive=False, buttons=[], format="png")
+                with gr.Row(visible=False, elem_id="meant") as meant_row:  # shown with an answer, if kept
+                    gr.Markdown("Wrong? It was…")
+                    meant_buttons = [gr.Button(name, size="sm", min_width=0) for name in CLASS_NAMES]
                 message = gr.Markdown(EMPTY_MESSAGE)
         sketch.preprocess = undecoded_sketch
         drawings = Drawings()
@@ -143,12 +166,22 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
 
         def read_drawing(request: gr.Request):
             """The page's event: the composite its last stroke sent (none after clearing)."""
-            return predict(classifier, metrics, drawings.latest(request.session_hash),
-                           request.headers.get("x-request-id"))
+            label_value, seen, text = predict(classifier, metrics, drawings.latest(request.session_hash),
+                                              request.headers.get("x-request-id"))
+            return label_value, seen, text, gr.Row(visible=store.enabled and label_value is not None)
+
+        def correct_drawing(meant: str, request: gr.Request):
+            """A click on "Wrong? It was…": keep the composite last read with the digit meant, say so."""
+            try:
+                kept = correct(classifier, metrics, store, model_sha256, drawings.latest(request.session_hash),
+                               meant, request.headers.get("x-request-id"))
+            except gr.Error as error:
+                return error.message, gr.Row(visible=True)
+            return kept["message"], gr.Row(visible=False)  # until the next answer: one record a reading
 
         def clear(request: gr.Request):
             drawings.forget(request.session_hash)
-            return None, None, EMPTY_MESSAGE
+            return None, None, EMPTY_MESSAGE, gr.Row(visible=False)
 
         def page_closed(request: gr.Request):
             drawings.forget(request.session_hash)
@@ -156,13 +189,25 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, concurren
         def predict_api(value, request: gr.Request):  # Gradio passes the request; the API does not show it
             return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)[0]
 
-        sketch.change(read_drawing, inputs=None, outputs=[label, seen_image, message], trigger_mode="always_last",
+        def feedback_api(value, meant, request: gr.Request):
+            return correct(classifier, metrics, store, model_sha256, value, meant,
+                           request.headers.get("x-request-id") if request else None)
+
+        answer = [label, seen_image, message, meant_row]
+        sketch.change(read_drawing, inputs=None, outputs=answer, trigger_mode="always_last",
                       concurrency_limit=concurrency, concurrency_id="predict", show_progress="hidden",
                       api_visibility="private")
-        sketch.clear(clear, inputs=None, outputs=[label, seen_image, message], js=SELECT_BRUSH, queue=False,
+        sketch.clear(clear, inputs=None, outputs=answer, js=SELECT_BRUSH, queue=False,
                      show_progress="hidden", api_visibility="private")
+        for button in meant_buttons:  # the button's value is its digit
+            button.click(correct_drawing, inputs=button, outputs=[message, meant_row], concurrency_limit=concurrency,
+                         concurrency_id="predict", show_progress="hidden", api_visibility="private")
         gr.Button(visible=False).click(  # programs' entry: gradio_client or HTTP with a Sketchpad value
             predict_api, inputs=sketch, outputs=label, api_name="predict", concurrency_limit=concurrency,
+            concurrency_id="predict")
+        gr.Button(visible=False).click(  # programs' correction: a Sketchpad value and the digit meant
+            feedback_api, inputs=[sketch, gr.Number(label="digit meant", visible=False, minimum=0, maximum=9)],
+            outputs=gr.JSON(label="kept", visible=False), api_name="feedback", concurrency_limit=concurrency,
             concurrency_id="predict")
         demo.load(None, js=SELECT_BRUSH)
         demo.unload(page_closed)

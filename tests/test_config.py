@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEFAULT_MODEL_DIR, load_settings
+from app.config import DEFAULT_FEEDBACK_DIR, DEFAULT_MODEL_DIR, load_settings
 
 
 def test_defaults():
@@ -29,3 +29,12 @@ def test_from_the_environment():
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         load_settings(env)
+
+
+def test_corrections_are_kept_in_the_repository_unless_told_otherwise():
+    assert load_settings({}).feedback_dir == DEFAULT_FEEDBACK_DIR  # python -m app on a laptop
+    assert load_settings({"FEEDBACK_DIR": "/feedback"}).feedback_dir == Path("/feedback")  # the pods' volume
+    assert load_settings({"FEEDBACK_DIR": ""}).feedback_dir is None  # the image's default: not kept
+    assert load_settings({"FEEDBACK_MAX_RECORDS": "5"}).feedback_max_records == 5
+    with pytest.raises(ValueError, match="FEEDBACK_MAX_RECORDS='many' is not a number"):
+        load_settings({"FEEDBACK_MAX_RECORDS": "many"})

@@ -10,13 +10,12 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.contract import METADATA_FILE
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit
 from tests.support.gradio_api import sketch
-from tests.support.server import run_app
+from tests.support.server import metric_samples, run_app
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +24,6 @@ def server(tmp_path_factory):
     yield url, process.log
     process.terminate()
     process.wait(timeout=30)
-
-
-def samples(url: str) -> dict[tuple, float]:
-    """/metrics as {(sample name, sorted label pairs): value}."""
-    text = httpx.get(f"{url}/metrics").text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 NATIVE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."  # LiteRT's C++ writes it at start-up
@@ -58,7 +50,7 @@ def wait_for_log_line(log, **fields) -> dict:
 def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_slice, tmp_path):
     url, _ = server
     client = Client(url, verbose=False, analytics_enabled=False)
-    before = samples(url)
+    before = metric_samples(url)
     digit, label = mnist_slice.x_test[4], str(mnist_slice.y_test[4])
     drawn = tmp_path / "digit.png"
     drawn.write_bytes(browser_png(draw_digit(digit, np.random.default_rng(4))))
@@ -74,7 +66,7 @@ def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_sl
     too_big = httpx.post(f"{url}/gradio_api/upload", files={"files": ("big.png", b"0" * 2 * 1024 * 1024)})
     assert too_big.status_code == 413
 
-    after = samples(url)
+    after = metric_samples(url)
 
     def grew(name, **labels):
         key = (name, tuple(sorted(labels.items())))
@@ -90,7 +82,7 @@ def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_sl
 def test_names_the_model_served(server):
     url, _ = server
     metadata = json.loads((MODEL_DIR / METADATA_FILE).read_text())
-    [(key, value)] = [(key, value) for key, value in samples(url).items() if key[0] == "digits_model_info"]
+    [(key, value)] = [(key, value) for key, value in metric_samples(url).items() if key[0] == "digits_model_info"]
     labels = dict(key[1])
     assert value == 1 and labels["sha256"] == metadata["files"]["model.tflite"]["sha256"]
     assert float(labels["test_accuracy"]) == metadata["test_accuracy"]

@@ -39,7 +39,7 @@ def test_ui_and_api_are_served(server, client):
     page = httpx.get(server + "/")
     assert page.status_code == 200 and "<html" in page.text.lower()
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert list(endpoints) == ["/predict"]  # the UI's helper event stays private
+    assert list(endpoints) == ["/predict", "/feedback"]  # the UI's own events (stroke, clear, 0-9) stay private
 
 
 def test_reads_mnist_digits_drawn_on_a_large_canvas(client, mnist_slice, tmp_path):

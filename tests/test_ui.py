@@ -7,6 +7,7 @@ from gradio.data_classes import DataWithFiles, FileData
 from PIL import Image
 
 from app.classifier import load_classifier
+from app.feedback import FeedbackStore
 from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, Drawings, build_ui, predict
 from tests.conftest import MODEL_DIR
@@ -14,7 +15,7 @@ from tests.conftest import MODEL_DIR
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
     classifier, metadata = load_classifier(MODEL_DIR)
-    demo = build_ui(classifier, metadata, Metrics({}), concurrency=1)
+    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), concurrency=1)
     sketchpad = next(block for block in demo.blocks.values() if isinstance(block, gr.Sketchpad))
     path = str(tmp_path / "canvas.png")
     payload = EditorData(background=None, layers=[FileData(path=path)], composite=FileData(path=path))

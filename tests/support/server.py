@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,11 +23,13 @@ def free_port() -> int:
 def run_app(tmp_path: Path, **env) -> tuple[subprocess.Popen, str]:
     """Start python -m app with these settings; return it and its URL once /health answers 200.
 
-    The process's output goes to `process.log` (a file in tmp_path), its uploads to tmp_path/gradio.
+    The process's output goes to `process.log` (a file in tmp_path), its uploads to tmp_path/gradio, the
+    corrections users send to tmp_path/feedback (never the repository's folder).
     """
     port = free_port()
     environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
-                   "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
+                   "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+                   "FEEDBACK_DIR": str(tmp_path / "feedback"), **env}
     log = tmp_path / "server.log"
     server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
                               stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -67,3 +70,10 @@ def logged_requests(process: subprocess.Popen) -> list[dict]:
         if entry.get("message") == "request":
             entries.append(entry)
     return entries
+
+
+def metric_samples(url: str) -> dict[tuple, float]:
+    """The app's /metrics as {(sample name, sorted label pairs): value}."""
+    text = httpx.get(f"{url}/metrics").text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
