@@ -48,7 +48,9 @@ BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about ha
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
 CSS = """#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }
-#meant button { min-width: 2.2em; flex-grow: 0; }"""
+#meant { align-items: center; gap: 6px; }
+#meant > * { flex: 0 0 auto !important; min-width: 0 !important; }
+#meant button { min-width: 2.4em; font-size: 1.1em; }"""
 SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool selected: pick the brush to draw at once
   const pick = (tries) => {
     const brush = document.querySelector('button[aria-label="Brush"]');

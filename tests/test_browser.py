@@ -32,6 +32,7 @@ from tests.support.browser import (
     from_template,
     open_app,
 )
+from app.feedback import read_record, record_paths
 from tests.support.server import REPO, logged_requests, run_app, stop_app
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"
@@ -39,8 +40,9 @@ SCREENSHOT = REPO / "docs" / "screenshot.png"
 
 @pytest.fixture(scope="module")
 def app_process(tmp_path_factory):
-    process, url = run_app(tmp_path_factory.mktemp("browser-server"), LOG_LEVEL="info")  # each request logged
-    process.url = url
+    folder = tmp_path_factory.mktemp("browser-server")
+    process, url = run_app(folder, LOG_LEVEL="info")  # each request logged
+    process.url, process.corrections = url, folder / "feedback"  # run_app's FEEDBACK_DIR
     yield process
     if died := stop_app(process):
         pytest.fail(f"the server died: {died}")
@@ -84,6 +86,30 @@ def test_digits_as_schools_outside_the_us_teach_them_are_read(page, template):
 
     draw(page, from_template(template))
     expect_reads(page, str(TEMPLATES[template][0]))
+
+
+def test_a_wrong_answer_is_corrected_with_one_click_and_kept(page, app_process, tmp_path):
+    """"Wrong? It was…" shows with an answer; a click on the digit meant keeps the drawing as a record, thanks
+    the user and hides the digits until the next answer. Nothing is kept by drawing alone."""
+    meant = page.locator("#meant")
+    expect(meant).to_be_hidden()  # no answer yet
+    kept_before = record_paths(app_process.corrections)
+    draw(page, SEVEN)
+    expect_reads(page, "7")
+    expect(meant).to_be_visible()
+    assert record_paths(app_process.corrections) == kept_before  # drawing and reading keep nothing
+    page.screenshot(path=tmp_path / "correction.png")
+    meant.get_by_role("button", name="1", exact=True).click()
+    expect(page.get_by_text("Thank you: kept as a 1 (the model read 7)")).to_be_visible()
+    expect(meant).to_be_hidden()
+    [new] = [path for path in record_paths(app_process.corrections) if path not in kept_before]
+    record = read_record(new)
+    assert (record.meant, record.answered, record.picture.shape) == (1, 7, (28, 28))
+    clear_canvas(page)
+    expect(meant).to_be_hidden()
+    draw(page, ZERO)
+    expect_reads(page, "0")
+    expect(meant).to_be_visible()  # offered again with the next answer
 
 
 def test_the_brush_stays_selected_after_clearing(page):
