@@ -22,6 +22,8 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /srv/app /srv/app
 WORKDIR /srv
 # /tmp is the one writable place (an emptyDir in Kubernetes): uploads, Gradio's and Matplotlib's caches.
+# Users' corrections go only to a volume mounted for them and named by FEEDBACK_DIR (the Deployment's claim
+# at /feedback). Empty here: the image alone says it keeps none, rather than fail to write them under /srv.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -30,7 +32,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     GRADIO_TEMP_DIR=/tmp/gradio \
     MPLCONFIGDIR=/tmp/matplotlib \
-    GRADIO_ANALYTICS_ENABLED=False
+    GRADIO_ANALYTICS_ENABLED=False \
+    FEEDBACK_DIR=""
 USER 10001:10001
 EXPOSE 7860
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

@@ -20,6 +20,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from app.feedback import read_record, record_paths
 from tests.support.browser import (
     ONE,
     SEVEN,
@@ -32,7 +33,6 @@ from tests.support.browser import (
     from_template,
     open_app,
 )
-from app.feedback import read_record, record_paths
 from tests.support.server import REPO, logged_requests, run_app, stop_app
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"

@@ -1,5 +1,6 @@
 """The image, built and run for real the way the rendered Deployment runs it: its user, a read-only
-root filesystem, tmpfs where the pod has emptyDirs, its env; probed, used, then stopped with SIGTERM.
+root filesystem, tmpfs where the pod has emptyDirs, a host folder for its claim, its env; probed, used,
+then stopped with SIGTERM. And the image alone, with none of the Deployment's env or volumes.
 
 Needs a Docker engine with BuildKit (`DOCKER`, default `docker`). Without one these tests are skipped,
 unless REQUIRE_DOCKER=1 (as .ci/run sets), which makes them fail instead.
@@ -9,12 +10,15 @@ import json
 import os
 import subprocess
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
+from app.feedback import read_record
 from tests.conftest import REPO
 from tests.drawing import browser_png, draw_digit
 from tests.support.manifests import container, pod_spec, render
@@ -50,8 +54,10 @@ def image():
     return IMAGE
 
 
-def run_options(deployment: dict, port: int) -> list[str]:
-    """`docker run` options that do what the Deployment's pod spec says (PORT moved to a free port)."""
+def run_options(deployment: dict, port: int, claims: dict[str, Path] | None) -> list[str]:
+    """`docker run` options that do what the Deployment's pod spec says (PORT moved to a free port), with
+    the host folder `claims[name]` for each claim. `claims` None: the image alone, run as the pod is (its
+    user, read-only root, tmpfs) but with none of its env but PORT, and no claims."""
     pod, app = pod_spec(deployment), container(deployment)
     security = app["securityContext"]
     options = ["--user", f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}",
@@ -62,15 +68,50 @@ def run_options(deployment: dict, port: int) -> list[str]:
         options += ["--cap-drop", "ALL"]
     if security["allowPrivilegeEscalation"] is False:
         options += ["--security-opt", "no-new-privileges"]
-    empty_dirs = {volume["name"]: volume["emptyDir"] for volume in pod["volumes"] if "emptyDir" in volume}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
     for mount in app["volumeMounts"]:
-        if mount["name"] in empty_dirs:
-            size = empty_dirs[mount["name"]].get("sizeLimit", "64Mi").replace("Mi", "m")
+        volume = volumes[mount["name"]]
+        if "emptyDir" in volume:
+            size = volume["emptyDir"].get("sizeLimit", "64Mi").replace("Mi", "m")
             options += ["--tmpfs", f"{mount['mountPath']}:rw,size={size},mode=1777"]
+        elif "persistentVolumeClaim" in volume and claims is not None:
+            folder = claims[volume["persistentVolumeClaim"]["claimName"]]
+            read_only = ",readonly" if mount.get("readOnly") else ""
+            options += ["--mount", f"type=bind,source={folder},target={mount['mountPath']}{read_only}"]
     for variable in app["env"]:
-        value = str(port) if variable["name"] == "PORT" else variable["value"]
-        options += ["--env", f"{variable['name']}={value}"]
+        if variable["name"] == "PORT":
+            options += ["--env", f"PORT={port}"]
+        elif claims is not None:
+            options += ["--env", f"{variable['name']}={variable['value']}"]
     return options
+
+
+@contextmanager
+def started(image: str, deployment: dict, claims: dict[str, Path] | None):
+    """The container, started with run_options; (name, URL, seconds from start to the startup probe's 200)."""
+    port = free_port()
+    name = f"digit-recognizer-test-{port}"
+    startup = container(deployment)["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    started_at = time.monotonic()
+    docker("run", "--detach", "--name", name, *run_options(deployment, port, claims), image)
+    url = f"http://127.0.0.1:{port}"
+    ready_after = None
+    while time.monotonic() - started_at < budget:
+        try:
+            if httpx.get(url + startup["httpGet"]["path"], timeout=1).status_code == 200:
+                ready_after = time.monotonic() - started_at
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    if ready_after is None:
+        logs = docker("logs", name, check=False).stderr
+        docker("rm", "--force", name, check=False)
+        pytest.fail(f"the container did not pass its startup probe in {budget} s: {logs[-3000:]}")
+    try:
+        yield name, url, ready_after
+    finally:
+        docker("rm", "--force", name, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -79,29 +120,26 @@ def deployment():
 
 
 @pytest.fixture(scope="module")
-def running(image, deployment):
+def feedback_folder(tmp_path_factory):
+    """The host folder standing in for the corrections' claim. Open to every user, as the volumes are:
+    Azure Files' driver mounts shares 0777, Docker Desktop's hostpath folders are made 0777."""
+    folder = tmp_path_factory.mktemp("feedback")
+    folder.chmod(0o777)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def running(image, deployment, feedback_folder):
     """The container, started as the pod would be; (name, URL, seconds from start to the startup probe's 200)."""
-    port = free_port()
-    name = f"digit-recognizer-test-{port}"
-    startup = container(deployment)["startupProbe"]
-    budget = startup["periodSeconds"] * startup["failureThreshold"]
-    started = time.monotonic()
-    docker("run", "--detach", "--name", name, *run_options(deployment, port), image)
-    url = f"http://127.0.0.1:{port}"
-    ready_after = None
-    while time.monotonic() - started < budget:
-        try:
-            if httpx.get(url + startup["httpGet"]["path"], timeout=1).status_code == 200:
-                ready_after = time.monotonic() - started
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    if ready_after is None:
-        logs = docker("logs", name, check=False).stderr
-        docker("rm", "--force", name, check=False)
-        pytest.fail(f"the container did not pass its startup probe in {budget} s: {logs[-3000:]}")
-    yield name, url, ready_after
-    docker("rm", "--force", name, check=False)
+    claim = deployment["PersistentVolumeClaim"]["metadata"]["name"]
+    with started(image, deployment, {claim: feedback_folder}) as pod:
+        yield pod
+
+
+def digit_png(mnist_slice, index: int) -> tuple[bytes, int]:
+    """MNIST's test digit `index` drawn as the browser sends it, and the digit it is."""
+    picture = draw_digit(mnist_slice.x_test[index], np.random.default_rng(index))
+    return browser_png(picture), int(mnist_slice.y_test[index])
 
 
 def test_image_is_lean_and_holds_no_tensorflow(image, capsys):
@@ -136,11 +174,42 @@ def test_the_images_healthcheck_passes(running, image):
 def test_predicts_through_gradio_client(running, mnist_slice, tmp_path):
     _, url, _ = running
     canvas = tmp_path / "canvas.png"
-    canvas.write_bytes(browser_png(draw_digit(mnist_slice.x_test[3], np.random.default_rng(3))))
+    canvas.write_bytes(digit_png(mnist_slice, 3)[0])
     client = Client(url, verbose=False, analytics_enabled=False)
     result = client.predict({"background": None, "layers": [], "composite": handle_file(str(canvas))},
                             api_name="/predict")
     assert result["label"] == str(mnist_slice.y_test[3])
+
+
+def test_keeps_a_correction_in_the_claims_folder(running, feedback_folder, deployment, mnist_slice):
+    """POST /feedback writes one record, as the pod's user, into the folder the claim stands for."""
+    _, url, _ = running
+    picture, digit = digit_png(mnist_slice, 5)
+    meant = (digit + 1) % 10  # a correction, whatever the model answers
+    response = httpx.post(f"{url}/feedback", params={"digit": meant},
+                          files={"file": ("digit.png", picture, "image/png")}, timeout=30)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert [path.name for path in feedback_folder.iterdir()] == [answer["record"]]  # no temporary file left
+    record = read_record(feedback_folder / answer["record"])
+    assert (record.meant, str(record.answered), record.verdict) == (meant, answer["answered"], answer["verdict"])
+    assert answer["meant"] == str(meant)
+    assert record.picture.shape == (28, 28) and record.picture.max() > 0
+    assert (feedback_folder / answer["record"]).stat().st_uid == pod_spec(deployment)["securityContext"]["runAsUser"]
+
+
+def test_the_image_alone_keeps_no_corrections_and_still_predicts(image, deployment, mnist_slice):
+    """Without the Deployment's FEEDBACK_DIR and claim: 503 to a correction, said to be off (not a failed
+    write on the read-only root), and predictions as ever."""
+    picture, digit = digit_png(mnist_slice, 6)
+    with started(image, deployment, None) as (_, url, _):
+        refused = httpx.post(f"{url}/feedback", params={"digit": digit},
+                             files={"file": ("digit.png", picture, "image/png")}, timeout=30)
+        predicted = httpx.post(f"{url}/predict", files={"file": ("digit.png", picture, "image/png")}, timeout=30)
+        metrics = httpx.get(f"{url}/metrics").text
+    assert refused.status_code == 503, refused.text
+    assert 'digits_feedback_refused_total{reason="off"} 1.0' in metrics
+    assert predicted.status_code == 200 and predicted.json()["digit"] == str(digit)
 
 
 def test_sigterm_exits_cleanly_within_the_grace_period(running, deployment):

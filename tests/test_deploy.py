@@ -3,6 +3,7 @@ routes, port, settings and user. (tests/test_container.py runs the image as the 
 
 import dataclasses
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.server import create_app
 from app.ui import CLIENT_STATE_SECONDS
 from tests.conftest import REPO
-from tests.support.manifests import OVERLAYS, container, needs_kubectl, pod_spec, render
+from tests.support.manifests import OVERLAYS, container, environment, needs_kubectl, pod_spec, render
 
 KUBERNETES_VERSION = "1.32.0"
 NAME = {"app.kubernetes.io/name": "digit-recognizer"}
@@ -43,7 +44,7 @@ def test_both_overlays_exist():
 def test_renders_without_warnings(overlay):
     warnings, objects = render(overlay)
     assert warnings == ""
-    assert set(objects) >= {"Deployment", "Service", "PodDisruptionBudget"}
+    assert set(objects) >= {"Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"}
 
 
 @needs_kubectl
@@ -151,6 +152,64 @@ def test_security_context_is_restricted_with_a_read_only_root(overlay):
     assert [mount["mountPath"] for mount in app["volumeMounts"] if mount["name"] in empty_dirs] == [WRITABLE]
     env = {variable["name"]: variable["value"] for variable in app["env"]}
     assert all(Path(env[name]).is_relative_to(WRITABLE) for name in CACHE_VARIABLES)
+
+
+@needs_kubectl
+def test_every_pod_mounts_the_feedback_claim_read_write_at_feedback_dir(overlay):
+    """The one writable place besides /tmp: the corrections' volume, where the app's FEEDBACK_DIR says."""
+    objects = render(overlay)[1]
+    pod, app = pod_spec(objects), container(objects)
+    claims = {volume["name"]: volume["persistentVolumeClaim"] for volume in pod["volumes"]
+              if "persistentVolumeClaim" in volume}
+    ((volume, claim),) = claims.items()
+    assert claim["claimName"] == objects["PersistentVolumeClaim"]["metadata"]["name"]
+    assert not claim.get("readOnly")
+    (mount,) = [mount for mount in app["volumeMounts"] if mount["name"] == volume]
+    assert not mount.get("readOnly") and not mount.get("subPath")
+    feedback_dir = load_settings(environment(objects)).feedback_dir  # None: feedback off
+    assert feedback_dir is not None and Path(mount["mountPath"]) == feedback_dir
+    assert app["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@needs_kubectl
+def test_the_claim_is_the_deployments_not_one_per_pod(overlay):
+    """Every replica writes to the same folder: one claim, named in the pod template, that no pod owns."""
+    objects = render(overlay)[1]
+    assert "StatefulSet" not in objects  # its volumeClaimTemplates would give each replica its own folder
+    assert not any("ephemeral" in volume for volume in pod_spec(objects)["volumes"])  # a claim per pod, too
+    modes = objects["PersistentVolumeClaim"]["spec"]["accessModes"]
+    assert "ReadWriteOncePod" not in modes and "ReadOnlyMany" not in modes
+
+
+@needs_kubectl
+def test_on_docker_desktop_the_claim_is_on_the_default_class_shared_on_its_one_node():
+    """hostpath, Docker Desktop's default class: a folder on its single node, where both replicas run.
+    ReadWriteOnce is per node, so both mount it read-write."""
+    objects = render("local")[1]
+    claim = objects["PersistentVolumeClaim"]["spec"]
+    assert "storageClassName" not in claim  # "" would mean no class at all: a volume made by hand
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+    assert objects["Deployment"]["spec"]["replicas"] > 1
+    assert "topologySpreadConstraints" not in pod_spec(objects)  # nothing asks for a second node
+    assert claim["resources"]["requests"]["storage"] == "1Gi"
+
+
+@needs_kubectl
+def test_on_aks_the_claim_is_an_azure_files_share_that_every_node_mounts():
+    """The replicas spread over nodes and zones: a disk attaches to one node, a file share to all."""
+    objects = render("aks")[1]
+    claim = objects["PersistentVolumeClaim"]["spec"]
+    assert claim["storageClassName"] == "azurefile-csi"
+    assert claim["accessModes"] == ["ReadWriteMany"]
+    assert "kubernetes.io/hostname" in {c["topologyKey"] for c in pod_spec(objects)["topologySpreadConstraints"]}
+    assert claim["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_the_image_alone_keeps_no_corrections():
+    """FEEDBACK_DIR set but empty in the image: feedback is off unless a volume is given (the Deployment's)."""
+    image_env = dict(item.split("=", 1) for item in shlex.split(" ".join(dockerfile_instructions("ENV"))))
+    assert image_env["FEEDBACK_DIR"] == ""
+    assert load_settings(image_env).feedback_dir is None
 
 
 @needs_kubectl

@@ -1,4 +1,5 @@
-"""The one MNIST loader, for local training, the Azure ML components, evaluation and the tests.
+"""The one MNIST loader, for local training, the Azure ML components, evaluation and the tests; and the
+loader of the users' corrections.
 
     mnist = load_mnist("../shared/data/mnist")   # a folder of the four IDX files, gzipped or not
     mnist = load_mnist("mnist.npz")              # Keras' mnist.npz
@@ -6,10 +7,15 @@
 
 Every file is checked (magic number, dimensions, length, image/label counts, label range); a bad
 one raises MnistError naming the file and what is wrong with it.
+
+    corrections = load_corrections("feedback")   # the users' corrections (FEEDBACK_DIR, app/feedback.py)
+
+Each record's split is fixed by a hash of its file name: a record kept out for validation is never trained on.
 """
 
 import gzip
 import hashlib
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from app.contract import IMAGE_SIZE, NUM_CLASSES, check_input
+from app.feedback import RecordError, read_record, record_paths
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -24,10 +31,15 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+CORRECTIONS_KEPT_OUT_ONE_IN = 5  # 1 correction record in 5, chosen by its name's hash, is kept out for validation
 
 
 class MnistError(ValueError):
     """A data file is missing, truncated or not what MNIST should be."""
+
+
+class CorrectionsError(ValueError):
+    """The corrections folder is missing or not a folder."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,44 @@ def load_keras_download() -> Mnist:
     arrays = hashlib.sha256(b"".join(a.tobytes() for a in (x_train, y_train, x_test, y_test)))
     return Mnist(x_train, y_train, x_test, y_test, source="keras.datasets.mnist",
                  checksums={"keras mnist.npz arrays": arrays.hexdigest()})
+
+
+def load_corrections(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """The records of a corrections folder, both corrections and confirmations, split by corrections_split:
+    {"training": {...}, "validation": {...}}, each with images uint8 [N, 28, 28], labels (the digit meant),
+    answered (the digit the model in service answered) and names (the record files). A record that cannot be
+    read is skipped with a warning: one bad file must not stop a training run."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        problem = "not a folder" if folder.exists() else "folder not found"
+        raise CorrectionsError(f"{folder}: {problem}; expected the corrections folder (FEEDBACK_DIR)")
+    splits = {"training": [], "validation": []}
+    for path in record_paths(folder):
+        try:
+            record = read_record(path)
+        except RecordError as error:
+            warnings.warn(f"skipped a record of {folder}: {error}", stacklevel=2)
+            continue
+        splits[corrections_split(path.name)].append((path.name, record))
+    return {which: corrections_arrays(named) for which, named in splits.items()}
+
+
+def corrections_split(name: str) -> str:
+    """"validation" for 1 record name in CORRECTIONS_KEPT_OUT_ONE_IN, else "training". Chosen by a hash of the
+    name, never by position or chance: a record stays in its split however the folder grows."""
+    number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return "validation" if number % CORRECTIONS_KEPT_OUT_ONE_IN == 0 else "training"
+
+
+def corrections_arrays(named: list) -> dict[str, np.ndarray]:
+    """(name, Record) pairs as arrays, in the order given."""
+    records = [record for _, record in named]
+    return {
+        "images": np.array([record.picture for record in records], np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+        "labels": np.array([record.meant for record in records], np.uint8),
+        "answered": np.array([record.answered for record in records], np.uint8),
+        "names": np.array([name for name, _ in named], str),
+    }
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

@@ -1,12 +1,15 @@
-"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set and the style set.
+"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set, the style set and the
+users' corrections.
 
     python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
-        [--styles style_set.npz --min-style-accuracy 0.97] [--out DIR]
+        [--styles style_set.npz --min-style-accuracy 0.97] [--feedback feedback] [--out DIR]
 
 Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside DIR/confusion_matrix.png
 and DIR/style_confusion_matrix.png) and exits with status 1 when the MNIST test accuracy is below
---min-accuracy or the style set's (its validation split: held-out fonts and templates) below
---min-style-accuracy.
+--min-accuracy, the style set's (its validation split: held-out fonts and templates) below
+--min-style-accuracy, or, with --feedback, the accuracy on the corrections folder's kept-out records
+(training.data.load_corrections) below the model in service's on them (the share it answered right when the
+users met it).
 The same functions compute the metrics and draw the plots that training writes.
 """
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from app.classifier import Classifier
 from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
-from training.data import load_mnist, to_model_input
+from training.data import load_corrections, load_mnist, to_model_input
 from training.styles import load_style_set
 
 STYLE_MATRIX_TITLE = "Style set (held-out fonts and templates)"
@@ -61,6 +64,24 @@ def style_metrics(probabilities: np.ndarray, styles: dict[str, np.ndarray]) -> d
 def evaluate_styles(tflite_path: Path, styles: dict[str, np.ndarray]) -> dict:
     """style_metrics of the LiteRT model on a split of the style set."""
     return style_metrics(Classifier(tflite_path).predict_many(to_model_input(styles["images"])), styles)
+
+
+def feedback_metrics(probabilities: np.ndarray, corrections: dict[str, np.ndarray]) -> dict:
+    """The model against the model in service on the same records: its accuracy, the served one's (answered ==
+    meant, when the user met it), and its accuracy on the records that correct it. None: nothing to measure."""
+    right = probabilities.argmax(axis=1) == corrections["labels"]
+    served_right = corrections["answered"] == corrections["labels"]
+    corrected = ~served_right
+    return {"records": int(len(right)),
+            "accuracy": float(right.mean()) if len(right) else None,
+            "served_accuracy": float(served_right.mean()) if len(right) else None,
+            "corrections": int(corrected.sum()),
+            "corrections_accuracy": float(right[corrected].mean()) if corrected.any() else None}
+
+
+def evaluate_feedback(tflite_path: Path, corrections: dict[str, np.ndarray]) -> dict:
+    """feedback_metrics of the LiteRT model on a split of the corrections (training.data.load_corrections)."""
+    return feedback_metrics(Classifier(tflite_path).predict_many(to_model_input(corrections["images"])), corrections)
 
 
 def _pyplot():
@@ -125,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
     parser.add_argument("--min-style-accuracy", type=float, default=0.0,
                         help="fail below this accuracy on the style set's validation split (needs --styles)")
+    parser.add_argument("--feedback", type=Path, help="the corrections folder (FEEDBACK_DIR): measure its kept-out "
+                        "records, and fail when the model reads them worse than the model in service did")
     parser.add_argument("--out", type=Path, help="folder to write metrics.json and the confusion matrices into")
     args = parser.parse_args(argv)
     if args.min_style_accuracy > 0 and args.styles is None:
@@ -134,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.styles:
         metrics["style_validation"] = evaluate_styles(args.model / TFLITE_FILE,
                                                       load_style_set(args.styles)["validation"])
+    if args.feedback:
+        metrics["feedback_validation"] = evaluate_feedback(args.model / TFLITE_FILE,
+                                                           load_corrections(args.feedback)["validation"])
     print(json.dumps(metrics, indent=1))
     if args.out:  # written before the gate, so a failed run keeps its evidence
         args.out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.styles and metrics["style_validation"]["accuracy"] < args.min_style_accuracy:
         failures.append(f"style set accuracy {metrics['style_validation']['accuracy']:.4f} is below the minimum "
                         f"{args.min_style_accuracy:.4f}")
+    feedback = metrics.get("feedback_validation")
+    if feedback and feedback["records"] == 0:
+        print(f"no kept-out records in {args.feedback}: the feedback gate has nothing to compare", file=sys.stderr)
+    elif feedback and feedback["accuracy"] < feedback["served_accuracy"]:
+        failures.append(f"accuracy {feedback['accuracy']:.4f} on the {feedback['records']} kept-out records of "
+                        f"{args.feedback} is below {feedback['served_accuracy']:.4f}, the model in service's when "
+                        "the users met it")
     for failure in failures:
         print(failure, file=sys.stderr)
     return 1 if failures else 0

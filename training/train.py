@@ -2,12 +2,15 @@
 
     python -m training.train --data ../shared/data/mnist --out app/model          # ~30 min, 2 CPU cores
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
+    python -m training.train --data ../shared/data/mnist --out app/model --feedback feedback  # with corrections
 
 MNIST's training images are mixed with the training split of the style set (training/styles.py: stroke
-templates and handwriting fonts of many school styles). Writes into --out: model.keras, model.tflite
+templates and handwriting fonts of many school styles) and, with --feedback, with the training split of the
+users' corrections (training.data.load_corrections). Writes into --out: model.keras, model.tflite
 (float32, for LiteRT), metadata.json (metrics, checksums, hyperparameters, versions), training_curves.png,
 confusion_matrix.png (MNIST's test set) and style_confusion_matrix.png (the style set's held-out fonts and
-templates). The metrics are those of model.tflite, the file the app serves.
+templates). With --feedback, metadata.json also holds the accuracy on the corrections kept out of training.
+The metrics are those of model.tflite, the file the app serves.
 """
 
 import argparse
@@ -24,10 +27,11 @@ import numpy as np
 import tensorflow as tf
 
 from app.contract import TFLITE_FILE
-from training.data import Mnist, load_mnist, to_model_input
+from training.data import Mnist, load_corrections, load_mnist, to_model_input
 from training.evaluate import (
     STYLE_MATRIX_TITLE,
     classification_metrics,
+    evaluate_feedback,
     evaluate_styles,
     evaluate_tflite,
     plot_confusion_matrix,
@@ -58,13 +62,15 @@ def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: in
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig):
-    """Shuffled, augmented training batches of MNIST and the style set's training split, and plain
-    validation batches of MNIST."""
+def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
+                  corrections: dict[str, np.ndarray] | None = None):
+    """Shuffled, augmented training batches of MNIST, the style set's training split and the corrections'
+    training split if any, and plain validation batches of MNIST."""
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist.x_train, mnist.y_train, config.validation_images, config.seed)
-    x_train = np.concatenate([x_train, styles["images"]])
-    y_train = np.concatenate([y_train, styles["labels"]]).astype(mnist.y_train.dtype)
+    extra = [styles] if corrections is None else [styles, corrections]
+    x_train = np.concatenate([x_train, *(data["images"] for data in extra)])
+    y_train = np.concatenate([y_train, *(data["labels"] for data in extra)]).astype(mnist.y_train.dtype)
     seeds = tf.data.Dataset.random(config.seed, rerandomize_each_iteration=True).batch(2)  # one per batch
     batches = (tf.data.Dataset.from_tensor_slices((to_model_input(x_train), y_train))
                .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -87,11 +93,12 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
         warmup_steps=warmup, decay_steps=config.epochs * steps_per_epoch - warmup, alpha=0.0)
 
 
-def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verbose: int = 1):
-    """Build and fit the model on MNIST and the style set's training split; return the model, its
-    per-epoch history and a summary of the run."""
+def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verbose: int = 1,
+          corrections: dict[str, np.ndarray] | None = None):
+    """Build and fit the model on MNIST, the style set's training split and the corrections' training split
+    if any; return the model, its per-epoch history and a summary of the run."""
     keras.utils.set_random_seed(config.seed)
-    train_data, val_data, n_train, n_val = make_datasets(mnist, styles, config)
+    train_data, val_data, n_train, n_val = make_datasets(mnist, styles, config, corrections)
     steps_per_epoch = max(1, n_train // config.batch_size)
     model = build_model(config.dropout)
     model.compile(
@@ -117,6 +124,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--styles", type=Path, help=f"the style set ({STYLE_SET_FILE} from python -m training.styles "
                         "--out; default: draw it now, about 2 min): its training split is mixed into MNIST's, "
                         "its validation split measured")
+    parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): its training "
+                        "split is mixed into MNIST's, its kept-out split measured (default: none)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -139,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     styles = load_style_set(args.styles) if args.styles else build_style_set()
     print(f"style set from {args.styles or 'training/styles.py'}: "
           + ", ".join(f"{len(data['labels'])} {which}" for which, data in styles.items()))
-    model, history, run = train(mnist, styles["training"], config, args.verbose)
+    corrections = load_corrections(args.feedback) if args.feedback else None  # read first: a bad folder fails now
+    model, history, run = train(mnist, styles["training"], config, args.verbose,
+                                corrections["training"] if corrections else None)
 
     files = write_model_files(model, args.out)
     tflite_metrics, tflite_probabilities = evaluate_tflite(args.out / TFLITE_FILE, mnist.x_test, mnist.y_test)
@@ -151,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     plot_confusion_matrix(tflite_metrics["confusion_matrix"], args.out / "confusion_matrix.png")
     style = evaluate_styles(args.out / TFLITE_FILE, styles["validation"])
     plot_confusion_matrix(style["confusion_matrix"], args.out / "style_confusion_matrix.png", STYLE_MATRIX_TITLE)
+    feedback = {}
+    if corrections:  # the served file's figures on the records kept out of training ("records": how many)
+        feedback["feedback_validation"] = {
+            "folder": str(args.feedback), "training_records": len(corrections["training"]["labels"]),
+            **evaluate_feedback(args.out / TFLITE_FILE, corrections["validation"])}
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
                   "input": "float32 [N, 28, 28, 1] in [0, 1], white ink on black, MNIST-centred",
@@ -159,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
         "style_validation": style,  # the served file's figures on the held-out fonts and templates
+        **feedback,
         "training": run,
         "hyperparameters": asdict(config),
         "history": history,
@@ -168,8 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy {tflite_metrics['test_accuracy']:.4f} (LiteRT), {keras_metrics['test_accuracy']:.4f} "
           f"(Keras), top class agreement {agreement:.4%}; style set {style['accuracy']:.4f}, worst digit "
           f"{style['worst_digit_accuracy']:.4f}; training took {run['seconds']:.0f} s")
+    if feedback:
+        print(describe_feedback(feedback["feedback_validation"]))
     print(f"wrote {path.parent}")
     return 0
+
+
+def describe_feedback(figures: dict) -> str:
+    """One line on the corrections: how many were trained on, and how the model reads the kept-out ones."""
+    line = f"feedback from {figures['folder']}: {figures['training_records']} records trained on, "
+    if not figures["records"]:
+        return line + "none kept out to measure"
+    return line + (f"{figures['records']} kept out: accuracy {figures['accuracy']:.4f} on them, the model in "
+                   f"service's {figures['served_accuracy']:.4f}")
 
 
 if __name__ == "__main__":

@@ -28,3 +28,8 @@ def pod_spec(objects: dict) -> dict:
 def container(objects: dict) -> dict:
     (app,) = pod_spec(objects)["containers"]
     return app
+
+
+def environment(objects: dict) -> dict[str, str]:
+    """The app container's env, by name."""
+    return {variable["name"]: variable["value"] for variable in container(objects)["env"]}
