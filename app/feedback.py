@@ -101,12 +101,21 @@ def read_record(path: Path) -> Record:
     return Record(picture, meant, answered, float(info["probability"]), str(info["model_sha256"]), str(info["time"]))
 
 
+def is_record_name(name: str) -> bool:
+    return name.endswith(SUFFIX) and not name.startswith(".")  # hidden: a temporary file left by a crash
+
+
 def record_paths(folder: Path) -> list[Path]:
-    """The records in `folder`, oldest first (hidden temporary files left by a crash are not records)."""
+    """The records in `folder`, oldest first."""
     if not folder.is_dir():
         return []
-    return sorted(Path(entry.path) for entry in os.scandir(folder)
-                  if entry.name.endswith(SUFFIX) and not entry.name.startswith(".") and entry.is_file())
+    return sorted(Path(entry.path) for entry in os.scandir(folder) if is_record_name(entry.name) and entry.is_file())
+
+
+def count_records(folder: Path) -> int:
+    """How many records `folder` holds: names only, as cheap as listing it gets (it is counted at every write)."""
+    with os.scandir(folder) as entries:
+        return sum(is_record_name(entry.name) for entry in entries)
 
 
 class FeedbackStore:
@@ -129,7 +138,7 @@ class FeedbackStore:
         self.refuse_if_off()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            if len(record_paths(self.folder)) >= self.max_records:
+            if count_records(self.folder) >= self.max_records:
                 raise FeedbackRefused("full", f"The store of corrections is full ({self.max_records} records): "
                                       "this one was not kept. Predictions go on as before.")
             now = datetime.now(UTC)

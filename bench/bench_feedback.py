@@ -1,0 +1,86 @@
+"""What a correction costs next to a prediction, and how the cost grows with the store, as a table.
+
+    python bench/bench_feedback.py [--requests 100] [--filled 9000] [--rounds 3]
+
+Starts `python -m app` with an empty corrections folder and one holding `--filled` records (the cap
+is counted by listing the folder at each correction), and sends the same drawn canvases, one at a time:
+`POST /predict`, then `POST /feedback` to each server. The rounds take turns, so that all see the same
+slow and fast moments of this noisy machine; the ratios to `POST /predict` are what holds.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.feedback import encode, new_record  # noqa: E402
+from bench.bench_app import drawn_canvases  # noqa: E402
+from tests.support.server import run_app, stop_app  # noqa: E402
+
+
+def timed_posts(url: str, path: str, canvases: list[tuple[bytes, str]]) -> list[float]:
+    """Milliseconds per request, one at a time on one connection."""
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for png, digit in canvases:
+            started = time.perf_counter()
+            response = client.post(path, params={"digit": digit} if path == "/feedback" else None,
+                                   files={"file": ("digit.png", png, "image/png")})
+            times.append((time.perf_counter() - started) * 1e3)
+            assert response.status_code in (200, 201), response.text
+    return times
+
+
+def fill(folder: Path, count: int) -> None:
+    """`count` records, written straight (keeping each through FeedbackStore would list the folder each time)."""
+    folder.mkdir(parents=True)
+    data = encode(new_record(np.zeros((28, 28), np.uint8), 3, 0, 0.5, "0" * 64))
+    for index in range(count):
+        (folder / f"20260101T000000{index:06d}Z-3-{uuid.uuid4().hex}.png").write_bytes(data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=100, help="requests of each kind per round")
+    parser.add_argument("--filled", type=int, default=9000, help="records already in the full folder")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    canvases = drawn_canvases(args.requests)
+    with tempfile.TemporaryDirectory(prefix="bench-feedback-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "empty").mkdir()
+        (tmp / "filled").mkdir()
+        fill(tmp / "filled" / "feedback", args.filled)
+        empty, empty_url = run_app(tmp / "empty", FEEDBACK_MAX_RECORDS=str(10**9))
+        filled, filled_url = run_app(tmp / "filled", FEEDBACK_MAX_RECORDS=str(10**9))
+        try:
+            runs = {"POST /predict": [], "POST /feedback, empty store": [],
+                    f"POST /feedback, {args.filled:,} records": []}
+            for _ in range(args.rounds):
+                runs["POST /predict"] += timed_posts(empty_url, "/predict", canvases)
+                runs["POST /feedback, empty store"] += timed_posts(empty_url, "/feedback", canvases)
+                runs[f"POST /feedback, {args.filled:,} records"] += timed_posts(filled_url, "/feedback", canvases)
+        finally:
+            stop_app(empty)
+            stop_app(filled)
+    baseline = statistics.median(runs["POST /predict"])
+    print(f"{args.rounds} rounds of {args.requests} requests each, one at a time\n")
+    print("| request | median ms | p90 ms | median / POST /predict |")
+    print("| --- | --- | --- | --- |")
+    for name, times in runs.items():
+        median, p90 = statistics.median(times), statistics.quantiles(times, n=10)[-1]
+        print(f"| {name} | {median:.1f} | {p90:.1f} | {median / baseline:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
