@@ -3,17 +3,20 @@
     python azureml/run_pipeline.py                  # train, gate, compare, register, fetch
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
+    FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the app's corrections (train and gate)
 
 Training: makes sure the compute cluster, the environment and the MNIST data asset exist (uploading the
-local IDX folder, $MNIST_DIR, as a new data asset version when the workspace lacks it), submits
-azureml/pipeline.yml, streams it, and requires the final status `Completed`; reads the new model's
-metadata.json from the job's output and refuses it when it is worse than the latest registered version on
-MNIST or on the style set (the first model is registered on the evaluate step's gates alone); registers
-the trained model folder as a `custom_model` tagged with its data asset version and git commit. Then, in
-both modes, it downloads the model by name and version (see azureml/README.md), checks the files against
-metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
-registered version with its accuracy and style set accuracy, and copies the files into app/model/
-(--model-dir).
+local IDX folder, $MNIST_DIR, as a new data asset version when the workspace lacks it), and with
+$FEEDBACK_DIR the corrections data asset too (the app's corrections folder, its records checked with
+app.feedback, uploaded the same way); submits azureml/pipeline.yml (with corrections, the train step mixes
+them in, and the evaluate step's gate also refuses a model worse than the model in service on the kept-out
+ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json from the
+job's output and refuses it when it is worse than the latest registered version on MNIST or on the style
+set (the first model is registered on the evaluate step's gates alone); registers the trained model folder
+as a `custom_model` tagged with its data asset versions and git commit. Then, in both modes, it downloads
+the model by name and version (see azureml/README.md), checks the files against metadata.json with the
+app's own loader and the accuracy against --min-accuracy, tags the newly registered version with its
+accuracy and style set accuracy, and copies the files into app/model/ (--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
 arguments), the credential from azure-identity's DefaultAzureCredential (az login, a workflow's OIDC
@@ -55,12 +58,17 @@ from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
 from app.classifier import ModelError, load_classifier  # noqa: E402
 from app.config import DEFAULT_MODEL_DIR  # noqa: E402
 from app.contract import METADATA_FILE  # noqa: E402
+from app.feedback import RecordError, read_record, record_paths  # noqa: E402
 from training.data import MnistError, load_mnist  # noqa: E402
 
 COMPUTE_YAML = HERE / "compute" / "cpu-cluster.yml"
 ENVIRONMENT_YAML = HERE / "environment" / "environment.yml"
 PIPELINE_YAML = HERE / "pipeline.yml"
 MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folder
+# The pipeline input pipeline.yml binds to the train and evaluate steps' optional `feedback`. It is not declared
+# there: a pipeline job's input cannot be optional, and the SDK refuses one without a path ("Input path can't
+# be empty for jobs"). Left out, the steps run without --feedback; a run with corrections adds it.
+CORRECTIONS_INPUT = "corrections"
 MODEL_DATASTORE = "workspaceblobstore"  # the workspace's default datastore, where outputs go unless told otherwise
 # The registered version's figures are tags rounded to 4 decimals, so a model exactly as good can read up to
 # half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more.
@@ -82,6 +90,8 @@ class Settings:
     workspace: str | None  # AZUREML_WORKSPACE
     data_dir: Path | None  # MNIST_DIR: the local IDX folder, uploaded when its version is missing
     data_name: str  # the data asset's name
+    feedback_dir: Path | None  # FEEDBACK_DIR: the corrections folder, uploaded when its version is missing; None: none
+    feedback_name: str  # the corrections data asset's name
     model_name: str  # the registered model's name
     model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
     epochs: int
@@ -122,6 +132,12 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> Settings:
                         help="local MNIST IDX folder: its content picks the data asset version, uploaded when "
                              "missing (default: $MNIST_DIR; none: the latest data asset version)")
     parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
+    parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
+                        help="the app's corrections folder: trained on, and gated on its kept-out records; its "
+                             "content picks the data asset version, uploaded when missing (default: "
+                             "$FEEDBACK_DIR; none: no corrections)")
+    parser.add_argument("--feedback-name", default="digit-feedback",
+                        help="corrections data asset name (default: digit-feedback)")
     parser.add_argument("--model-name", default="mnist-cnn", help="registered model name (default: mnist-cnn)")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR,
                         help="where to put the model files (default: app/model, which the Docker build copies)")
@@ -149,7 +165,8 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> Settings:
                      "--workspace)")
     return Settings(
         subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
-        data_dir=args.data_dir, data_name=args.data_name, model_name=args.model_name, model_dir=args.model_dir,
+        data_dir=args.data_dir, data_name=args.data_name, feedback_dir=args.feedback_dir,
+        feedback_name=args.feedback_name, model_name=args.model_name, model_dir=args.model_dir,
         epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
@@ -201,14 +218,56 @@ def step(what: str):
         raise StepFailed(f"{what} failed: {type(error).__name__}: {error}") from error
 
 
+def content_version(checksums: dict[str, str]) -> str:
+    """A data asset version named by its content, a digest of its files' names and SHA-256s: the same files
+    always make the same version, so a version already in the workspace is never uploaded again."""
+    listing = "".join(f"{name} {digest}\n" for name, digest in sorted(checksums.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()[:12]
+
+
 def local_data_version(data_dir: Path) -> str:
     """Check the local IDX folder with the one loader; its version is a digest of its files' SHA-256s."""
     try:
         mnist = load_mnist(data_dir)
     except MnistError as error:
         raise StepFailed(f"local MNIST folder: {error}") from None
-    listing = "".join(f"{name} {digest}\n" for name, digest in sorted(mnist.checksums.items()))
-    return hashlib.sha256(listing.encode()).hexdigest()[:12]
+    return content_version(mnist.checksums)
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """The corrections folder's readable records, checked: exactly what its data asset version holds."""
+    folder: Path
+    checksums: dict[str, str]  # record file name -> SHA-256
+    unreadable: int  # records app.feedback cannot read: left out, as training would skip them
+
+    @property
+    def version(self) -> str:
+        return content_version(self.checksums)
+
+
+def local_corrections(folder: Path) -> Corrections:
+    """Check the corrections folder with the app's own reader, before anything is made in the workspace."""
+    if not folder.is_dir():
+        problem = "not a folder" if folder.exists() else "folder not found"
+        raise StepFailed(f"corrections folder {folder}: {problem}; set FEEDBACK_DIR (or --feedback-dir) to the "
+                         "app's corrections folder, or unset it to train without corrections")
+    checksums, unreadable = {}, []
+    with step(f"checking the corrections in {folder}"):
+        for path in record_paths(folder):
+            try:
+                read_record(path)
+            except RecordError as error:
+                unreadable.append(str(error))
+                continue
+            checksums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if unreadable:
+        print(f"   {len(unreadable)} of the {len(unreadable) + len(checksums)} records in {folder} are unreadable "
+              f"and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
+    if not checksums:
+        raise StepFailed(f"corrections folder {folder} holds no readable record ({len(unreadable)} unreadable): "
+                         "nothing to train or gate on; unset FEEDBACK_DIR to train without corrections")
+    return Corrections(folder, checksums, len(unreadable))
 
 
 def ensure_compute(ml_client: MLClient, compute: AmlCompute) -> None:
@@ -259,14 +318,49 @@ def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
             description="MNIST: the four IDX files (train 60,000, test 10,000 images)"))
 
 
-def load_definitions() -> tuple[AmlCompute, Environment, PipelineJob]:
-    """The compute, environment and pipeline as azure-ai-ml entities, from the YAML files."""
+def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:
+    """The corrections data asset at the folder's version, uploaded when the workspace lacks it."""
+    label = f"{settings.feedback_name}:{corrections.version}"
+    with step(f"data asset {label} ({len(corrections.checksums)} records)"):
+        try:
+            return ml_client.data.get(settings.feedback_name, version=corrections.version)
+        except ResourceNotFoundError:
+            pass
+        print(f"   uploading {len(corrections.checksums)} records of {corrections.folder}", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="corrections-") as staging:
+            stage_records(corrections, Path(staging))
+            return ml_client.data.create_or_update(Data(
+                name=settings.feedback_name, version=corrections.version, type=AssetTypes.URI_FOLDER, path=staging,
+                description="The app's corrections: one 28x28 PNG per record, what is known about it as JSON in "
+                            "its `feedback` text chunk (app/feedback.py)"))
+
+
+def stage_records(corrections: Corrections, staging: Path) -> None:
+    """Copy the checked records, and nothing else, into the folder that is uploaded: the app may be writing
+    new records (and its temporary files) into its folder meanwhile, and the version names this content."""
+    for name, digest in corrections.checksums.items():
+        copy = Path(shutil.copy2(corrections.folder / name, staging / name))
+        if hashlib.sha256(copy.read_bytes()).hexdigest() != digest:
+            raise StepFailed(f"{corrections.folder / name} changed while it was being uploaded: run again")
+
+
+def load_definitions(corrections: bool = False) -> tuple[AmlCompute, Environment, PipelineJob]:
+    """The compute, environment and pipeline as azure-ai-ml entities, from the YAML files. With corrections, the
+    pipeline gets the CORRECTIONS_INPUT its steps bind, as `az ml job create --set inputs.corrections...` adds it."""
+    override = [{f"inputs.{CORRECTIONS_INPUT}": {"type": AssetTypes.URI_FOLDER}}] if corrections else []
     with step("loading azureml/*.yml"):
-        return load_compute(COMPUTE_YAML), load_environment(ENVIRONMENT_YAML), load_job(PIPELINE_YAML)
+        return (load_compute(COMPUTE_YAML), load_environment(ENVIRONMENT_YAML),
+                load_job(PIPELINE_YAML, params_override=override))
 
 
-def build_pipeline(pipeline: PipelineJob, settings: Settings, data_path: str) -> PipelineJob:
-    """The pipeline with this run's name, data version, epochs, gates and commit; validated offline.
+def asset_path(data: Data) -> str:
+    """A pipeline input's path to exactly this data asset version."""
+    return f"azureml:{data.name}:{data.version}"
+
+
+def build_pipeline(pipeline: PipelineJob, settings: Settings, data_path: str,
+                   corrections_path: str | None = None) -> PipelineJob:
+    """The pipeline with this run's name, data versions, epochs, gates and commit; validated offline.
 
     The job is named here so that its model output can be put at azureml/<job name>/trained_model/ on the
     default datastore: where jobs.download() looks for an output the service does not list, and it lists no
@@ -275,6 +369,9 @@ def build_pipeline(pipeline: PipelineJob, settings: Settings, data_path: str) ->
     pipeline.outputs.trained_model.path = (
         f"azureml://datastores/{MODEL_DATASTORE}/paths/azureml/{pipeline.name}/{MODEL_OUTPUT}/")
     pipeline.inputs.raw_mnist = Input(type=AssetTypes.URI_FOLDER, path=data_path, mode=InputOutputModes.RO_MOUNT)
+    if corrections_path:
+        setattr(pipeline.inputs, CORRECTIONS_INPUT, Input(type=AssetTypes.URI_FOLDER, path=corrections_path,
+                                                          mode=InputOutputModes.RO_MOUNT))
     pipeline.inputs.epochs = settings.epochs
     pipeline.inputs.min_accuracy = settings.min_accuracy
     pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
@@ -358,14 +455,17 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
                          f"({'; '.join(worse)}): not registered")
 
 
-def register_model(ml_client: MLClient, job: Job, data: Data, settings: Settings) -> Model:
-    """Register the job's model folder as a new version (accuracies are tagged once its files are checked)."""
+def register_model(ml_client: MLClient, job: Job, data: Data, corrections: Data | None, settings: Settings) -> Model:
+    """Register the job's model folder as a new version (accuracies are tagged once its files are checked),
+    tagged with what it was trained on: no feedback_* tags, no corrections."""
+    tags = {"data_asset": data.name, "data_version": str(data.version), "git_commit": settings.git_commit,
+            "pipeline_job": job.name}
+    if corrections is not None:
+        tags.update(feedback_asset=corrections.name, feedback_version=str(corrections.version))
     model = Model(
         name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
-        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots",
-        tags={"data_asset": data.name, "data_version": str(data.version), "git_commit": settings.git_commit,
-              "pipeline_job": job.name})
+        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots", tags=tags)
     with step(f"registering model {settings.model_name} from job {job.name}"):
         return ml_client.models.create_or_update(model)
 
@@ -414,27 +514,35 @@ def install_model(folder: Path, model_dir: Path) -> None:
 
 
 def dry_run(settings: Settings) -> str:
-    """Everything that needs no workspace: load the definitions, build and validate the pipeline."""
-    compute, environment, pipeline = load_definitions()
+    """Everything that needs no workspace: check the local folders, load the definitions, build and validate
+    the pipeline."""
+    corrections = local_corrections(settings.feedback_dir) if settings.feedback_dir else None
+    compute, environment, pipeline = load_definitions(corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
-    pipeline = build_pipeline(pipeline, settings, data_path)
+    corrections_path = f"azureml:{settings.feedback_name}:{corrections.version}" if corrections else None
+    pipeline = build_pipeline(pipeline, settings, data_path, corrections_path)
+    feedback = (f"corrections {corrections_path} ({len(corrections.checksums)} records, {corrections.unreadable} "
+                "unreadable left out)" if corrections else "no corrections")
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
-          f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}",
-          file=sys.stderr)
+          f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
+          f"{feedback}", file=sys.stderr)
     return yaml.safe_dump(pipeline._to_dict(), sort_keys=False)
 
 
 def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
-    """Make sure the workspace has what the pipeline needs, run it, register its model unless it is worse."""
-    compute, environment, pipeline = load_definitions()
+    """Make sure the workspace has what the pipeline needs, run it, register its model unless it is worse.
+    The corrections folder is checked first: a bad one stops the run before anything is made in the workspace."""
+    corrections = local_corrections(settings.feedback_dir) if settings.feedback_dir else None
+    compute, environment, pipeline = load_definitions(corrections=corrections is not None)
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)
-    pipeline = build_pipeline(pipeline, settings, f"azureml:{data.name}:{data.version}")
+    feedback = ensure_corrections(ml_client, settings, corrections) if corrections else None
+    pipeline = build_pipeline(pipeline, settings, asset_path(data), asset_path(feedback) if feedback else None)
     job = run_pipeline(ml_client, pipeline)
     refuse_if_worse(job_figures(ml_client, job), registered_model(ml_client, settings), job)
-    return register_model(ml_client, job, data, settings)
+    return register_model(ml_client, job, data, feedback, settings)
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None, connect_to=connect) -> int:

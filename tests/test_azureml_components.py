@@ -2,9 +2,12 @@
 
 Each component's `command` runs as a subprocess in a copy of the code snapshot Azure ML would upload,
 with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML replaces them (mounted
-folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound), and the
-steps wired as pipeline.yml wires them. The styles step draws every template and font of the style set, but
-only a few times each (SMALL_STYLE_SET); then one epoch on 300 MNIST images and those.
+folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound, and a
+$[[...]] part left out when an optional input in it has no value), and the steps wired as pipeline.yml
+wires them. The styles step draws every template and font of the style set, but only a few times each
+(SMALL_STYLE_SET); then one epoch on 300 MNIST images and those. The pipeline runs without corrections (no
+`corrections` input, as run_pipeline.py submits it without FEEDBACK_DIR); train and evaluate then run again
+with a corrections folder written by the app's FeedbackStore.
 """
 
 import json
@@ -21,6 +24,7 @@ import pytest
 
 from app.classifier import load_classifier
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
+from app.feedback import FeedbackStore, new_record
 from tests.conftest import MNIST_SLICE, REPO
 from tests.test_azureml_definitions import (
     COMMAND_PLACEHOLDER,
@@ -43,6 +47,8 @@ NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
 SMALL_STYLE_SET = {"styles": ("python -m training.styles ", "python -c 'import training.styles as styles; "
                               "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' ")}
 
+OPTIONAL_PART = re.compile(r"\$\[\[(.*?)\]\]")  # Azure ML's $[[...]]: kept only when its inputs have values
+
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
 
@@ -52,7 +58,11 @@ def render(command: str, inputs: dict, outputs: dict) -> str:
         kind, name = match.groups()
         return shlex.quote(str((inputs if kind == "inputs" else outputs)[name]))
 
-    return COMMAND_PLACEHOLDER.sub(value, command)
+    def optional(match: re.Match) -> str:
+        given = all(name in inputs for kind, name in COMMAND_PLACEHOLDER.findall(match[1]) if kind == "inputs")
+        return match[1] if given else ""
+
+    return COMMAND_PLACEHOLDER.sub(value, OPTIONAL_PART.sub(optional, command))
 
 
 def run_component(component: dict, inputs: dict, outputs: dict, snapshot: Path) -> subprocess.CompletedProcess:
@@ -67,13 +77,20 @@ def run_component(component: dict, inputs: dict, outputs: dict, snapshot: Path) 
 
 
 def resolve(binding, outputs_so_far: dict[str, dict[str, Path]]):
-    """A node input's value: a ${{parent...}} reference resolved to a pipeline input or an earlier output."""
+    """A node input's value: a ${{parent...}} reference resolved to a pipeline input or an earlier output; None
+    for a pipeline input the run does not have (`corrections` without FEEDBACK_DIR)."""
     match = PARENT_REFERENCE.match(binding) if isinstance(binding, str) else None
     if not match:
         return binding
     if match["input"]:
-        return PIPELINE_INPUTS[match["input"]]
+        return PIPELINE_INPUTS.get(match["input"])
     return outputs_so_far[match["job"]][match["job_output"]]
+
+
+def node_inputs(node: dict, outputs_so_far: dict[str, dict[str, Path]]) -> dict:
+    """The values a node's inputs get; an input bound to nothing the run has gets none."""
+    resolved = {name: resolve(binding, outputs_so_far) for name, binding in (node.get("inputs") or {}).items()}
+    return {name: value for name, value in resolved.items() if value is not None}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +114,7 @@ def pipeline_run(snapshot, tmp_path_factory):
             module, small = SMALL_STYLE_SET[job_name]
             assert component["command"].startswith(module), component["command"]
             component["command"] = small + component["command"].removeprefix(module)
-        inputs = {name: resolve(binding, outputs) for name, binding in (node.get("inputs") or {}).items()}
+        inputs = node_inputs(node, outputs)
         inputs.update(NODE_INPUTS.get(job_name, {}))
         outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
         results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
@@ -177,6 +194,74 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
     assert "test accuracy" not in style_above.stderr  # MNIST's gate passed
     assert accuracy < 0.99 and default.returncode == 1  # one epoch on 300 images is far from the gate
     assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
+
+
+# --- corrections: train and evaluate with and without their optional `feedback` ---
+
+def corrections_folder(folder: Path, served_right: bool, mnist_slice) -> Path:
+    """60 records written by the app's FeedbackStore: MNIST test digits with a wrong digit meant (so no model
+    learns them), the model in service's answer the digit meant (served_right) or another one."""
+    store = FeedbackStore(folder, max_records=1000)
+    for index, (picture, label) in enumerate(zip(mnist_slice.x_test[:60], mnist_slice.y_test[:60], strict=True)):
+        meant = (int(label) + 1 + index % 9) % 10  # never the digit drawn
+        answered = meant if served_right else (meant + 1) % 10
+        store.keep(new_record(picture, meant, answered, 0.9, "0" * 64))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
+    """Train and evaluate again as pipeline.yml wires them, now with `corrections`: a folder whose model in
+    service answered every record as meant, so a new model can only be worse on its kept-out records."""
+    _, pipeline_outputs = pipeline_run
+    work = tmp_path_factory.mktemp("corrections")
+    folder = corrections_folder(work / "feedback", served_right=True, mnist_slice=mnist_slice)
+    PIPELINE_INPUTS["corrections"] = folder
+    try:
+        results, outputs = {}, {name: pipeline_outputs[name] for name in ("prep", "styles")}
+        pipeline = read_yaml(PIPELINE_YAML)
+        for job_name in ("train", "evaluate"):
+            node = pipeline["jobs"][job_name]
+            component = read_yaml(node_component_path(node))
+            inputs = {**node_inputs(node, outputs), **NODE_INPUTS.get(job_name, {})}
+            if job_name == "evaluate":
+                inputs.update(min_accuracy=0.0, min_style_accuracy=0.0)  # only the corrections' gate can fail
+            outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
+            results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
+    finally:
+        del PIPELINE_INPUTS["corrections"]
+    assert results["train"].returncode == 0, f"train:\n{results['train'].stderr[-3000:]}"
+    return results, outputs, folder
+
+
+def test_without_corrections_train_and_evaluate_run_without_the_feedback_argument(pipeline_run):
+    results, outputs = pipeline_run
+    for name in ("train", "evaluate"):
+        assert "--feedback" not in results[name].args[-1] and "$[[" not in results[name].args[-1], name
+    assert "feedback_validation" not in json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert "feedback_validation" not in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
+
+
+def test_with_corrections_train_and_evaluate_get_the_folder(corrections_run):
+    results, outputs, folder = corrections_run
+    for name in ("train", "evaluate"):
+        assert f"--feedback {shlex.quote(str(folder))}" in results[name].args[-1], name
+    assert "feedback_validation" in json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert "feedback_validation" in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
+
+
+def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_kept_out_corrections(
+        corrections_run, snapshot, tmp_path, mnist_slice):
+    results, outputs, _ = corrections_run
+    assert results["evaluate"].returncode == 1, results["evaluate"].stderr[-2000:]  # the model in service: all right
+
+    component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
+    served_wrong = corrections_folder(tmp_path / "feedback", served_right=False, mnist_slice=mnist_slice)
+    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
+              "styles": outputs["styles"]["styles"], "min_accuracy": 0.0, "min_style_accuracy": 0.0,
+              "feedback": served_wrong}
+    passed = run_component(component, inputs, {"report": tmp_path / "report"}, snapshot)
+    assert passed.returncode == 0, passed.stderr[-2000:]  # the model in service: none right
 
 
 def test_prep_refuses_data_missing_a_digit(tmp_path, mnist_slice):

@@ -4,6 +4,7 @@ azure-ai-ml keeps a misspelled field and a reference to a missing job without a 
 `_validate()` passes both, so the strict schema loads and the binding check here do what it does not.
 """
 
+import ast
 import copy
 import logging
 import re
@@ -21,7 +22,7 @@ from training.styles import STYLE_SET_FILE
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)  # about the SDK's own schema classes, at import
-    from azure.ai.ml import load_component, load_compute, load_environment, load_job
+    from azure.ai.ml import Input, dsl, load_component, load_compute, load_environment, load_job
     from azure.ai.ml._schema.assets.environment import EnvironmentSchema
     from azure.ai.ml._schema.component.command_component import CommandComponentSchema
     from azure.ai.ml._schema.compute.aml_compute import AmlComputeSchema
@@ -41,6 +42,11 @@ COMPONENT_YAMLS = {name: AZUREML / name / f"{name}.yml" for name in COMPONENT_NA
 PARENT_REFERENCE = re.compile(r"^\$\{\{parent\.(?:inputs\.(?P<input>\w+)|outputs\.(?P<output>\w+)|"
                               r"jobs\.(?P<job>\w+)\.outputs\.(?P<job_output>\w+))\}\}$")
 COMMAND_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
+# Pipeline inputs a run adds (run_pipeline.py's CORRECTIONS_INPUT) and pipeline.yml binds without declaring:
+# a pipeline job's input cannot be optional, and the SDK refuses one without a path. Only an optional
+# component input may be bound to one.
+RUN_INPUTS = {"corrections"}
+FEEDBACK_FLAG = "$[[--feedback ${{inputs.feedback}}]]"  # Azure ML's syntax for an optional input's argument
 
 # marshmallow 3.26 warns about how the SDK's schema classes are written, each time they are used.
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
@@ -67,10 +73,12 @@ def binding_problems(pipeline: dict) -> list[str]:
                     problems.append(f"jobs.{job_name}.{kind}.{name}: not an {kind[:-1]} of its component")
                 if not (isinstance(value, str) and value.startswith("${{")):
                     continue
+                optional = kind == "inputs" and (component.get("inputs") or {}).get(name, {}).get("optional")
                 match = PARENT_REFERENCE.match(value)
                 if not match:
                     problems.append(f"jobs.{job_name}.{kind}.{name}: {value} is not a reference to the parent")
-                elif match["input"] and (kind != "inputs" or match["input"] not in pipeline["inputs"]):
+                elif match["input"] and (kind != "inputs" or not (
+                        match["input"] in pipeline["inputs"] or (match["input"] in RUN_INPUTS and optional))):
                     problems.append(f"jobs.{job_name}.{kind}.{name}: {value}: no such pipeline input")
                 elif match["output"] and (kind != "outputs" or match["output"] not in pipeline["outputs"]):
                     problems.append(f"jobs.{job_name}.{kind}.{name}: {value}: no such pipeline output")
@@ -204,8 +212,13 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["inputs"].update(seed=1), "inputs.seed"),
     (lambda p: p["jobs"]["prep"]["inputs"].update(raw="${{parent.jobs.evaluate.outputs.report}}"),
      "jobs.prep.inputs.raw"),  # a later job's output: a cycle
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(feedback="${{parent.inputs.correction}}"),
+     "jobs.evaluate.inputs.feedback"),
+    (lambda p: p["jobs"]["train"]["inputs"].update(data="${{parent.inputs.corrections}}"),
+     "jobs.train.inputs.data"),  # a run's input, left out when there are no corrections: not for a required input
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unbound input without a default", "unused pipeline input", "later job"])
+        "unbound input without a default", "unused pipeline input", "later job", "run input misspelled",
+        "run input for a required input"])
 def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
     pipeline = copy.deepcopy(read_yaml(PIPELINE_YAML))
     break_it(pipeline)
@@ -233,6 +246,72 @@ def test_train_and_evaluate_read_the_style_set_the_styles_step_writes():
         assert f"--styles ${{{{inputs.styles}}}}/{STYLE_SET_FILE}" in read_yaml(COMPONENT_YAMLS[name])["command"]
 
 
+# --- corrections: an optional input of train and evaluate, bound to the run's `corrections` when it has one ---
+
+def corrections_pipeline():
+    """pipeline.yml with the corrections input run_pipeline.py adds (as `az ml job create --set` would)."""
+    override = [{"inputs.corrections": {"type": "uri_folder", "path": "azureml:digit-feedback:0123456789ab"}}]
+    return load_job(PIPELINE_YAML, params_override=override)
+
+
+@pytest.mark.parametrize("name", ["train", "evaluate"])
+def test_train_and_evaluate_take_the_corrections_as_an_optional_feedback_folder(name):
+    spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["feedback"]
+    assert spec["type"] == "uri_folder" and spec["optional"] is True and "default" not in spec
+    assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["feedback"] == "${{parent.inputs.corrections}}"
+    assert "corrections" not in read_yaml(PIPELINE_YAML)["inputs"]  # a run adds it (RUN_INPUTS)
+
+
+@pytest.mark.parametrize("name", ["train", "evaluate"])
+def test_the_feedback_argument_is_optional_in_the_command_the_sdk_loads(name):
+    component = load_component(COMPONENT_YAMLS[name])
+    assert FEEDBACK_FLAG in component.command and component.command.count("--feedback") == 1
+    assert component.inputs["feedback"].optional is True
+    result = component._validate()
+    assert result.passed, result.error_messages
+    node = load_job(PIPELINE_YAML).jobs[name]  # the component as the pipeline runs it
+    assert FEEDBACK_FLAG in node.component.command
+
+
+def test_the_sdk_refuses_an_optional_argument_naming_no_input():
+    command = read_yaml(COMPONENT_YAMLS["train"])["command"].replace("inputs.feedback", "inputs.feedbak")
+    result = load_component(COMPONENT_YAMLS["train"], params_override=[{"command": command}])._validate()
+    assert not result.passed and "inputs.feedbak" in str(result.error_messages)
+
+
+def test_the_pipeline_validates_with_corrections_and_binds_them_to_both_steps():
+    pipeline = corrections_pipeline()
+    result = pipeline._validate()
+    assert result.passed, result.error_messages
+    rest = pipeline._to_rest_object().as_dict()["properties"]  # what is submitted
+    assert rest["inputs"]["corrections"]["jobInputType"] == "uri_folder"
+    assert rest["inputs"]["corrections"]["uri"].endswith("digit-feedback:0123456789ab")
+    for name in ("train", "evaluate"):
+        assert rest["jobs"][name]["inputs"]["feedback"]["value"] == "${{parent.inputs.corrections}}"
+
+
+def test_without_corrections_the_pipeline_is_submitted_as_the_sdk_submits_an_optional_input_left_unset():
+    """No `corrections` input at all, and the steps' binding left as it is: the very shape azure-ai-ml's own
+    pipeline builder submits for an optional pipeline input nobody set (so the service leaves --feedback out)."""
+    pipeline = load_job(PIPELINE_YAML)
+    result = pipeline._validate()
+    assert result.passed, result.error_messages
+    rest = pipeline._to_rest_object().as_dict()["properties"]
+    assert "corrections" not in rest["inputs"]
+
+    train = load_component(COMPONENT_YAMLS["train"])
+
+    @dsl.pipeline(default_compute="cpu-cluster")
+    def built(data: Input(type="uri_folder"), corrections: Input(type="uri_folder", optional=True) = None):
+        train(data=data, styles=data, feedback=corrections)
+
+    sdk = built(data=Input(type="uri_folder", path="azureml:mnist:1"))._to_rest_object().as_dict()["properties"]
+    [sdk_node] = sdk["jobs"].values()
+    assert "corrections" not in sdk["inputs"]
+    for name in ("train", "evaluate"):
+        assert rest["jobs"][name]["inputs"]["feedback"] == sdk_node["inputs"]["feedback"]
+
+
 def test_the_style_gate_is_written_once_in_the_pipeline():
     """run_pipeline.py takes its default from pipeline.yml; the component has none to disagree with it."""
     assert 0 < read_yaml(PIPELINE_YAML)["inputs"]["min_style_accuracy"] <= 1
@@ -256,12 +335,36 @@ def test_command_uses_exactly_the_declared_inputs_and_outputs(name):
     assert used == declared
 
 
+def imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports, at its top or inside a function."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+def app_files_imported(paths) -> set[str]:
+    """The app/ files these files import, and the app/ files those import."""
+    found, todo = set(), list(paths)
+    while todo:
+        for module in imported_modules(todo.pop()):
+            file = f"{module.replace('.', '/')}.py"
+            if module.startswith("app.") and file not in found:
+                found.add(file)
+                todo.append(REPO / file)
+    return found
+
+
 def test_code_snapshot_is_the_training_package_its_fonts_and_the_app_modules_it_imports():
     training = {f"training/{path.name}" for path in (REPO / "training").glob("*.py")}
     fonts = {f"training/fonts/{path.name}" for path in FONT_DIR.iterdir()}  # the fonts, their licences, sources
     assert {f"training/fonts/{path.name}" for path in FONTS.values()} <= fonts
-    app = {"app/__init__.py", "app/contract.py", "app/classifier.py", "app/preprocess.py"}
-    assert snapshot_files() == training | fonts | app
+    app = {"app/__init__.py"} | app_files_imported((REPO / "training").glob("*.py"))
+    assert {"app/contract.py", "app/classifier.py", "app/preprocess.py"} <= app
+    assert snapshot_files() == training | fonts | app, "/.amlignore must let through exactly these files"
 
 
 # --- the environment and the compute ---

@@ -3,9 +3,11 @@
 The fake records every call and answers as the service would in the case at hand; the entity objects the
 script hands it (AmlCompute, Environment, Data, PipelineJob, Model) are the real azure-ai-ml classes. The
 model it downloads, as the job's output and as the registered version, is a copy of the model the repository
-ships in app/model/, its metadata.json given the figures the case needs.
+ships in app/model/, its metadata.json given the figures the case needs. Corrections folders are written
+with the app's own FeedbackStore.
 """
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -14,10 +16,12 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 from marshmallow.warnings import Marshmallow4Warning
 
+from app.feedback import FeedbackStore, new_record
 from tests.conftest import MNIST_SLICE, MODEL_DIR, REPO
 from training.data import load_mnist, write_idx
 
@@ -53,7 +57,8 @@ class FakeMLClient:
         self.job_files = model_files if job_files is ... else job_files  # what a download of the job's output writes
         self.registered_tags = registered_tags  # the latest registered version's tags; None: no version yet
         self.job_name = None  # the name the script gave the pipeline job
-        self.exists = set(exists)  # which of "compute", "environment", "data" the workspace already has
+        self.exists = set(exists)  # which of "compute", "environment", "data" (MNIST) the workspace already has
+        self.uploaded = {}  # (name, version) -> the names of the files uploaded as that data asset version
         self.final_status, self.stream_error, self.register_error = final_status, stream_error, register_error
         self.registered_environment = registered_environment
         self.compute = SimpleNamespace(get=self.compute_get, begin_create_or_update=self.compute_create)
@@ -95,12 +100,15 @@ class FakeMLClient:
 
     def data_get(self, name, version=None, label=None):
         self.record("data.get", name, version=version, label=label)
-        if "data" not in self.exists:
+        if (name, version) in self.uploaded:
+            return Data(name=name, version=version, path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
+        if "data" not in self.exists or name != "mnist":
             raise ResourceNotFoundError(f"data {name} not found")
         return Data(name=name, version=version or "3", path="azureml://datastores/workspaceblobstore/paths/mnist/")
 
     def data_create(self, data):
         self.record("data.create_or_update", data)
+        self.uploaded[data.name, data.version] = sorted(path.name for path in Path(data.path).iterdir())
         return data
 
     def job_create(self, job):
@@ -419,6 +427,158 @@ def test_the_data_version_follows_the_content(tmp_path):
     labels[0] = (labels[0] + 1) % 10
     write_idx(tmp_path / "copy" / "t10k-labels-idx1-ubyte.gz", labels)
     assert run_pipeline.local_data_version(tmp_path / "copy") != same
+
+
+# --- corrections: the app's corrections folder, as a content-hashed data asset, into train and evaluate ---
+
+def corrections(folder: Path, records: int = 6, start: int = 0) -> Path:
+    """A corrections folder as the app writes it: `records` more records, each a different picture."""
+    store = FeedbackStore(folder, max_records=1000)
+    for number in range(start, start + records):
+        picture = np.zeros((28, 28), np.uint8)
+        picture[number % 28, :] = 255  # a stroke, somewhere else in each record
+        store.keep(new_record(picture, meant=number % 10, answered=(number + 1) % 10, probability=0.8,
+                              model_sha256="0" * 64))
+    return folder
+
+
+def feedback_data_gets(fake) -> list[str]:
+    """The versions of the corrections data asset the run asked the workspace for."""
+    return [kwargs["version"] for operation, args, kwargs in fake.calls
+            if operation == "data.get" and args == ("digit-feedback",)]
+
+
+def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluate(shipped_model, tmp_path, capsys):
+    folder = corrections(tmp_path / "feedback")
+    names = sorted(path.name for path in folder.iterdir())
+    (folder / "broken.png").write_bytes(b"not a PNG")  # a corrupt record: left out, and said so
+    (folder / f".{names[0]}.tmp").write_bytes(b"half a record")  # the app's temporary file: not a record
+    fake = FakeMLClient(shipped_model)
+    assert run(fake, tmp_path, env={"FEEDBACK_DIR": str(folder)}) == 0
+
+    assert fake.operations()[:10] == [
+        "compute.get", "compute.begin_create_or_update", "environments.get", "environments.create_or_update",
+        "data.get", "data.create_or_update",  # MNIST
+        "data.get", "data.create_or_update",  # the corrections
+        "jobs.create_or_update", "jobs.stream"]
+    _, uploaded = fake.objects("data.create_or_update")
+    assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "digit-feedback"
+    assert fake.calls[6] == ("data.get", ("digit-feedback",), {"version": uploaded.version, "label": None})
+    assert fake.uploaded["digit-feedback", uploaded.version] == names  # the readable records, nothing else
+    listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
+    assert uploaded.version == hashlib.sha256(listing.encode()).hexdigest()[:12]  # as MNIST's version is made
+
+    [job] = fake.objects("jobs.create_or_update")
+    corrections_input = job.inputs.corrections._data
+    assert (corrections_input.type, corrections_input.path, corrections_input.mode) == (
+        "uri_folder", f"azureml:digit-feedback:{uploaded.version}", "ro_mount")
+    jobs = job._to_dict()["jobs"]
+    assert jobs["train"]["inputs"]["feedback"]["path"] == "${{parent.inputs.corrections}}"
+    assert jobs["evaluate"]["inputs"]["feedback"]["path"] == "${{parent.inputs.corrections}}"
+    result = job._validate()
+    assert result.passed, result.error_messages
+
+    registered, tagged = fake.objects("models.create_or_update")
+    for model in (registered, tagged):
+        assert model.tags["feedback_asset"] == "digit-feedback"
+        assert model.tags["feedback_version"] == uploaded.version
+    error = capsys.readouterr().err
+    assert f"1 of the 7 records in {folder} are unreadable" in error and "broken.png" in error
+
+
+def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_path):
+    folder = corrections(tmp_path / "feedback")
+    environment = run_pipeline.load_environment(run_pipeline.ENVIRONMENT_YAML)
+    fake = FakeMLClient(model_copy(tmp_path / "new"), exists={"compute", "environment", "data"},
+                        registered_environment=environment)
+    env = {"FEEDBACK_DIR": str(folder), "MNIST_DIR": ""}
+    assert run(fake, tmp_path, env=env) == 0
+    [first] = feedback_data_gets(fake)
+    assert fake.operations().count("data.create_or_update") == 1
+
+    fake.calls.clear()  # the same folder again: the workspace has that version
+    assert run(fake, tmp_path, env=env) == 0
+    assert feedback_data_gets(fake) == [first] and "data.create_or_update" not in fake.operations()
+    [job] = fake.objects("jobs.create_or_update")
+    assert job.inputs.corrections._data.path == f"azureml:digit-feedback:{first}"
+
+    shutil.copytree(folder, tmp_path / "elsewhere")  # the same records elsewhere: the same version
+    assert run_pipeline.local_corrections(tmp_path / "elsewhere").version == first
+
+    corrections(folder, records=1, start=6)  # one more record: a new version, uploaded
+    fake.calls.clear()
+    assert run(fake, tmp_path, env=env) == 0
+    [second] = feedback_data_gets(fake)
+    assert second != first and len(fake.uploaded["digit-feedback", second]) == 7
+    registered, _ = fake.objects("models.create_or_update")
+    assert registered.tags["feedback_version"] == second
+
+
+def test_without_corrections_the_pipeline_has_no_corrections_input_and_validates(shipped_model, tmp_path):
+    fake = FakeMLClient(shipped_model)
+    assert run(fake, tmp_path, env={"FEEDBACK_DIR": ""}) == 0
+    assert not feedback_data_gets(fake) and fake.operations().count("data.create_or_update") == 1  # MNIST only
+    [job] = fake.objects("jobs.create_or_update")
+    assert "corrections" not in job.inputs
+    assert "corrections" not in job._to_rest_object().as_dict()["properties"]["inputs"]  # what would be submitted
+    result = job._validate()
+    assert result.passed, result.error_messages
+    registered, _ = fake.objects("models.create_or_update")
+    assert not {"feedback_asset", "feedback_version"} & set(registered.tags)
+
+
+def broken_corrections(folder: Path) -> Path:
+    """A corrections folder whose one record is corrupt."""
+    folder.mkdir()
+    (folder / "20260101T000000000000Z-7-0123.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
+    return folder
+
+
+@pytest.mark.parametrize("make, args, problem", [
+    (lambda folder: folder, [], "folder not found"),
+    (lambda folder: folder, ["--feedback-dir"], "folder not found"),
+    (lambda folder: folder.write_text("a file"), [], "not a folder"),
+    (lambda folder: folder.mkdir(), [], "holds no readable record (0 unreadable)"),
+    (broken_corrections, [], "holds no readable record (1 unreadable)"),
+], ids=["missing", "missing (argument)", "a file", "empty", "only a corrupt record"])
+def test_a_corrections_folder_without_a_readable_record_stops_it_before_anything_is_made(
+        shipped_model, tmp_path, capsys, make, args, problem):
+    folder = tmp_path / "feedback"
+    make(folder)
+    fake = FakeMLClient(shipped_model)
+    arguments = [*args, str(folder)] if args else []
+    assert run(fake, tmp_path, *arguments, env={} if args else {"FEEDBACK_DIR": str(folder)}) == 1
+    assert fake.operations() == []  # nothing asked of the workspace, so nothing made, uploaded or submitted
+    assert not (tmp_path / "model").exists()
+    error = capsys.readouterr().err
+    assert f"error: corrections folder {folder}" in error and problem in error
+
+
+def test_dry_run_shows_the_corrections_input(tmp_path, capsys):
+    folder = corrections(tmp_path / "feedback")
+    env = {"GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE), "FEEDBACK_DIR": str(folder)}
+    assert run_pipeline.main(["--dry-run"], env=env, connect_to=None) == 0
+    captured = capsys.readouterr()
+    printed = yaml.safe_load(captured.out)
+    version = run_pipeline.local_corrections(folder).version
+    assert printed["inputs"]["corrections"]["path"] == f"azureml:digit-feedback:{version}"
+    for name in ("train", "evaluate"):
+        assert printed["jobs"][name]["inputs"]["feedback"]["path"] == "${{parent.inputs.corrections}}"
+    assert f"corrections azureml:digit-feedback:{version} (6 records, 0 unreadable left out)" in captured.err
+
+    assert run_pipeline.main(["--dry-run"], env={**env, "FEEDBACK_DIR": str(tmp_path / "none")}, connect_to=None) == 1
+    assert "corrections folder" in capsys.readouterr().err
+
+
+def test_a_record_that_changes_before_it_is_uploaded_stops_it(tmp_path):
+    folder = corrections(tmp_path / "feedback", records=1)
+    checked = run_pipeline.local_corrections(folder)
+    [name] = checked.checksums
+    corrections(tmp_path / "other", records=1)
+    shutil.copy(next((tmp_path / "other").iterdir()), folder / name)  # another record under the checked name
+    (tmp_path / "staging").mkdir()
+    with pytest.raises(run_pipeline.StepFailed, match="changed while it was being uploaded"):
+        run_pipeline.stage_records(checked, tmp_path / "staging")
 
 
 def test_no_workspace_is_a_usage_error(tmp_path, capsys):

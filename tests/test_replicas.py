@@ -31,6 +31,7 @@ from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
+from app.feedback import record_paths
 from tests.drawing import browser_png, draw_digit
 from tests.support.browser import ONE, SEVEN, ZERO, clear_canvas, draw, expect_empty, expect_reads, open_app
 from tests.support.caller import Caller
@@ -67,7 +68,10 @@ def canvases(mnist_slice, tmp_path_factory) -> list[tuple[str, bytes, str]]:
 
 @pytest.fixture
 def replicas(tmp_path, local_overlay):
-    with Replicas(tmp_path, local_overlay["Service"]["spec"], seed=SEED) as replicas:
+    """Two pods sharing one corrections folder, as the overlay's claim makes them (replicas.corrections)."""
+    with Replicas(tmp_path, local_overlay["Service"]["spec"], seed=SEED,
+                  FEEDBACK_DIR=str(tmp_path / "corrections")) as replicas:
+        replicas.corrections = tmp_path / "corrections"
         yield replicas
 
 
@@ -183,13 +187,18 @@ def test_post_predict_needs_no_affinity(tmp_path, local_overlay, canvases):
 
 def test_the_browser_draws_reads_and_clears_through_two_replicas(replicas, browser):
     """Digit after digit until the pods have answered 100 of the page's predictions: one when a stroke ends,
-    one when the canvas is cleared (answered with nothing to read)."""
+    one when the canvas is cleared (answered with nothing to read). Every tenth is corrected with a click
+    ("Wrong? It was…"), and each correction lands in the shared folder."""
     with open_app(browser, replicas.url) as page:
         digits = 0
         while sum(served(pod)["answered"] for pod in replicas.processes) < 100:
             digit, strokes = [("1", ONE), ("7", SEVEN)][digits % 2]  # few mouse moves: each costs ~0.5 s here
             draw(page, strokes)
             expect_reads(page, digit)
+            if digits % 10 == 0:
+                page.locator("#meant").get_by_role("button", name="4", exact=True).click()
+                expect(page.get_by_text(f"kept as a 4 (the model read {digit})")).to_be_visible()
+                assert len(record_paths(replicas.corrections)) == digits // 10 + 1
             clear_canvas(page)
             expect_empty(page)
             digits += 1
