@@ -76,11 +76,12 @@ def keep_correction(classifier: Classifier, metrics: Metrics, store: FeedbackSto
     Raises FeedbackRefused (off, full, a storage error: counted and logged here), ValueError (the digit
     meant is not 0-9), NothingToRead or UnreadableImage (nothing that could have been answered).
     """
-    store.refuse_if_off()
-    meant = check_digit(meant)
-    reading = look(classifier, sketch)
-    record = new_record(reading.seen, meant, int(reading.digit), float(reading.probabilities.max()), model_sha256)
     try:
+        store.refuse_if_off()  # first: with feedback off, nothing else matters
+        meant = check_digit(meant)
+        reading = look(classifier, sketch)
+        record = new_record(reading.seen, meant, int(reading.digit), float(reading.probabilities.max()),
+                            model_sha256)
         name = store.keep(record)
     except FeedbackRefused as refusal:
         metrics.feedback_refused.labels(refusal.reason).inc()

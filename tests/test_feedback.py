@@ -192,6 +192,10 @@ def test_an_unusable_folder_and_feedback_off_are_refused_with_a_clear_message(tm
         assert metric_samples(broken_url)[("digits_feedback_refused_total", (("reason", "storage_error"),))] == 1
         response = send(off_url, SEVEN, 1)
         assert response.status_code == 503 and "not kept on this server" in response.text
+        (tmp_path / "seven.png").write_bytes(SEVEN)
+        with pytest.raises(AppError, match="not kept on this server"):
+            Client(off_url, verbose=False).predict(sketch(tmp_path / "seven.png"), 1, api_name="/feedback")
+        assert metric_samples(off_url)[("digits_feedback_refused_total", (("reason", "off"),))] == 2
         assert predict_ok(broken_url) and predict_ok(off_url)
     finally:
         assert stop_app(broken) is None and stop_app(off) is None
