@@ -32,7 +32,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     GRADIO_TEMP_DIR=/tmp/gradio \
     MPLCONFIGDIR=/tmp/matplotlib \
-    GRADIO_ANALYTICS_ENABLED=False \
     FEEDBACK_DIR=""
 USER 10001:10001
 EXPOSE 7860

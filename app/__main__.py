@@ -9,7 +9,6 @@ import uvicorn
 
 from app.classifier import ModelError
 from app.config import load_settings
-from app.gradio_stubs import skip_stub_rewriting
 from app.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # on SIGTERM, in-flight requests get this long; the pod's grace period is longer
@@ -17,7 +16,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20  # on SIGTERM, in-flight requests get this long; 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's per-thread malloc arenas (as MALLOC_ARENA_MAX=2 would): with Gradio's worker
-    threads each holding an arena, resident memory grows by ~80 MB under load otherwise."""
+    threads each holding an arena, resident memory grows under load otherwise (bench/bench_load.py)."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX
     except (OSError, AttributeError):
@@ -26,7 +25,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 class Server(uvicorn.Server):
     """uvicorn's server, which on SIGTERM (or Ctrl-C) also ends Gradio's session heartbeat streams
-    (app.server), so that the drain waits only for the predictions in flight."""
+    (app/gradio_overrides.py), so that the drain waits only for the predictions in flight."""
 
     def handle_exit(self, sig, frame) -> None:
         super().handle_exit(sig, frame)
@@ -47,8 +46,7 @@ def main() -> int:
         print(f"error: bad setting: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    skip_stub_rewriting()  # half of Gradio's import time (app/gradio_stubs.py)
-    from app.server import create_app  # imports Gradio: after the settings are known to be good
+    from app.server import create_app  # imports Gradio (app/gradio_overrides.py): after the settings are good
 
     try:
         app = create_app(settings)

@@ -1,7 +1,8 @@
 """The serving runtime: LiteRT over model.tflite, safe to share between threads.
 
 A LiteRT Interpreter is not thread-safe (concurrent invoke() raises), so one lock serialises the
-calls; a forward pass takes ~0.15 ms, so requests decoding their images in parallel rarely wait on it.
+calls; a forward pass is short next to decoding an image, so requests decoding theirs in parallel rarely
+wait on it.
 """
 
 import hashlib
@@ -46,7 +47,7 @@ class Classifier:
             probabilities = self._interpreter.get_tensor(self._output["index"]).copy()
         return check_output(probabilities, len(batch))
 
-    def answers(self) -> bool:
+    def self_check(self) -> bool:
         """One forward pass on a blank image gives valid probabilities: the start-up and readiness check."""
         try:
             self.predict(np.zeros((1, *INPUT_SHAPE), np.float32))
@@ -89,6 +90,6 @@ def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
         classifier = Classifier(tflite_path)
     except ValueError as error:
         raise ModelError(f"{tflite_path} does not meet the model contract: {error}") from None
-    if not classifier.answers():
+    if not classifier.self_check():
         raise ModelError(f"{tflite_path} does not answer a forward pass with valid probabilities")
     return classifier, metadata

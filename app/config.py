@@ -18,7 +18,7 @@ class Settings:
     log_level: str = "info"  # LOG_LEVEL
     # FEEDBACK_DIR: where users' corrections are kept (app/feedback.py); set but empty: not kept (the image's default)
     feedback_dir: Path | None = DEFAULT_FEEDBACK_DIR
-    feedback_max_records: int = 10_000  # FEEDBACK_MAX_RECORDS: beyond this, corrections are refused (~1 KB each)
+    feedback_max_records: int = 10_000  # FEEDBACK_MAX_RECORDS: the folder's cap; beyond it, corrections are refused
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:

@@ -10,7 +10,7 @@
                                              "right" (a confirmation: the user meant the digit answered)
     digits_feedback_refused_total{reason}    corrections not kept: off, full, storage_error
 
-The live share of answers people marked wrong, of those they judged (README, Operations):
+The live share of answers people marked wrong, of those they judged (docs/operations.md):
     sum(rate(digits_feedback_total{verdict="wrong"}[1h])) / sum(rate(digits_feedback_total[1h]))
 
 Each app has its own registry, so that tests can build many apps in one process.
@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Info, gener
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # seconds; ~8 ms is typical
+# Seconds, spread around a typical prediction's latency (bench/bench_app.py measures it).
+LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:

@@ -7,43 +7,29 @@ What one stroke costs the server is set by how the Sketchpad talks to it. At the
 browser sends its background, layer and composite images (`accept_blobs`, three requests), then fires
 `change`. An event that takes the Sketchpad as an *input* makes the browser upload all three images
 again each time Gradio asks for the component's value, which it does for every status update
-(README, Benchmarks, has the cost). So the UI's event takes no input: the server keeps
-the last composite each session sent (Drawings) and reads that. The `predict` API, which programs
-call with a Sketchpad value, is a separate event the page never fires.
+(docs/benchmarks.md has the cost). So the UI's event takes no input: the server keeps the last
+composite each session sent (Drawings, app/gradio_overrides.py) and reads that. The `predict` API, which
+programs call with a Sketchpad value, is a separate event the page never fires.
 
 Once an answer shows, "Wrong? It was…" offers the digits 0-9: one click keeps the picture with the digit
 meant (app/feedback.py), read again from the same composite. Nothing is kept without that click. The
 `feedback` API takes a Sketchpad value and the digit meant, for programs.
 """
 
-import os
-import threading
-from collections import OrderedDict
+import numpy as np
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Gradio calls home otherwise
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-# Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event, for a
-# monitoring dashboard this app leaves off: that cost grew with each prediction. Keep one, never summarise.
-os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
-
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from gradio.components.base import server  # noqa: E402
-from gradio.data_classes import FileData  # noqa: E402
-
-from app.classifier import Classifier  # noqa: E402
-from app.contract import CLASS_NAMES, TFLITE_FILE  # noqa: E402
-from app.feedback import FeedbackRefused, FeedbackStore, summary  # noqa: E402
-from app.metrics import Metrics  # noqa: E402
-from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage  # noqa: E402
-from app.reading import keep_correction, read_digit  # noqa: E402
+from app.classifier import Classifier
+from app.contract import CLASS_NAMES, TFLITE_FILE
+from app.feedback import FeedbackRefused, FeedbackStore, summary
+from app.gradio_overrides import gr, override_sketchpad
+from app.metrics import Metrics
+from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage
+from app.reading import keep_correction, read_digit
 
 CANVAS = (800, 800)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
 # must keep the client on that process at least as long (kustomize/base/service.yaml).
 CLIENT_STATE_SECONDS = 600
-DRAWINGS_BYTES = 64 * 2**20  # the composites kept for open pages (a drawn canvas is 15-40 KB)
 BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
@@ -58,61 +44,6 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool sele
   };
   pick(50);
 }"""
-
-
-def undecoded_sketch(payload):
-    """Stands in for the Sketchpad's preprocess: its images as undecoded file paths or bytes.
-
-    Gradio's own preprocessing decodes and converts the background, every layer and the composite
-    (three 800x800 images); app.preprocess decodes only the one it reads. (Set on the instance: a
-    subclass would make Gradio look for a custom frontend and write a .pyi stub beside this file.)
-    """
-    if payload is None:
-        return None
-    if payload.id is not None:  # a blob id: the page's blobs go to Drawings, never to the API's blob_storage
-        return {"background": None, "layers": [], "composite": None}
-
-    def undecoded(part):
-        return part.path if isinstance(part, FileData) else part
-
-    return {"background": undecoded(payload.background),
-            "layers": [undecoded(layer) for layer in payload.layers or [] if layer is not None],
-            "composite": undecoded(payload.composite)}
-
-
-class Drawings:
-    """The last composite image each browser session's Sketchpad sent, in this process's memory.
-
-    Its `accept_blobs` stands in for the Sketchpad's own, which kept the background, layers and
-    composite of every stroke until an event read them (those no event read stayed for good).
-    The oldest are dropped beyond `capacity` bytes, and a session's when its page closes or clears.
-    """
-
-    def __init__(self, capacity: int = DRAWINGS_BYTES):
-        self.capacity = capacity
-        self.composites: OrderedDict[str, bytes] = OrderedDict()
-        self.lock = threading.Lock()  # Gradio calls accept_blobs from worker threads
-
-    @server
-    def accept_blobs(self, data) -> None:
-        """The browser's images after a stroke (gradio's AcceptBlobs): keep the composite, the one read."""
-        fields, files = data.data, data.files
-        if fields.get("type") != "composite" or not files or not isinstance(fields.get("session_hash"), str):
-            return
-        composite = files[0][1]
-        with self.lock:
-            self.composites.pop(fields["session_hash"], None)
-            self.composites[fields["session_hash"]] = composite
-            while sum(map(len, self.composites.values())) > self.capacity:
-                self.composites.popitem(last=False)
-
-    def latest(self, session: str) -> bytes | None:
-        with self.lock:
-            return self.composites.get(session)
-
-    def forget(self, session: str) -> None:
-        with self.lock:
-            self.composites.pop(session, None)
 
 
 def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None
@@ -145,8 +76,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
              concurrency: int) -> gr.Blocks:
     accuracy = metadata.get("test_accuracy", 0.0)
     model_sha256 = metadata["files"][TFLITE_FILE]["sha256"]
-    with gr.Blocks(title="Handwritten digits", analytics_enabled=False,
-                   delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
+    with gr.Blocks(title="Handwritten digits", delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
         gr.Markdown(f"## Draw a digit\nA CNN trained on MNIST ({accuracy:.2%} on its 10,000 test digits) "
                     "reads it as you draw.")
         with gr.Row():
@@ -162,9 +92,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
                     gr.Markdown("Wrong? It was…")
                     meant_buttons = [gr.Button(name, size="sm", min_width=0) for name in CLASS_NAMES]
                 message = gr.Markdown(EMPTY_MESSAGE)
-        sketch.preprocess = undecoded_sketch
-        drawings = Drawings()
-        sketch.accept_blobs = drawings.accept_blobs
+        drawings = override_sketchpad(sketch)  # each page's last composite (app/gradio_overrides.py)
 
         def read_drawing(request: gr.Request):
             """The page's event: the composite its last stroke sent (none after clearing)."""

@@ -31,7 +31,7 @@ from bench_app import cpu_seconds, drawn_canvases, free_port, latencies, predict
 
 from app.contract import CLASS_NAMES  # noqa: E402
 
-P99_TARGET_MS = 2000  # at 32 clients on the 2-core CI machine; see the README
+P99_TARGET_MS = 2000  # at 32 clients on the 2-core CI machine; see docs/benchmarks.md
 RSS_GROWTH_TARGET_MB = 20  # over the second half of the run: the first half is the warm-up
 RSS_EVERY = 1000
 

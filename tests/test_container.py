@@ -78,11 +78,9 @@ def run_options(deployment: dict, port: int, claims: dict[str, Path] | None) -> 
             folder = claims[volume["persistentVolumeClaim"]["claimName"]]
             read_only = ",readonly" if mount.get("readOnly") else ""
             options += ["--mount", f"type=bind,source={folder},target={mount['mountPath']}{read_only}"]
-    for variable in app["env"]:
-        if variable["name"] == "PORT":
-            options += ["--env", f"PORT={port}"]
-        elif claims is not None:
-            options += ["--env", f"{variable['name']}={variable['value']}"]
+    options += ["--env", f"PORT={port}"]
+    for variable in app["env"] if claims is not None else []:
+        options += ["--env", f"{variable['name']}={variable['value']}"]
     return options
 
 

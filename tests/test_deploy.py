@@ -126,15 +126,23 @@ def test_pods_are_annotated_for_scraping_the_apps_metrics():
     assert response.status_code == 200 and "digits_model_info" in response.text
 
 
+def image_environment() -> dict[str, str]:
+    """The Dockerfile's ENV, by name (values unquoted)."""
+    pairs = (pair.split("=", 1) for pair in " ".join(dockerfile_instructions("ENV")).split())
+    return {name: value.strip('"') for name, value in pairs}
+
+
 @needs_kubectl
-def test_port_and_settings_are_the_apps():
+def test_port_and_settings_are_the_apps_and_written_once():
+    """The pod sets only app settings, and none to the value the image gives it (it may change one: the
+    image keeps no corrections, the pod keeps them on its claim); its port is the image's."""
     app = container(render("local")[1])
-    env = {variable["name"]: variable["value"] for variable in app["env"]}
+    env, image = environment(render("local")[1]), image_environment()
     settings = {field.name.upper() for field in dataclasses.fields(Settings)}
-    assert set(env) <= settings | CACHE_VARIABLES
-    assert int(env["PORT"]) == app["ports"][0]["containerPort"]
-    assert f"PORT={env['PORT']}" in " ".join(dockerfile_instructions("ENV")).split()
-    assert dockerfile_instructions("EXPOSE") == [env["PORT"]]
+    assert set(env) <= settings, env
+    assert [name for name, value in env.items() if image.get(name) == value] == [], "restated from the Dockerfile"
+    assert int(image["PORT"]) == app["ports"][0]["containerPort"]
+    assert dockerfile_instructions("EXPOSE") == [image["PORT"]]
 
 
 @needs_kubectl
@@ -150,8 +158,8 @@ def test_security_context_is_restricted_with_a_read_only_root(overlay):
     assert not pod.get("hostNetwork") and not pod.get("hostPID") and pod["automountServiceAccountToken"] is False
     empty_dirs = {volume["name"] for volume in pod["volumes"] if "emptyDir" in volume}
     assert [mount["mountPath"] for mount in app["volumeMounts"] if mount["name"] in empty_dirs] == [WRITABLE]
-    env = {variable["name"]: variable["value"] for variable in app["env"]}
-    assert all(Path(env[name]).is_relative_to(WRITABLE) for name in CACHE_VARIABLES)
+    image = image_environment()
+    assert all(Path(image[name]).is_relative_to(WRITABLE) for name in CACHE_VARIABLES)
 
 
 @needs_kubectl

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
-from app.gradio_stubs import STUB_REWRITING_GRADIO
+from app.gradio_overrides import STUB_REWRITING_GRADIO
 from tests.conftest import MODEL_DIR
 from tests.drawing import browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch
@@ -138,26 +138,35 @@ def test_bad_setting_stops_start_up(tmp_path):
     assert result.returncode == 2 and "PORT='eighty' is not a number" in result.stderr
 
 
-def in_a_fresh_python(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=True).stdout.strip()
+SET_BY_THE_APP = {"GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_MAX_EVENTS",
+                  "GRADIO_ANALYTICS_CACHE_FREQUENCY"}  # which this process has too, once it imported the app
+
+
+def in_a_fresh_python(code: str, **env: str) -> str:
+    """Run `code` in a new Python with none of the app's Gradio settings in its environment, but `env`."""
+    environment = {name: value for name, value in os.environ.items() if name not in SET_BY_THE_APP} | env
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True,
+                          timeout=120, check=True).stdout.strip()
 
 
 def test_telemetry_is_off_before_gradio_loads():
-    """Gradio and huggingface_hub read their telemetry settings when first imported: app.ui must set them first,
-    whatever the app imports before it."""
+    """Gradio and huggingface_hub read their telemetry settings when first imported: app.gradio_overrides must
+    set them first, whatever the app imports before it. Analytics stay off even if the environment says on."""
     assert in_a_fresh_python("import app.server, huggingface_hub.constants as hub, gradio.utils; "
                              "print(hub.HF_HUB_DISABLE_TELEMETRY, gradio.utils.get_space() is None)") == "True True"
-    assert in_a_fresh_python("import os, app.server; print(os.environ['GRADIO_ANALYTICS_ENABLED'])") == "False"
+    analytics = "import app.server, gradio.analytics; print(gradio.analytics.analytics_enabled())"
+    assert in_a_fresh_python(analytics) == "False"
+    assert in_a_fresh_python(analytics, GRADIO_ANALYTICS_ENABLED="True") == "False"
 
 
 def test_gradio_loads_without_rewriting_its_stubs_and_works():
-    """app.gradio_stubs: the version it knows is the one pinned, and with it Gradio loads without its stub
-    rewriting and works."""
+    """app.gradio_overrides: the version it knows is the one pinned, and Gradio imported from it loads without
+    its stub rewriting and works; Gradio imported alone still rewrites them, and once loaded it is too late."""
     pinned = next(line.split("==")[1] for line in (REPO / "requirements.txt").read_text().splitlines()
                   if line.startswith("gradio=="))
-    assert pinned.startswith(STUB_REWRITING_GRADIO), "a new Gradio: check app/gradio_stubs.py still applies"
+    assert pinned.startswith(STUB_REWRITING_GRADIO), "a new Gradio: check app/gradio_overrides.py still applies"
     loaded = "import gradio, gradio.component_meta as meta; print(meta.create_or_modify_pyi.__name__)"
     assert in_a_fresh_python(loaded) == "create_or_modify_pyi"
-    assert in_a_fresh_python(f"from app.gradio_stubs import skip_stub_rewriting; print(skip_stub_rewriting()); "
-                             f"{loaded}; print(gradio.Sketchpad().get_block_name())") == "True\n<lambda>\nimageeditor"
+    assert in_a_fresh_python(f"from app.gradio_overrides import gr, skip_stub_rewriting; {loaded}; "
+                             "print(gr.Sketchpad().get_block_name(), skip_stub_rewriting())"
+                             ) == "<lambda>\nimageeditor False"

@@ -102,14 +102,14 @@ def test_tflite_agrees_with_keras(classifier, full_mnist):
     assert (keras_top == tflite_top).mean() >= 0.999
 
 
-def test_answers_says_no_when_the_interpreter_fails(classifier, monkeypatch):
-    assert classifier.answers()
+def test_self_check_says_no_when_the_interpreter_fails(classifier, monkeypatch):
+    assert classifier.self_check()
 
     def broken():
         raise RuntimeError("There is at least 1 reference to internal data")
 
     monkeypatch.setattr(classifier._interpreter, "invoke", broken)
-    assert not classifier.answers()  # what /health turns into 503
+    assert not classifier.self_check()  # what /health turns into 503
 
 
 def test_reads_a_seven_drawn_in_the_browser(classifier):

@@ -8,8 +8,9 @@ from PIL import Image
 
 from app.classifier import load_classifier
 from app.feedback import FeedbackStore
+from app.gradio_overrides import Drawings
 from app.metrics import Metrics
-from app.ui import EMPTY_MESSAGE, Drawings, build_ui, predict
+from app.ui import EMPTY_MESSAGE, build_ui, predict
 from tests.conftest import MODEL_DIR
 
 
