@@ -26,8 +26,9 @@ from app.classifier import load_classifier
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
 from app.feedback import FeedbackStore, new_record
 from tests.conftest import MNIST_SLICE, REPO
-from tests.test_azureml_definitions import (
+from tests.support.azureml_definitions import (
     COMMAND_PLACEHOLDER,
+    COMPONENT_YAMLS,
     PARENT_REFERENCE,
     PIPELINE_YAML,
     node_component_path,
@@ -39,6 +40,7 @@ from training.data import MnistError, load_mnist, write_idx
 from training.fonts import families
 from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
 
+PIPELINE_DEFAULTS = read_yaml(PIPELINE_YAML)["inputs"]  # the gates' defaults, run_pipeline.py's
 PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "epochs": 1, "min_accuracy": 0.0, "min_style_accuracy": 0.0}
 # Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
 NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
@@ -186,13 +188,14 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
     at = gate("at", min_accuracy=accuracy)
     above = gate("above", min_accuracy=accuracy + 0.005)
     style_above = gate("style_above", min_accuracy=accuracy, min_style_accuracy=style_accuracy + 0.005)
-    default = gate("default", min_style_accuracy=0.0)  # min_accuracy: the component's 0.99
+    default = gate("default", min_accuracy=PIPELINE_DEFAULTS["min_accuracy"], min_style_accuracy=0.0)
 
     assert at.returncode == 0, at.stderr[-2000:]
     assert above.returncode == 1 and "test accuracy" in above.stderr and "below the minimum" in above.stderr
     assert style_above.returncode == 1 and "style set accuracy" in style_above.stderr
     assert "test accuracy" not in style_above.stderr  # MNIST's gate passed
-    assert accuracy < 0.99 and default.returncode == 1  # one epoch on 300 images is far from the gate
+    # One epoch on 300 images is far from the pipeline's gate.
+    assert accuracy < PIPELINE_DEFAULTS["min_accuracy"] and default.returncode == 1
     assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
 
 
@@ -262,6 +265,18 @@ def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_
               "feedback": served_wrong}
     passed = run_component(component, inputs, {"report": tmp_path / "report"}, snapshot)
     assert passed.returncode == 0, passed.stderr[-2000:]  # the model in service: none right
+
+
+def test_without_a_value_an_optional_training_setting_is_left_to_training():
+    """train's command without epochs, batch size or validation images: the arguments are left out, so
+    training/train.py's TrainConfig decides, as Azure ML runs it when the pipeline gives them no value."""
+    command = read_yaml(COMPONENT_YAMLS["train"])["command"]
+    inputs = {"data": "/mnt/prepared", "styles": "/mnt/styles"}
+    rendered = render(command, inputs, {"model": "/mnt/model"})
+    assert "--epochs" not in rendered and "--batch-size" not in rendered and "--validation-images" not in rendered
+    assert "$[[" not in rendered and "${{" not in rendered
+    given = render(command, {**inputs, "epochs": 7, "batch_size": 32}, {"model": "/mnt/model"})
+    assert "--epochs 7 " in given and "--batch-size 32 " in given and "--validation-images" not in given
 
 
 def test_prep_refuses_data_missing_a_digit(tmp_path, mnist_slice):

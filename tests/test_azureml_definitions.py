@@ -12,11 +12,24 @@ import warnings
 from pathlib import Path
 
 import pytest
-import yaml
 from marshmallow import RAISE, ValidationError
 from marshmallow.warnings import Marshmallow4Warning
 
-from tests.conftest import REPO
+from tests.support.azureml_definitions import (
+    COMMAND_PLACEHOLDER,
+    COMPONENT_NAMES,
+    COMPONENT_YAMLS,
+    COMPUTE_YAML,
+    CONDA_YAML,
+    ENVIRONMENT_YAML,
+    PARENT_REFERENCE,
+    PIPELINE_YAML,
+    REPO,
+    node_component_path,
+    read_yaml,
+    snapshot_files,
+)
+from tests.support.azureml_run import aml_run
 from training.fonts import FONT_DIR, FONTS
 from training.styles import STYLE_SET_FILE
 
@@ -29,37 +42,16 @@ with warnings.catch_warnings():
     from azure.ai.ml._schema.pipeline.component_job import CommandSchema
     from azure.ai.ml._schema.pipeline.pipeline_job import PipelineJobSchema
     from azure.ai.ml._schema.pipeline.settings import PipelineJobSettingsSchema
-    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
     from azure.ai.ml.constants._common import BASE_PATH_CONTEXT_KEY
 
-AZUREML = REPO / "azureml"
-PIPELINE_YAML = AZUREML / "pipeline.yml"
-COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
-ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
-CONDA_YAML = AZUREML / "environment" / "conda.yml"
-COMPONENT_NAMES = ("prep", "styles", "train", "evaluate")
-COMPONENT_YAMLS = {name: AZUREML / name / f"{name}.yml" for name in COMPONENT_NAMES}
-PARENT_REFERENCE = re.compile(r"^\$\{\{parent\.(?:inputs\.(?P<input>\w+)|outputs\.(?P<output>\w+)|"
-                              r"jobs\.(?P<job>\w+)\.outputs\.(?P<job_output>\w+))\}\}$")
-COMMAND_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
-# Pipeline inputs a run adds (run_pipeline.py's CORRECTIONS_INPUT) and pipeline.yml binds without declaring:
-# a pipeline job's input cannot be optional, and the SDK refuses one without a path. Only an optional
-# component input may be bound to one.
-RUN_INPUTS = {"corrections"}
+# Pipeline inputs a run adds and pipeline.yml binds without declaring (azureml/aml_run/definitions.py): a
+# pipeline job's input cannot be optional, and the SDK refuses one without a value. Only an optional component
+# input may be bound to one.
+RUN_INPUTS = aml_run.definitions.RUN_INPUTS
 FEEDBACK_FLAG = "$[[--feedback ${{inputs.feedback}}]]"  # Azure ML's syntax for an optional input's argument
 
 # marshmallow 3.26 warns about how the SDK's schema classes are written, each time they are used.
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
-
-
-def read_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def node_component_path(node: dict) -> Path:
-    """The component file a pipeline node names (`file:` relative to pipeline.yml)."""
-    assert node["component"].startswith("file:"), node["component"]
-    return (PIPELINE_YAML.parent / node["component"].removeprefix("file:")).resolve()
 
 
 def binding_problems(pipeline: dict) -> list[str]:
@@ -101,12 +93,6 @@ def strict_load(schema, path: Path, data: dict | None = None):
     """Load with the SDK's schema, refusing unknown fields (its loaders keep them silently)."""
     context = {BASE_PATH_CONTEXT_KEY: path.parent}
     return schema(context=context, unknown=RAISE).load(read_yaml(path) if data is None else data)
-
-
-def snapshot_files() -> set[str]:
-    """The files Azure ML uploads as the components' code, chosen by the SDK's own ignore-file logic."""
-    files = get_upload_files_from_folder(REPO, ignore_file=get_ignore_file(REPO))
-    return {relative for _, relative in files}
 
 
 def requirement_pins() -> dict[str, str]:
@@ -209,6 +195,7 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["train"]["inputs"].update(epoch="${{parent.inputs.epochs}}"), "jobs.train.inputs.epoch"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("model"), "jobs.evaluate.inputs.model"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_style_accuracy"), "jobs.evaluate.inputs.min_style_accuracy"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_accuracy"), "jobs.evaluate.inputs.min_accuracy"),
     (lambda p: p["inputs"].update(seed=1), "inputs.seed"),
     (lambda p: p["jobs"]["prep"]["inputs"].update(raw="${{parent.jobs.evaluate.outputs.report}}"),
      "jobs.prep.inputs.raw"),  # a later job's output: a cycle
@@ -216,9 +203,11 @@ def test_pipeline_bindings_refer_to_what_exists():
      "jobs.evaluate.inputs.feedback"),
     (lambda p: p["jobs"]["train"]["inputs"].update(data="${{parent.inputs.corrections}}"),
      "jobs.train.inputs.data"),  # a run's input, left out when there are no corrections: not for a required input
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.epochs}}"),
+     "jobs.evaluate.inputs.min_accuracy"),  # a run's input, left out without --epochs: not for a required input
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unbound input without a default", "unused pipeline input", "later job", "run input misspelled",
-        "run input for a required input"])
+        "unbound input without a default", "unbound gate", "unused pipeline input", "later job",
+        "run input misspelled", "run input for a required input", "epochs for a required input"])
 def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
     pipeline = copy.deepcopy(read_yaml(PIPELINE_YAML))
     break_it(pipeline)
@@ -249,8 +238,9 @@ def test_train_and_evaluate_read_the_style_set_the_styles_step_writes():
 # --- corrections: an optional input of train and evaluate, bound to the run's `corrections` when it has one ---
 
 def corrections_pipeline():
-    """pipeline.yml with the corrections input run_pipeline.py adds (as `az ml job create --set` would)."""
-    override = [{"inputs.corrections": {"type": "uri_folder", "path": "azureml:digit-feedback:0123456789ab"}}]
+    """pipeline.yml with the run inputs run_pipeline.py adds (as `az ml job create --set` would)."""
+    override = [{"inputs.corrections": {"type": "uri_folder", "path": "azureml:digit-feedback:0123456789ab"}},
+                {"inputs.epochs": 3}]
     return load_job(PIPELINE_YAML, params_override=override)
 
 
@@ -288,34 +278,55 @@ def test_the_pipeline_validates_with_corrections_and_binds_them_to_both_steps():
     assert rest["inputs"]["corrections"]["uri"].endswith("digit-feedback:0123456789ab")
     for name in ("train", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"]["value"] == "${{parent.inputs.corrections}}"
+    assert rest["inputs"]["epochs"] == {"jobInputType": "literal", "value": "3"}
+    assert rest["jobs"]["train"]["inputs"]["epochs"]["value"] == "${{parent.inputs.epochs}}"
 
 
-def test_without_corrections_the_pipeline_is_submitted_as_the_sdk_submits_an_optional_input_left_unset():
-    """No `corrections` input at all, and the steps' binding left as it is: the very shape azure-ai-ml's own
-    pipeline builder submits for an optional pipeline input nobody set (so the service leaves --feedback out)."""
+def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_optional_input_left_unset():
+    """No `corrections` or `epochs` input at all, and the steps' bindings left as they are: the very shape
+    azure-ai-ml's own pipeline builder submits for an optional pipeline input nobody set (so the service
+    leaves --feedback and --epochs out)."""
     pipeline = load_job(PIPELINE_YAML)
     result = pipeline._validate()
     assert result.passed, result.error_messages
     rest = pipeline._to_rest_object().as_dict()["properties"]
-    assert "corrections" not in rest["inputs"]
+    assert not RUN_INPUTS & set(rest["inputs"])
 
     train = load_component(COMPONENT_YAMLS["train"])
 
     @dsl.pipeline(default_compute="cpu-cluster")
-    def built(data: Input(type="uri_folder"), corrections: Input(type="uri_folder", optional=True) = None):
-        train(data=data, styles=data, feedback=corrections)
+    def built(data: Input(type="uri_folder"), corrections: Input(type="uri_folder", optional=True) = None,
+              epochs: Input(type="integer", optional=True) = None):
+        train(data=data, styles=data, feedback=corrections, epochs=epochs)
 
     sdk = built(data=Input(type="uri_folder", path="azureml:mnist:1"))._to_rest_object().as_dict()["properties"]
     [sdk_node] = sdk["jobs"].values()
-    assert "corrections" not in sdk["inputs"]
+    assert not RUN_INPUTS & set(sdk["inputs"])
     for name in ("train", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"] == sdk_node["inputs"]["feedback"]
+    assert rest["jobs"]["train"]["inputs"]["epochs"] == sdk_node["inputs"]["epochs"]
 
 
-def test_the_style_gate_is_written_once_in_the_pipeline():
-    """run_pipeline.py takes its default from pipeline.yml; the component has none to disagree with it."""
-    assert 0 < read_yaml(PIPELINE_YAML)["inputs"]["min_style_accuracy"] <= 1
-    assert "default" not in read_yaml(COMPONENT_YAMLS["evaluate"])["inputs"]["min_style_accuracy"]
+@pytest.mark.parametrize("gate", ["min_accuracy", "min_style_accuracy"])
+def test_the_gates_are_written_once_in_the_pipeline(gate):
+    """run_pipeline.py takes its defaults from pipeline.yml; the component has none to disagree with them."""
+    assert 0 < read_yaml(PIPELINE_YAML)["inputs"][gate] <= 1
+    assert "default" not in read_yaml(COMPONENT_YAMLS["evaluate"])["inputs"][gate]
+    assert aml_run.definitions.pipeline_defaults()[gate] == read_yaml(PIPELINE_YAML)["inputs"][gate]
+
+
+@pytest.mark.parametrize("name, flag", [("epochs", "--epochs"), ("batch_size", "--batch-size"),
+                                        ("validation_images", "--validation-images")])
+def test_the_training_settings_are_training_s_own(name, flag):
+    """train's epochs, batch size and validation images have no default in the YAML: left unset, the command
+    leaves the argument out and training/train.py's TrainConfig decides, as it does locally. Only `epochs`
+    can be set for a run, as an input the run adds."""
+    spec = read_yaml(COMPONENT_YAMLS["train"])["inputs"][name]
+    assert spec["optional"] is True and "default" not in spec
+    assert f"$[[{flag} ${{{{inputs.{name}}}}}]]" in read_yaml(COMPONENT_YAMLS["train"])["command"]
+    assert name not in read_yaml(PIPELINE_YAML)["inputs"]
+    bound = read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"].get(name)
+    assert bound == ("${{parent.inputs.epochs}}" if name == "epochs" else None)
 
 
 # --- the components run the training package, with the placeholders they declare ---
@@ -369,10 +380,12 @@ def test_code_snapshot_is_the_training_package_its_fonts_and_the_app_modules_it_
 
 # --- the environment and the compute ---
 
-def test_components_use_the_environment_as_registered():
+def test_components_name_the_environment_but_not_its_version():
+    """The version is written in environment.yml only: run_pipeline.py gives it to every step (tested in
+    test_azureml_run_pipeline.py); `az ml job create` runs the latest registered version."""
     environment = read_yaml(ENVIRONMENT_YAML)
     for path in COMPONENT_YAMLS.values():
-        assert read_yaml(path)["environment"] == f"azureml:{environment['name']}:{environment['version']}", path
+        assert read_yaml(path)["environment"] == f"azureml:{environment['name']}@latest", path
 
 
 def test_environment_pins_an_ubuntu_22_04_image_tag():

@@ -1,20 +1,21 @@
 """azureml/run_pipeline.py against a fake MLClient at its one seam: the calls, their objects, its failures.
 
-The fake records every call and answers as the service would in the case at hand; the entity objects the
-script hands it (AmlCompute, Environment, Data, PipelineJob, Model) are the real azure-ai-ml classes. The
-model it downloads, as the job's output and as the registered version, is a copy of the model the repository
-ships in app/model/, its metadata.json given the figures the case needs. Corrections folders are written
-with the app's own FeedbackStore.
+The fake (tests/support/fake_mlclient.py) records every call by operation and answers as the service would
+in the case at hand; the entity objects the entry point hands it (AmlCompute, Environment, Data, PipelineJob,
+Model) are the real azure-ai-ml classes. The model it downloads, as the job's output and as the registered
+version, is a copy of the model the repository ships in app/model/, its metadata.json given the figures the
+case needs. Corrections folders are written with the app's own FeedbackStore. The entry point and its package
+are imported as running the script finds them (tests/support/azureml_run.py), and run by path too.
 """
 
 import hashlib
-import importlib.util
 import json
+import os
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,20 +23,17 @@ import yaml
 from marshmallow.warnings import Marshmallow4Warning
 
 from app.feedback import FeedbackStore, new_record
-from tests.conftest import MNIST_SLICE, MODEL_DIR, REPO
+from tests.conftest import MNIST_SLICE, MODEL_DIR
+from tests.support.azureml_run import AZUREML, ENTRY_POINT, aml_run, run_pipeline
+from tests.support.fake_mlclient import EXISTING_MNIST, Call, FakeMLClient
 from training.data import load_mnist, write_idx
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)  # about the SDK's own schema classes, at import
+    from azure.ai.ml import load_environment, load_job
     from azure.ai.ml.entities import AmlCompute, Data, Environment, Model, PipelineJob
     from azure.ai.ml.exceptions import JobException
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-    # A script, not a module (see its docstring): load it by path, under a name that is not `azureml`.
-    spec = importlib.util.spec_from_file_location("run_pipeline", REPO / "azureml" / "run_pipeline.py")
-    run_pipeline = importlib.util.module_from_spec(spec)
-    sys.modules["run_pipeline"] = run_pipeline
-    spec.loader.exec_module(run_pipeline)
+    from azure.core.exceptions import HttpResponseError
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
@@ -45,110 +43,14 @@ SHIPPED_ACCURACY = json.loads((MODEL_DIR / "metadata.json").read_text())["test_a
 STYLE_ACCURACY = 2473 / 2600  # a figure with more than 4 decimals, as the style set's are: its tag reads 0.9512
 REGISTERED_TAGS = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "style_accuracy": f"{STYLE_ACCURACY:.4f}",
                    "data_version": "3"}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", Marshmallow4Warning)
+    ENVIRONMENT = load_environment(aml_run.definitions.ENVIRONMENT_YAML)  # environment.yml's version, whatever it is
 
 
-class FakeMLClient:
-    """Stands in for azure.ai.ml.MLClient: records calls as (operation, arguments); answers as configured."""
-
-    def __init__(self, model_files: Path | None, exists=(), final_status="Completed", stream_error=None,
-                 register_error=None, registered_environment=None, registered_tags=REGISTERED_TAGS, job_files=...):
-        self.calls = []
-        self.model_files = model_files  # what a model download writes; None: nothing
-        self.job_files = model_files if job_files is ... else job_files  # what a download of the job's output writes
-        self.registered_tags = registered_tags  # the latest registered version's tags; None: no version yet
-        self.job_name = None  # the name the script gave the pipeline job
-        self.exists = set(exists)  # which of "compute", "environment", "data" (MNIST) the workspace already has
-        self.uploaded = {}  # (name, version) -> the names of the files uploaded as that data asset version
-        self.final_status, self.stream_error, self.register_error = final_status, stream_error, register_error
-        self.registered_environment = registered_environment
-        self.compute = SimpleNamespace(get=self.compute_get, begin_create_or_update=self.compute_create)
-        self.environments = SimpleNamespace(get=self.environment_get, create_or_update=self.environment_create)
-        self.data = SimpleNamespace(get=self.data_get, create_or_update=self.data_create)
-        self.jobs = SimpleNamespace(create_or_update=self.job_create, stream=self.job_stream, get=self.job_get,
-                                    download=self.job_download)
-        self.models = SimpleNamespace(create_or_update=self.model_create, download=self.model_download,
-                                      get=self.model_get)
-
-    def record(self, operation, *args, **kwargs):
-        self.calls.append((operation, args, kwargs))
-
-    def operations(self) -> list[str]:
-        return [operation for operation, _, _ in self.calls]
-
-    def objects(self, operation) -> list:
-        return [args[0] for name, args, _ in self.calls if name == operation]
-
-    def compute_get(self, name):
-        self.record("compute.get", name)
-        if "compute" not in self.exists:
-            raise ResourceNotFoundError(f"compute {name} not found")
-        return AmlCompute(name=name, size="Standard_D2s_v3")
-
-    def compute_create(self, compute):
-        self.record("compute.begin_create_or_update", compute)
-        return SimpleNamespace(result=lambda: compute)
-
-    def environment_get(self, name, version=None):
-        self.record("environments.get", name, version=version)
-        if "environment" not in self.exists:
-            raise ResourceNotFoundError(f"environment {name}:{version} not found")
-        return self.registered_environment
-
-    def environment_create(self, environment):
-        self.record("environments.create_or_update", environment)
-        return environment
-
-    def data_get(self, name, version=None, label=None):
-        self.record("data.get", name, version=version, label=label)
-        if (name, version) in self.uploaded:
-            return Data(name=name, version=version, path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
-        if "data" not in self.exists or name != "mnist":
-            raise ResourceNotFoundError(f"data {name} not found")
-        return Data(name=name, version=version or "3", path="azureml://datastores/workspaceblobstore/paths/mnist/")
-
-    def data_create(self, data):
-        self.record("data.create_or_update", data)
-        self.uploaded[data.name, data.version] = sorted(path.name for path in Path(data.path).iterdir())
-        return data
-
-    def job_create(self, job):
-        self.record("jobs.create_or_update", job)
-        assert job.name, "the script names the job"
-        self.job_name = job.name
-        return job
-
-    def job_stream(self, name):
-        self.record("jobs.stream", name)
-        if self.stream_error:
-            raise self.stream_error
-
-    def job_get(self, name):
-        self.record("jobs.get", name)
-        return SimpleNamespace(name=name, status=self.final_status)
-
-    def job_download(self, name, *, download_path=".", output_name=None, all=False):  # the SDK's signature
-        self.record("jobs.download", name, output_name=output_name)
-        if self.job_files is not None:  # the SDK's layout: <download_path>/named-outputs/<output name>
-            shutil.copytree(self.job_files, Path(download_path) / "named-outputs" / output_name)
-
-    def model_create(self, model):
-        self.record("models.create_or_update", model)
-        if self.register_error:
-            raise self.register_error
-        return Model(name=model.name, version=model.version or "7", type=model.type, path=model.path,
-                     tags=dict(model.tags))
-
-    def model_get(self, name, label=None):
-        self.record("models.get", name, label=label)
-        if self.registered_tags is None:
-            raise ResourceNotFoundError(f"model {name} not found")
-        return Model(name=name, version="6", type="custom_model", path="azureml://datastores/x/paths/y/",
-                     tags=dict(self.registered_tags))
-
-    def model_download(self, name, version, download_path):
-        self.record("models.download", name=name, version=version)
-        if self.model_files is not None:  # the SDK's layout: <download_path>/<name>/<last folder of the path>
-            shutil.copytree(self.model_files, Path(download_path) / name / "trained_model")
+def workspace(model_files: Path | None, **case) -> FakeMLClient:
+    """The fake workspace of a case; its latest registered model version has REGISTERED_TAGS unless told."""
+    return FakeMLClient(model_files, **{"registered_tags": REGISTERED_TAGS, **case})
 
 
 def model_copy(folder: Path, accuracy: float = SHIPPED_ACCURACY, style_accuracy: float | None = STYLE_ACCURACY) -> Path:
@@ -171,13 +73,13 @@ def shipped_model(tmp_path) -> Path:
 
 def run(fake, tmp_path, *args, env=None):
     """The script's main() with the fake at the seam, installing into tmp_path/model."""
-    connect = lambda settings: fake  # noqa: E731
+    connect = lambda options: fake  # noqa: E731
     return run_pipeline.main(["--model-dir", str(tmp_path / "model"), *args],
                              env={**ENV, **(env or {})}, connect_to=connect)
 
 
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995", "--min-style-accuracy", "0.9") == 0
 
     assert fake.operations() == [
@@ -192,12 +94,13 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert isinstance(compute, AmlCompute) and compute.name == "cpu-cluster" and compute.min_instances == 0
 
     [environment] = fake.objects("environments.create_or_update")
-    assert isinstance(environment, Environment) and (environment.name, environment.version) == ("mnist-train", "2")
-    assert "python=3.11" in environment.conda_file["dependencies"]
+    assert isinstance(environment, Environment) and environment.name == "mnist-train"
+    assert environment.version == ENVIRONMENT.version and "python=3.11" in environment.conda_file["dependencies"]
+    assert fake.calls("environments.get") == [Call(("mnist-train",), {"version": ENVIRONMENT.version})]
 
     [data] = fake.objects("data.create_or_update")
     assert isinstance(data, Data) and data.type == "uri_folder" and Path(data.path) == MNIST_SLICE
-    assert fake.calls[4] == ("data.get", ("mnist",), {"version": data.version, "label": None})
+    assert fake.calls("data.get") == [Call(("mnist",), {"version": data.version, "label": None})]
 
     [job] = fake.objects("jobs.create_or_update")
     assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "evaluate"}
@@ -209,15 +112,18 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert job.name.startswith("mnist-c0ffee1-")
     assert job.outputs.trained_model.path == (
         f"azureml://datastores/workspaceblobstore/paths/azureml/{job.name}/trained_model/")
-    assert fake.calls[7][1] == (job.name,) and fake.calls[8][1] == (job.name,)
-    assert fake.calls[9] == ("jobs.download", (job.name,), {"output_name": "trained_model"})
-    assert fake.calls[10] == ("models.get", ("mnist-cnn",), {"label": "latest"})
+    # Every step runs in the environment version just made sure of: environment.yml's.
+    assert {name: node.component.environment for name, node in job.jobs.items()} == {
+        name: f"mnist-train:{environment.version}" for name in job.jobs}
+    assert fake.calls("jobs.stream") == fake.calls("jobs.get") == [Call((job.name,), {})]
+    assert fake.calls("jobs.download") == [Call((job.name,), {"output_name": "trained_model"})]
+    assert fake.calls("models.get") == [Call(("mnist-cnn",), {"label": "latest"})]
 
     registered, tagged = fake.objects("models.create_or_update")
     assert isinstance(registered, Model) and registered.type == "custom_model" and registered.name == "mnist-cnn"
     assert registered.path == f"azureml://jobs/{job.name}/outputs/trained_model"
     assert registered.tags["data_version"] == data.version and registered.tags["git_commit"] == "c0ffee1"
-    assert fake.calls[12][2] == {"name": "mnist-cnn", "version": "7"}  # the registered version, by name
+    assert fake.calls("models.download") == [Call((), {"name": "mnist-cnn", "version": "7"})]  # the registered one
     assert isinstance(tagged, Model) and tagged.version == "7"
     assert tagged.tags["accuracy"] == f"{SHIPPED_ACCURACY:.4f}" and tagged.tags["style_accuracy"] == "0.9512"
     assert tagged.tags["data_version"] == data.version
@@ -229,32 +135,33 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
 
 
 def test_uses_what_the_workspace_already_has(shipped_model, tmp_path):
-    environment = run_pipeline.load_environment(run_pipeline.ENVIRONMENT_YAML)
-    fake = FakeMLClient(shipped_model, exists={"compute", "environment", "data"}, registered_environment=environment)
+    fake = workspace(shipped_model, exists={"compute", "environment", "data"}, registered_environment=ENVIRONMENT)
     assert run(fake, tmp_path, env={"MNIST_DIR": ""}) == 0
     assert fake.operations() == ["compute.get", "environments.get", "data.get", "jobs.create_or_update",
                                  "jobs.stream", "jobs.get", "jobs.download", "models.get",
                                  "models.create_or_update", "models.download", "models.create_or_update"]
-    assert fake.calls[2][2]["label"] == "latest"  # no local folder: the latest data asset version
+    # No local folder: the latest data asset version.
+    assert fake.calls("data.get") == [Call(("mnist",), {"version": None, "label": "latest"})]
     [job] = fake.objects("jobs.create_or_update")
-    assert job.inputs.raw_mnist._data.path == "azureml:mnist:3"
+    assert job.inputs.raw_mnist._data.path == "azureml:{}:{}".format(*EXISTING_MNIST)
 
 
 def test_no_data_asset_and_no_local_folder_stops_it(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(shipped_model, exists={"compute", "environment"},
-                        registered_environment=run_pipeline.load_environment(run_pipeline.ENVIRONMENT_YAML))
+    fake = workspace(shipped_model, exists={"compute", "environment"}, registered_environment=ENVIRONMENT)
     assert run(fake, tmp_path, env={"MNIST_DIR": ""}) == 1
     assert fake.operations()[-1] == "data.get"
     assert "MNIST_DIR" in capsys.readouterr().err
 
 
 def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path, capsys):
-    environment = run_pipeline.load_environment(run_pipeline.ENVIRONMENT_YAML)
+    environment = load_environment(aml_run.definitions.ENVIRONMENT_YAML)
     environment.image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250101.v1"
-    fake = FakeMLClient(shipped_model, exists={"compute", "environment"}, registered_environment=environment)
+    fake = workspace(shipped_model, exists={"compute", "environment"}, registered_environment=environment)
     assert run(fake, tmp_path) == 1
     assert "jobs.create_or_update" not in fake.operations()
-    assert "mnist-train:2" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"environment mnist-train:{ENVIRONMENT.version} in the workspace differs" in error
+    assert "bump the version in environment.yml" in error
 
 
 @pytest.mark.parametrize("fake_kwargs, status_word", [
@@ -265,7 +172,7 @@ def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path,
     ({"final_status": "Failed"}, "Failed"),
 ], ids=["stream raises on Failed", "Canceled (stream returns)", "Failed after streaming"])
 def test_a_job_that_does_not_complete_registers_nothing(shipped_model, tmp_path, capsys, fake_kwargs, status_word):
-    fake = FakeMLClient(shipped_model, **fake_kwargs)
+    fake = workspace(shipped_model, **fake_kwargs)
     assert run(fake, tmp_path) == 1
     assert not [operation for operation in fake.operations() if operation.startswith("models.")]
     assert not (tmp_path / "model").exists()
@@ -274,7 +181,7 @@ def test_a_job_that_does_not_complete_registers_nothing(shipped_model, tmp_path,
 
 
 def test_a_registration_error_stops_it(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(shipped_model, register_error=HttpResponseError(message="(UserError) path not found"))
+    fake = workspace(shipped_model, register_error=HttpResponseError(message="(UserError) path not found"))
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "models.create_or_update" and "models.download" not in fake.operations()
     assert not (tmp_path / "model").exists()
@@ -282,7 +189,7 @@ def test_a_registration_error_stops_it(shipped_model, tmp_path, capsys):
 
 
 def test_an_empty_download_stops_it(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(model_files=None, job_files=shipped_model)
+    fake = workspace(model_files=None, job_files=shipped_model)
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "models.download"  # never tagged as checked
     assert not (tmp_path / "model").exists()
@@ -290,7 +197,7 @@ def test_an_empty_download_stops_it(shipped_model, tmp_path, capsys):
 
 
 def test_an_empty_download_of_the_job_output_registers_nothing(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(shipped_model, job_files=None)
+    fake = workspace(shipped_model, job_files=None)
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "jobs.download"
     assert not (tmp_path / "model").exists()
@@ -298,7 +205,7 @@ def test_an_empty_download_of_the_job_output_registers_nothing(shipped_model, tm
 
 
 def test_a_job_output_not_measured_on_the_style_set_registers_nothing(tmp_path, capsys):
-    fake = FakeMLClient(model_copy(tmp_path / "new", style_accuracy=None))
+    fake = workspace(model_copy(tmp_path / "new", style_accuracy=None))
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "jobs.download"
     assert "style_validation" in capsys.readouterr().err
@@ -309,7 +216,7 @@ def test_a_download_that_does_not_match_its_metadata_stops_it(shipped_model, tmp
     metadata = json.loads(metadata_path.read_text())
     metadata["files"]["model.tflite"]["sha256"] = "0" * 64
     metadata_path.write_text(json.dumps(metadata))
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "models.download"
     assert not (tmp_path / "model").exists()
@@ -318,7 +225,7 @@ def test_a_download_that_does_not_match_its_metadata_stops_it(shipped_model, tmp
 
 def test_a_download_without_the_model_file_stops_it(shipped_model, tmp_path):
     (shipped_model / "model.tflite").unlink()
-    assert run(FakeMLClient(shipped_model), tmp_path) == 1
+    assert run(workspace(shipped_model), tmp_path) == 1
     assert not (tmp_path / "model").exists()
 
 
@@ -331,7 +238,7 @@ ONE_IMAGE_WORSE = {"accuracy": SHIPPED_ACCURACY - 1 / 10_000, "style_accuracy": 
                                            ("style_accuracy", "style set accuracy")], ids=["MNIST", "style set"])
 def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsys, figure, named):
     figures = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, figure: ONE_IMAGE_WORSE[figure]}
-    fake = FakeMLClient(model_copy(tmp_path / "new", **figures))
+    fake = workspace(model_copy(tmp_path / "new", **figures))
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-2:] == ["jobs.download", "models.get"]
     assert "models.create_or_update" not in fake.operations()
@@ -347,7 +254,7 @@ def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsy
     {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600},
 ], ids=["as good", "better"])
 def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path, figures):
-    fake = FakeMLClient(model_copy(tmp_path / "new", **figures))
+    fake = workspace(model_copy(tmp_path / "new", **figures))
     assert run(fake, tmp_path) == 0
     _, tagged = fake.objects("models.create_or_update")
     assert tagged.tags["accuracy"] == f"{figures['accuracy']:.4f}"
@@ -355,7 +262,7 @@ def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path,
 
 
 def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(shipped_model, registered_tags=None)  # no version registered yet
+    fake = workspace(shipped_model, registered_tags=None)  # no version registered yet
     assert run(fake, tmp_path) == 0
     assert fake.operations()[-5:] == ["jobs.download", "models.get", "models.create_or_update", "models.download",
                                       "models.create_or_update"]
@@ -364,41 +271,41 @@ def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped
 
 def test_a_version_registered_before_the_style_set_is_compared_on_mnist_only(tmp_path, capsys):
     tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style_accuracy tag
-    fake = FakeMLClient(model_copy(tmp_path / "new", style_accuracy=0.5), registered_tags=tags)
+    fake = workspace(model_copy(tmp_path / "new", style_accuracy=0.5), registered_tags=tags)
     assert run(fake, tmp_path) == 0
     assert "mnist-cnn:6 has no style_accuracy tag (registered before the style set): compared on MNIST only" in (
         capsys.readouterr().err)
 
-    worse = FakeMLClient(model_copy(tmp_path / "worse", accuracy=ONE_IMAGE_WORSE["accuracy"]), registered_tags=tags)
+    worse = workspace(model_copy(tmp_path / "worse", accuracy=ONE_IMAGE_WORSE["accuracy"]), registered_tags=tags)
     assert run(worse, tmp_path / "second") == 1
     assert "models.create_or_update" not in worse.operations()
     assert "MNIST test accuracy" in capsys.readouterr().err
 
 
 def test_a_latest_version_that_was_never_checked_stops_it(shipped_model, tmp_path, capsys):
-    fake = FakeMLClient(shipped_model, registered_tags={"data_version": "3"})  # registered, never tagged
+    fake = workspace(shipped_model, registered_tags={"data_version": "3"})  # registered, never tagged
     assert run(fake, tmp_path) == 1
     assert "models.create_or_update" not in fake.operations()
     assert "az ml model archive --name mnist-cnn --version 6" in capsys.readouterr().err
 
 
 def test_reuse_latest_fetches_without_training(shipped_model, tmp_path):
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     assert run(fake, tmp_path, "--reuse-latest") == 0
     assert fake.operations() == ["models.get", "models.download"]
-    assert fake.calls[0] == ("models.get", ("mnist-cnn",), {"label": "latest"})
-    assert fake.calls[1][2] == {"name": "mnist-cnn", "version": "6"}
+    assert fake.calls("models.get") == [Call(("mnist-cnn",), {"label": "latest"})]
+    assert fake.calls("models.download") == [Call((), {"name": "mnist-cnn", "version": "6"})]
     assert (tmp_path / "model" / "model.tflite").read_bytes() == (MODEL_DIR / "model.tflite").read_bytes()
 
 
 def test_reuse_latest_refuses_a_model_below_the_bar(shipped_model, tmp_path, capsys):
-    assert run(FakeMLClient(shipped_model), tmp_path, "--reuse-latest", "--min-accuracy", "0.999") == 1
+    assert run(workspace(shipped_model), tmp_path, "--reuse-latest", "--min-accuracy", "0.999") == 1
     assert not (tmp_path / "model").exists()
     assert "below the minimum" in capsys.readouterr().err
 
 
 def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
-    def no_azure(settings):
+    def no_azure(options):
         raise AssertionError("a dry run must not connect")
 
     env = {"GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE)}  # no workspace settings at all
@@ -406,10 +313,34 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert set(printed["jobs"]) == {"prep", "styles", "train", "evaluate"}
     assert printed["inputs"]["epochs"] == 2 and printed["inputs"]["min_accuracy"] == 0.99
-    assert printed["inputs"]["min_style_accuracy"] == run_pipeline.pipeline_defaults()["min_style_accuracy"]
+    assert printed["inputs"]["min_style_accuracy"] == aml_run.definitions.pipeline_defaults()["min_style_accuracy"]
     assert f"/azureml/{printed['name']}/trained_model/" in printed["outputs"]["trained_model"]["path"]
     assert printed["inputs"]["raw_mnist"]["path"].startswith("azureml:mnist:")
     assert printed["settings"]["continue_on_step_failure"] is False
+
+
+def test_without_epochs_the_train_step_trains_its_own_default_number(shipped_model, tmp_path, capsys):
+    """No --epochs: the pipeline gets no `epochs` input, so train's optional `epochs` has no value and its
+    command leaves --epochs out: training/train.py's TrainConfig, the one place the default is written."""
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path) == 0
+    [job] = fake.objects("jobs.create_or_update")
+    assert "epochs" not in job.inputs
+    rest = job._to_rest_object().as_dict()["properties"]  # what would be submitted
+    assert "epochs" not in rest["inputs"]
+    assert rest["jobs"]["train"]["inputs"]["epochs"]["value"] == "${{parent.inputs.epochs}}"
+    result = job._validate()
+    assert result.passed, result.error_messages
+
+    assert run_pipeline.main(["--dry-run"], env=ENV, connect_to=None) == 0
+    assert "epochs" not in yaml.safe_load(capsys.readouterr().out)["inputs"]
+
+
+def test_a_step_naming_another_environment_stops_it():
+    pipeline = load_job(aml_run.definitions.PIPELINE_YAML)
+    pipeline.jobs["train"].component.environment = "azureml:tensorflow-gpu@latest"
+    with pytest.raises(aml_run.steps.StepFailed, match="step train names the environment azureml:tensorflow-gpu"):
+        aml_run.submission.pin_environment(pipeline, ENVIRONMENT)
 
 
 def test_dry_run_checks_the_local_data(tmp_path, capsys):
@@ -421,12 +352,12 @@ def test_dry_run_checks_the_local_data(tmp_path, capsys):
 
 def test_the_data_version_follows_the_content(tmp_path):
     shutil.copytree(MNIST_SLICE, tmp_path / "copy")
-    same = run_pipeline.local_data_version(tmp_path / "copy")
-    assert same == run_pipeline.local_data_version(MNIST_SLICE)  # same files elsewhere: same version
+    same = aml_run.data_assets.local_data_version(tmp_path / "copy")
+    assert same == aml_run.data_assets.local_data_version(MNIST_SLICE)  # same files elsewhere: same version
     labels = load_mnist(MNIST_SLICE).y_test.copy()
     labels[0] = (labels[0] + 1) % 10
     write_idx(tmp_path / "copy" / "t10k-labels-idx1-ubyte.gz", labels)
-    assert run_pipeline.local_data_version(tmp_path / "copy") != same
+    assert aml_run.data_assets.local_data_version(tmp_path / "copy") != same
 
 
 # --- corrections: the app's corrections folder, as a content-hashed data asset, into train and evaluate ---
@@ -444,8 +375,7 @@ def corrections(folder: Path, records: int = 6, start: int = 0) -> Path:
 
 def feedback_data_gets(fake) -> list[str]:
     """The versions of the corrections data asset the run asked the workspace for."""
-    return [kwargs["version"] for operation, args, kwargs in fake.calls
-            if operation == "data.get" and args == ("digit-feedback",)]
+    return [call.kwargs["version"] for call in fake.calls("data.get") if call.args == ("digit-feedback",)]
 
 
 def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluate(shipped_model, tmp_path, capsys):
@@ -453,7 +383,7 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
     names = sorted(path.name for path in folder.iterdir())
     (folder / "broken.png").write_bytes(b"not a PNG")  # a corrupt record: left out, and said so
     (folder / f".{names[0]}.tmp").write_bytes(b"half a record")  # the app's temporary file: not a record
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"FEEDBACK_DIR": str(folder)}) == 0
 
     assert fake.operations()[:10] == [
@@ -461,9 +391,10 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
         "data.get", "data.create_or_update",  # MNIST
         "data.get", "data.create_or_update",  # the corrections
         "jobs.create_or_update", "jobs.stream"]
-    _, uploaded = fake.objects("data.create_or_update")
+    mnist, uploaded = fake.objects("data.create_or_update")
     assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "digit-feedback"
-    assert fake.calls[6] == ("data.get", ("digit-feedback",), {"version": uploaded.version, "label": None})
+    assert fake.calls("data.get") == [Call(("mnist",), {"version": mnist.version, "label": None}),
+                                      Call(("digit-feedback",), {"version": uploaded.version, "label": None})]
     assert fake.uploaded["digit-feedback", uploaded.version] == names  # the readable records, nothing else
     listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
     assert uploaded.version == hashlib.sha256(listing.encode()).hexdigest()[:12]  # as MNIST's version is made
@@ -488,25 +419,24 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
 
 def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_path):
     folder = corrections(tmp_path / "feedback")
-    environment = run_pipeline.load_environment(run_pipeline.ENVIRONMENT_YAML)
-    fake = FakeMLClient(model_copy(tmp_path / "new"), exists={"compute", "environment", "data"},
-                        registered_environment=environment)
+    fake = workspace(model_copy(tmp_path / "new"), exists={"compute", "environment", "data"},
+                     registered_environment=ENVIRONMENT)
     env = {"FEEDBACK_DIR": str(folder), "MNIST_DIR": ""}
     assert run(fake, tmp_path, env=env) == 0
     [first] = feedback_data_gets(fake)
     assert fake.operations().count("data.create_or_update") == 1
 
-    fake.calls.clear()  # the same folder again: the workspace has that version
+    fake.log.clear()  # the same folder again: the workspace has that version
     assert run(fake, tmp_path, env=env) == 0
     assert feedback_data_gets(fake) == [first] and "data.create_or_update" not in fake.operations()
     [job] = fake.objects("jobs.create_or_update")
     assert job.inputs.corrections._data.path == f"azureml:digit-feedback:{first}"
 
     shutil.copytree(folder, tmp_path / "elsewhere")  # the same records elsewhere: the same version
-    assert run_pipeline.local_corrections(tmp_path / "elsewhere").version == first
+    assert aml_run.data_assets.local_corrections(tmp_path / "elsewhere").version == first
 
     corrections(folder, records=1, start=6)  # one more record: a new version, uploaded
-    fake.calls.clear()
+    fake.log.clear()
     assert run(fake, tmp_path, env=env) == 0
     [second] = feedback_data_gets(fake)
     assert second != first and len(fake.uploaded["digit-feedback", second]) == 7
@@ -515,7 +445,7 @@ def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_pa
 
 
 def test_without_corrections_the_pipeline_has_no_corrections_input_and_validates(shipped_model, tmp_path):
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"FEEDBACK_DIR": ""}) == 0
     assert not feedback_data_gets(fake) and fake.operations().count("data.create_or_update") == 1  # MNIST only
     [job] = fake.objects("jobs.create_or_update")
@@ -545,7 +475,7 @@ def test_a_corrections_folder_without_a_readable_record_stops_it_before_anything
         shipped_model, tmp_path, capsys, make, args, problem):
     folder = tmp_path / "feedback"
     make(folder)
-    fake = FakeMLClient(shipped_model)
+    fake = workspace(shipped_model)
     arguments = [*args, str(folder)] if args else []
     assert run(fake, tmp_path, *arguments, env={} if args else {"FEEDBACK_DIR": str(folder)}) == 1
     assert fake.operations() == []  # nothing asked of the workspace, so nothing made, uploaded or submitted
@@ -560,7 +490,7 @@ def test_dry_run_shows_the_corrections_input(tmp_path, capsys):
     assert run_pipeline.main(["--dry-run"], env=env, connect_to=None) == 0
     captured = capsys.readouterr()
     printed = yaml.safe_load(captured.out)
-    version = run_pipeline.local_corrections(folder).version
+    version = aml_run.data_assets.local_corrections(folder).version
     assert printed["inputs"]["corrections"]["path"] == f"azureml:digit-feedback:{version}"
     for name in ("train", "evaluate"):
         assert printed["jobs"][name]["inputs"]["feedback"]["path"] == "${{parent.inputs.corrections}}"
@@ -572,13 +502,13 @@ def test_dry_run_shows_the_corrections_input(tmp_path, capsys):
 
 def test_a_record_that_changes_before_it_is_uploaded_stops_it(tmp_path):
     folder = corrections(tmp_path / "feedback", records=1)
-    checked = run_pipeline.local_corrections(folder)
+    checked = aml_run.data_assets.local_corrections(folder)
     [name] = checked.checksums
     corrections(tmp_path / "other", records=1)
     shutil.copy(next((tmp_path / "other").iterdir()), folder / name)  # another record under the checked name
     (tmp_path / "staging").mkdir()
-    with pytest.raises(run_pipeline.StepFailed, match="changed while it was being uploaded"):
-        run_pipeline.stage_records(checked, tmp_path / "staging")
+    with pytest.raises(aml_run.steps.StepFailed, match="changed while it was being uploaded"):
+        aml_run.data_assets.stage_records(checked, tmp_path / "staging")
 
 
 def test_no_workspace_is_a_usage_error(tmp_path, capsys):
@@ -596,22 +526,22 @@ def test_a_style_gate_above_one_is_a_usage_error(capsys):
 
 
 def test_connect_makes_a_client_for_the_workspace_without_a_network_call():
-    settings = run_pipeline.parse_args([], ENV)
-    ml_client = run_pipeline.connect(settings)
+    options = aml_run.settings.parse_args([], ENV)
+    ml_client = aml_run.connection.connect(options)
     assert (ml_client.subscription_id, ml_client.resource_group_name, ml_client.workspace_name) == (
         ENV["AZURE_SUBSCRIPTION_ID"], "rg-digits", "mlw-digits")
 
 
 def test_a_workflow_reads_the_model_and_its_accuracies_from_github_output(shipped_model, tmp_path):
     outputs = tmp_path / "github_output"
-    assert run(FakeMLClient(shipped_model), tmp_path, env={"GITHUB_OUTPUT": str(outputs)}) == 0
+    assert run(workspace(shipped_model), tmp_path, env={"GITHUB_OUTPUT": str(outputs)}) == 0
     assert outputs.read_text().splitlines() == ["model=mnist-cnn:7", f"accuracy={SHIPPED_ACCURACY}",
                                                 f"style_accuracy={STYLE_ACCURACY}"]
 
 
 def test_reusing_a_model_from_before_the_style_set_leaves_its_style_accuracy_empty(tmp_path, capsys):
     outputs = tmp_path / "github_output"
-    fake = FakeMLClient(model_copy(tmp_path / "old", style_accuracy=None))
+    fake = workspace(model_copy(tmp_path / "old", style_accuracy=None))
     assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
     assert outputs.read_text().splitlines()[-1] == "style_accuracy="
     assert "style set not measured" in capsys.readouterr().out
@@ -660,20 +590,56 @@ def test_in_a_github_workflow_each_azure_token_uses_a_fresh_github_token(github_
     from azure.identity import ClientAssertionCredential
 
     url, requests = github_token_service
-    settings = run_pipeline.parse_args([], {**ENV, **GITHUB_OIDC, "ACTIONS_ID_TOKEN_REQUEST_URL": url})
-    azure_credential = run_pipeline.credential(settings)
+    options = aml_run.settings.parse_args([], {**ENV, **GITHUB_OIDC, "ACTIONS_ID_TOKEN_REQUEST_URL": url})
+    azure_credential = aml_run.connection.credential(options)
     assert isinstance(azure_credential, ClientAssertionCredential)
     with pytest.raises(AzureError):  # Azure is out of reach here (or refuses the test's tenant): GitHub was asked first
         azure_credential.get_token("https://management.azure.com/.default")
     assert len(requests) == 1
-    assert run_pipeline.github_id_token(url, "request-token") == "github-oidc-token-2"  # a new one each time
+    assert aml_run.connection.github_id_token(url, "request-token") == "github-oidc-token-2"  # a new one each time
     with pytest.raises(Exception, match="403"):
-        run_pipeline.github_id_token(url, "a-wrong-token")
+        aml_run.connection.github_id_token(url, "a-wrong-token")
 
 
 def test_outside_a_workflow_the_default_credential_chain_is_used():
     from azure.identity import DefaultAzureCredential
 
-    settings = run_pipeline.parse_args([], {**ENV, **GITHUB_OIDC})  # no request URL: not in a workflow job
-    assert settings.github_oidc is None
-    assert isinstance(run_pipeline.credential(settings), DefaultAzureCredential)
+    options = aml_run.settings.parse_args([], {**ENV, **GITHUB_OIDC})  # no request URL: not in a workflow job
+    assert options.github_oidc is None
+    assert isinstance(aml_run.connection.credential(options), DefaultAzureCredential)
+
+
+# --- the entry point as the user runs it: by its path, beside Microsoft's `azureml` package ---
+
+def microsofts_azureml(folder: Path) -> Path:
+    """A site folder with a regular `azureml` package in it, as azureml-core and azureml-mlflow install one."""
+    (folder / "azureml").mkdir(parents=True)
+    (folder / "azureml" / "__init__.py").write_text("MICROSOFT = True\n")
+    return folder
+
+
+def test_the_entry_point_runs_by_its_path_from_anywhere_with_microsofts_azureml_installed(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(microsofts_azureml(tmp_path / "site")), "GIT_COMMIT": "c0ffee1",
+           "MNIST_DIR": str(MNIST_SLICE)}
+    result = subprocess.run([sys.executable, str(ENTRY_POINT), "--dry-run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert set(yaml.safe_load(result.stdout)["jobs"]) == {"prep", "styles", "train", "evaluate"}
+
+    # And the other way round: with the entry point and its package imported, `azureml` is still theirs.
+    check = (f"import sys; sys.path.insert(0, {str(AZUREML)!r}); import run_pipeline, aml_run, azureml; "
+             "print(azureml.MICROSOFT, aml_run.__file__)")
+    result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", str(AZUREML / "aml_run" / "__init__.py")]
+
+
+def test_the_azureml_folder_is_no_package_and_its_modules_import_normally():
+    assert not (AZUREML / "__init__.py").exists()  # never importable as `azureml`: Microsoft's name
+    for path in AZUREML.rglob("*.py"):
+        assert "noqa: E402" not in path.read_text(), f"{path}: imports after code"
+    package = AZUREML / "aml_run"
+    listing = (package / "__init__.py").read_text()
+    modules = {path.name for path in package.glob("*.py")} - {"__init__.py"}
+    assert modules and all(f"    {name}" in listing for name in modules), "aml_run/__init__.py lists each module"

@@ -111,6 +111,22 @@ def test_rebuild_workflow_is_one_deployment_at_a_time_with_oidc():
     assert all((REPO / path).exists() for path in pushed), pushed
 
 
+def test_the_rebuild_workflow_restates_no_training_default():
+    """Epochs and the accuracy gate default to empty, and empty passes no flag: training/train.py's TrainConfig
+    and azureml/pipeline.yml own the defaults."""
+    workflow = load(REPO / ".github" / "workflows" / "rebuild.yml")
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["epochs"]["default"] == "" and inputs["min_accuracy"]["default"] == ""
+    decide = workflow["jobs"]["plan"]["steps"][-1]["run"]
+    assert "EPOCHS='' MIN_ACCURACY=''" in decide  # a push, too
+    text = (REPO / ".github" / "workflows" / "rebuild.yml").read_text()
+    gate = str(yaml.safe_load((REPO / "azureml" / "pipeline.yml").read_text())["inputs"]["min_accuracy"])
+    assert gate not in text and not re.search(r"EPOCHS=\d", text)
+    script = next(script for _, script in run_blocks() if "azureml/run_pipeline.py" in script)
+    assert 'if [ -n "$EPOCHS" ]; then args+=(--epochs "$EPOCHS"); fi' in script
+    assert 'if [ -n "$MIN_ACCURACY" ]; then args+=(--min-accuracy "$MIN_ACCURACY"); fi' in script
+
+
 def test_every_path_and_entry_point_a_workflow_names_exists():
     scripts = "\n".join(script for _, script in run_blocks())
     for path in re.findall(r"(?:python |pip install -r |grep '[^']*' )([\w./-]+\.(?:py|txt))", scripts):
@@ -118,10 +134,11 @@ def test_every_path_and_entry_point_a_workflow_names_exists():
     entry_point = subprocess.run([sys.executable, "azureml/run_pipeline.py", "--help"], cwd=REPO,
                                  capture_output=True, text=True)
     assert entry_point.returncode == 0, entry_point.stderr
-    for flag in re.findall(r"azureml/run_pipeline\.py[^\n]*", scripts)[0].split():
-        if flag.startswith("--"):
-            assert flag in entry_point.stdout, flag
-    assert "--reuse-latest" in scripts and "--reuse-latest" in entry_point.stdout
+    [azureml_step] = [script for _, script in run_blocks() if "azureml/run_pipeline.py" in script]
+    flags = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", azureml_step))
+    assert {"--reuse-latest", "--epochs", "--min-accuracy"} <= flags
+    for flag in flags:  # every flag the step may pass, on whichever line it is added
+        assert flag in entry_point.stdout, flag
     assert (REPO / "kustomize" / "overlays" / "local").is_dir() and (REPO / "kustomize" / "overlays" / "aks").is_dir()
     assert "deployment/digit-recognizer" in scripts and "name: digit-recognizer" in \
         (REPO / "kustomize" / "base" / "deployment.yaml").read_text()

@@ -1,0 +1,123 @@
+"""The data the pipeline reads: the MNIST and corrections data assets, each checked on this machine with the
+code that reads it, versioned by its content, and uploaded when the workspace lacks that version."""
+
+import hashlib
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.ai.ml import MLClient
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import Data
+from azure.core.exceptions import ResourceNotFoundError
+
+from aml_run.settings import Settings
+from aml_run.steps import StepFailed, step
+from app.feedback import RecordError, read_record, record_paths
+from training.data import MnistError, load_mnist
+
+
+def content_version(checksums: dict[str, str]) -> str:
+    """A data asset version named by its content, a digest of its files' names and SHA-256s: the same files
+    always make the same version, so a version already in the workspace is never uploaded again."""
+    listing = "".join(f"{name} {digest}\n" for name, digest in sorted(checksums.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()[:12]
+
+
+def asset_path(data: Data) -> str:
+    """A pipeline input's path to exactly this data asset version."""
+    return f"azureml:{data.name}:{data.version}"
+
+
+def local_data_version(data_dir: Path) -> str:
+    """Check the local IDX folder with the one loader; its version is a digest of its files' SHA-256s."""
+    try:
+        mnist = load_mnist(data_dir)
+    except MnistError as error:
+        raise StepFailed(f"local MNIST folder: {error}") from None
+    return content_version(mnist.checksums)
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """The corrections folder's readable records, checked: exactly what its data asset version holds."""
+    folder: Path
+    checksums: dict[str, str]  # record file name -> SHA-256
+    unreadable: int  # records app.feedback cannot read: left out, as training would skip them
+
+    @property
+    def version(self) -> str:
+        return content_version(self.checksums)
+
+
+def local_corrections(folder: Path) -> Corrections:
+    """Check the corrections folder with the app's own reader, before anything is made in the workspace."""
+    if not folder.is_dir():
+        problem = "not a folder" if folder.exists() else "folder not found"
+        raise StepFailed(f"corrections folder {folder}: {problem}; set FEEDBACK_DIR (or --feedback-dir) to the "
+                         "app's corrections folder, or unset it to train without corrections")
+    checksums, unreadable = {}, []
+    with step(f"checking the corrections in {folder}"):
+        for path in record_paths(folder):
+            try:
+                read_record(path)
+            except RecordError as error:
+                unreadable.append(str(error))
+                continue
+            checksums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if unreadable:
+        print(f"   {len(unreadable)} of the {len(unreadable) + len(checksums)} records in {folder} are unreadable "
+              f"and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
+    if not checksums:
+        raise StepFailed(f"corrections folder {folder} holds no readable record ({len(unreadable)} unreadable): "
+                         "nothing to train or gate on; unset FEEDBACK_DIR to train without corrections")
+    return Corrections(folder, checksums, len(unreadable))
+
+
+def stage_records(corrections: Corrections, staging: Path) -> None:
+    """Copy the checked records, and nothing else, into the folder that is uploaded: the app may be writing
+    new records (and its temporary files) into its folder meanwhile, and the version names this content."""
+    for name, digest in corrections.checksums.items():
+        copy = Path(shutil.copy2(corrections.folder / name, staging / name))
+        if hashlib.sha256(copy.read_bytes()).hexdigest() != digest:
+            raise StepFailed(f"{corrections.folder / name} changed while it was being uploaded: run again")
+
+
+def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
+    """The MNIST data asset: the local folder's version (uploaded when missing), else the latest version."""
+    if settings.data_dir is None:
+        with step(f"data asset {settings.data_name} (latest version)"):
+            try:
+                return ml_client.data.get(settings.data_name, label="latest")
+            except ResourceNotFoundError:
+                raise StepFailed(f"the workspace has no data asset {settings.data_name}: set MNIST_DIR "
+                                 "(or pass --data-dir) to a local MNIST IDX folder to upload it") from None
+    version = local_data_version(settings.data_dir)
+    with step(f"data asset {settings.data_name}:{version}"):
+        try:
+            return ml_client.data.get(settings.data_name, version=version)
+        except ResourceNotFoundError:
+            pass
+        print(f"   uploading {settings.data_dir}", file=sys.stderr)
+        return ml_client.data.create_or_update(Data(
+            name=settings.data_name, version=version, type=AssetTypes.URI_FOLDER, path=str(settings.data_dir),
+            description="MNIST: the four IDX files (train 60,000, test 10,000 images)"))
+
+
+def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:
+    """The corrections data asset at the folder's version, uploaded when the workspace lacks it."""
+    label = f"{settings.feedback_name}:{corrections.version}"
+    with step(f"data asset {label} ({len(corrections.checksums)} records)"):
+        try:
+            return ml_client.data.get(settings.feedback_name, version=corrections.version)
+        except ResourceNotFoundError:
+            pass
+        print(f"   uploading {len(corrections.checksums)} records of {corrections.folder}", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="corrections-") as staging:
+            stage_records(corrections, Path(staging))
+            return ml_client.data.create_or_update(Data(
+                name=settings.feedback_name, version=corrections.version, type=AssetTypes.URI_FOLDER, path=staging,
+                description="The app's corrections: one 28x28 PNG per record, what is known about it as JSON in "
+                            "its `feedback` text chunk (app/feedback.py)"))

@@ -1,0 +1,50 @@
+"""The azureml/*.yml files: where they are, the names the code shares with them, and loading them.
+
+pipeline.yml declares only the inputs every run has. A run adds RUN_INPUTS, which pipeline.yml binds to
+optional component inputs without declaring them: a pipeline job's input cannot be optional, and the SDK
+refuses one without a value ("Input path can't be empty for jobs"). Left out, a step runs without the
+argument (`$[[...]]` in its command), as `az ml job create --file azureml/pipeline.yml` runs it.
+"""
+
+import logging
+
+import yaml
+from azure.ai.ml import load_compute, load_environment, load_job
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import AmlCompute, Environment, PipelineJob
+
+from aml_run import AZUREML
+from aml_run.steps import step
+
+COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
+ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
+PIPELINE_YAML = AZUREML / "pipeline.yml"
+MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folder
+# The run's corrections (FEEDBACK_DIR), bound to train's and evaluate's optional `feedback`.
+CORRECTIONS_INPUT = "corrections"
+# --epochs, bound to train's optional `epochs`; left out, training's own default (TrainConfig, training/train.py).
+EPOCHS_INPUT = "epochs"
+RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT}
+Definitions = tuple[AmlCompute, Environment, PipelineJob]
+
+# Notices that some of the SDK's own schema classes are experimental: about the SDK, not these files.
+logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+
+
+def pipeline_defaults() -> dict:
+    """The pipeline's input defaults (the gates), kept in pipeline.yml only."""
+    return yaml.safe_load(PIPELINE_YAML.read_text())["inputs"]
+
+
+def load_definitions(epochs: int | None = None, corrections: bool = False) -> Definitions:
+    """The compute, environment and pipeline as azure-ai-ml entities, from the YAML files. The pipeline gets
+    the RUN_INPUTS this run has, as `az ml job create --set inputs.<name>...` adds them: the epochs, and the
+    corrections folder's type (its data asset version is set when the pipeline is built)."""
+    override = []
+    if epochs is not None:
+        override.append({f"inputs.{EPOCHS_INPUT}": epochs})
+    if corrections:
+        override.append({f"inputs.{CORRECTIONS_INPUT}": {"type": AssetTypes.URI_FOLDER}})
+    with step("loading azureml/*.yml"):
+        return (load_compute(COMPUTE_YAML), load_environment(ENVIRONMENT_YAML),
+                load_job(PIPELINE_YAML, params_override=override))

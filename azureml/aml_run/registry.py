@@ -1,0 +1,99 @@
+"""The registered model: the new model's figures against the latest registered version's, registration, tags."""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from azure.ai.ml import MLClient
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import Data, Job, Model
+from azure.core.exceptions import ResourceNotFoundError
+
+from aml_run.definitions import MODEL_OUTPUT
+from aml_run.install import find_model_folder
+from aml_run.settings import Settings
+from aml_run.steps import StepFailed, step
+from app.contract import METADATA_FILE
+
+# The registered version's figures are tags rounded to 4 decimals, so a model exactly as good can read up to
+# half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more.
+TAG_ROUNDING = 0.00005
+FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accuracy"}  # the tags compared
+
+
+def job_figures(ml_client: MLClient, job: Job) -> dict[str, float]:
+    """The new model's FIGURES, from metadata.json in the job's output."""
+    label = f"output {MODEL_OUTPUT} of job {job.name}"
+    with tempfile.TemporaryDirectory(prefix="job-output-") as download_dir:
+        with step(f"downloading {label}"):
+            ml_client.jobs.download(name=job.name, output_name=MODEL_OUTPUT, download_path=download_dir)
+        folder = find_model_folder(Path(download_dir), label)
+        with step(f"reading {METADATA_FILE} of {label}"):
+            metadata = json.loads((folder / METADATA_FILE).read_text())
+            return {"accuracy": float(metadata["test_accuracy"]),
+                    "style_accuracy": float(metadata["style_validation"]["accuracy"])}
+
+
+def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
+    """The latest registered version of the model, or None before the first one."""
+    with step(f"finding the registered model {settings.model_name}"):
+        try:
+            return ml_client.models.get(settings.model_name, label="latest")
+        except ResourceNotFoundError:
+            return None
+
+
+def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -> None:
+    """Stop the run, before anything is registered, when the new model is worse than the registered version
+    on MNIST or on the style set. With no registered version, the evaluate step's gates alone decided; a version
+    registered before the style set (no style_accuracy tag) is compared on MNIST only."""
+    if registered is None:
+        print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
+              "becomes the first", file=sys.stderr)
+        return
+    label = f"{registered.name}:{registered.version}"
+    tags = registered.tags or {}
+    if "accuracy" not in tags:
+        raise StepFailed(f"{label}, the latest registered version, has no accuracy tag: it was registered but "
+                         f"never checked; archive it (az ml model archive --name {registered.name} --version "
+                         f"{registered.version}) so that the latest checked version is compared, and run again")
+    if "style_accuracy" not in tags:
+        print(f"   {label} has no style_accuracy tag (registered before the style set): compared on MNIST only",
+              file=sys.stderr)
+    with step(f"comparing with the registered model {label}"):
+        worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
+                 if tag in tags and new[tag] < float(tags[tag]) - TAG_ROUNDING]
+    if worse:
+        raise StepFailed(f"the model of job {job.name} is worse than the registered {label} "
+                         f"({'; '.join(worse)}): not registered")
+
+
+def register_model(ml_client: MLClient, job: Job, data: Data, corrections: Data | None, settings: Settings) -> Model:
+    """Register the job's model folder as a new version (accuracies are tagged once its files are checked),
+    tagged with what it was trained on: no feedback_* tags, no corrections."""
+    tags = {"data_asset": data.name, "data_version": str(data.version), "git_commit": settings.git_commit,
+            "pipeline_job": job.name}
+    if corrections is not None:
+        tags.update(feedback_asset=corrections.name, feedback_version=str(corrections.version))
+    model = Model(
+        name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
+        path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
+        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots", tags=tags)
+    with step(f"registering model {settings.model_name} from job {job.name}"):
+        return ml_client.models.create_or_update(model)
+
+
+def latest_model(ml_client: MLClient, settings: Settings) -> Model:
+    """The latest registered version of the model, for a run that reuses it instead of training."""
+    with step(f"finding the latest version of model {settings.model_name}"):
+        return ml_client.models.get(settings.model_name, label="latest")
+
+
+def tag_accuracy(ml_client: MLClient, model: Model, metadata: dict) -> Model:
+    """Add the checked MNIST test accuracy and style set accuracy to the new version's tags (tags are the
+    mutable part of a version; the next run compares its model with them)."""
+    with step(f"tagging model {model.name}:{model.version} with its accuracies"):
+        model.tags = {**(model.tags or {}), "accuracy": f"{metadata['test_accuracy']:.4f}",
+                      "style_accuracy": f"{metadata['style_validation']['accuracy']:.4f}"}
+        return ml_client.models.create_or_update(model)

@@ -1,0 +1,105 @@
+"""The command line and the environment variables, read into one Settings: here only."""
+
+import argparse
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from aml_run import REPO
+from aml_run.definitions import pipeline_defaults
+from app.config import DEFAULT_MODEL_DIR
+
+GITHUB_OIDC = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID")
+
+
+@dataclass(frozen=True)
+class Settings:
+    subscription_id: str | None  # AZURE_SUBSCRIPTION_ID
+    resource_group: str | None  # AZURE_RESOURCE_GROUP
+    workspace: str | None  # AZUREML_WORKSPACE
+    data_dir: Path | None  # MNIST_DIR: the local IDX folder, uploaded when its version is missing
+    data_name: str  # the data asset's name
+    feedback_dir: Path | None  # FEEDBACK_DIR: the corrections folder, uploaded when its version is missing; None: none
+    feedback_name: str  # the corrections data asset's name
+    model_name: str  # the registered model's name
+    model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
+    epochs: int | None  # None: the train step's own default (TrainConfig in training/train.py)
+    min_accuracy: float
+    min_style_accuracy: float
+    git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
+    reuse_latest: bool
+    dry_run: bool
+    github_oidc: tuple[str, str, str, str] | None = None  # request URL, request token, client id, tenant id
+    github_output: Path | None = None  # GITHUB_OUTPUT: the workflow reads the model and its accuracies here
+
+
+def git_head() -> str:
+    """The checkout's commit, or "unknown" outside a git checkout."""
+    try:
+        result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def github_oidc(env: dict[str, str]) -> tuple[str, str, str, str] | None:
+    """What a GitHub Actions job with `id-token: write` needs to get Azure tokens; None elsewhere."""
+    values = tuple(env.get(name) for name in GITHUB_OIDC)
+    return values if all(values) else None
+
+
+def parse_args(argv: list[str] | None, env: dict[str, str], description: str | None = None) -> Settings:
+    """All settings, from the arguments and the environment (description: what --help says first)."""
+    defaults = pipeline_defaults()
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscription-id", default=env.get("AZURE_SUBSCRIPTION_ID"),
+                        help="default: $AZURE_SUBSCRIPTION_ID")
+    parser.add_argument("--resource-group", default=env.get("AZURE_RESOURCE_GROUP"),
+                        help="default: $AZURE_RESOURCE_GROUP")
+    parser.add_argument("--workspace", default=env.get("AZUREML_WORKSPACE"), help="default: $AZUREML_WORKSPACE")
+    parser.add_argument("--data-dir", type=Path, default=env.get("MNIST_DIR") or None,
+                        help="local MNIST IDX folder: its content picks the data asset version, uploaded when "
+                             "missing (default: $MNIST_DIR; none: the latest data asset version)")
+    parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
+    parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
+                        help="the app's corrections folder: trained on, and gated on its kept-out records; its "
+                             "content picks the data asset version, uploaded when missing (default: "
+                             "$FEEDBACK_DIR; none: no corrections)")
+    parser.add_argument("--feedback-name", default="digit-feedback",
+                        help="corrections data asset name (default: digit-feedback)")
+    parser.add_argument("--model-name", default="mnist-cnn", help="registered model name (default: mnist-cnn)")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR,
+                        help="where to put the model files (default: app/model, which the Docker build copies)")
+    parser.add_argument("--epochs", type=int,
+                        help="training epochs (default: training's own, TrainConfig in training/train.py)")
+    parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"],
+                        help=f"the evaluate step's gate, and the bar for a fetched model "
+                             f"(default: {defaults['min_accuracy']}, pipeline.yml's)")
+    parser.add_argument("--min-style-accuracy", type=float, default=defaults["min_style_accuracy"],
+                        help=f"the evaluate step's gate on the style set's held-out fonts and templates "
+                             f"(default: {defaults['min_style_accuracy']}, pipeline.yml's)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--reuse-latest", action="store_true",
+                      help="skip training: fetch the latest registered version of --model-name")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="offline: load and validate every definition, print the pipeline YAML")
+    args = parser.parse_args(argv)
+    if ((args.epochs is not None and args.epochs < 1) or not 0.0 <= args.min_accuracy <= 1.0
+            or not 0.0 <= args.min_style_accuracy <= 1.0):
+        parser.error("--epochs must be >= 1, and --min-accuracy and --min-style-accuracy between 0 and 1")
+    workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
+                 "AZUREML_WORKSPACE": args.workspace}
+    missing = [name for name, value in workspace.items() if not value]
+    if missing and not args.dry_run:
+        parser.error(f"no workspace: set {', '.join(missing)} (or pass --subscription-id, --resource-group, "
+                     "--workspace)")
+    return Settings(
+        subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
+        data_dir=args.data_dir, data_name=args.data_name, feedback_dir=args.feedback_dir,
+        feedback_name=args.feedback_name, model_name=args.model_name, model_dir=args.model_dir,
+        epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
+        git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
+        reuse_latest=args.reuse_latest, dry_run=args.dry_run,
+        github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+    )
