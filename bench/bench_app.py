@@ -24,72 +24,21 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.drawing import browser_png, draw_digit  # noqa: E402
+from app.config import Settings  # noqa: E402
+from tests.support.drawing import drawn_canvases  # noqa: E402
+from tests.support.gradio_api import predict_async, sketch  # noqa: E402
+from tests.support.load import latencies  # noqa: E402
+from tests.support.paths import REPO  # noqa: E402
 from tests.support.process import cpu_seconds, resident_mb, thread_count  # noqa: E402
-from tests.support.server import free_port  # noqa: E402
-from training.data import load_mnist  # noqa: E402
-
-__all__ = ["REPO", "cpu_seconds", "drawn_canvases", "free_port", "latencies", "predict_http", "resident_mb",
-           "start_server"]  # what bench_load.py and bench_gradio_floor.py take from here
-
-
-def drawn_canvases(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
-    """`count` (PNG, digit) pairs: MNIST test digits drawn as Chromium's Sketchpad sends them."""
-    mnist = load_mnist(REPO / "tests" / "data" / "mnist")
-    rng = np.random.default_rng(seed)
-    indices = [i % len(mnist.x_test) for i in range(count)]
-    return [(browser_png(draw_digit(mnist.x_test[i], rng)), str(mnist.y_test[i])) for i in indices]
-
-
-def start_server(port: int, command: list[str] | None = None) -> tuple[subprocess.Popen, float]:
-    """Start the app (`python -m app` unless told otherwise) with its default settings; return it and
-    the seconds from process start to /health answering 200. (tests.support.server.run_app does not time it.)"""
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    started = time.perf_counter()
-    server = subprocess.Popen(command or [sys.executable, "-m", "app"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # logs: as a collector takes them
-    while time.perf_counter() - started < 60:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None:
-            raise RuntimeError(f"{command or 'the app'} exited with status {server.returncode}")
-        time.sleep(0.02)
-    server.kill()
-    raise RuntimeError(f"{command or 'the app'} did not answer /health within 60 s")
-
-
-async def predict_http(client: httpx.AsyncClient, png: bytes) -> dict:
-    """One prediction over Gradio's HTTP API: upload, call, then the result from the event stream."""
-    upload = await client.post("/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
-    path = upload.json()[0]
-    sketch = {"background": None, "layers": [], "composite": {"path": path, "meta": {"_type": "gradio.FileData"}}}
-    call = await client.post("/gradio_api/call/predict", json={"data": [sketch]})
-    event_id = call.json()["event_id"]
-    event = None
-    async with client.stream("GET", f"/gradio_api/call/predict/{event_id}") as stream:
-        async for line in stream.aiter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                if event == "error":
-                    raise RuntimeError(f"prediction failed: {line}")
-                return {"data": line[5:].strip()}
-    raise RuntimeError("the event stream ended without a result")
+from tests.support.server import run_app, stop_app  # noqa: E402
 
 
 async def predict_rest(client: httpx.AsyncClient, png: bytes) -> str | None:
@@ -106,33 +55,14 @@ async def predict_baseline(client: httpx.AsyncClient, data_url: str) -> str:
     return response.json()["digit"]
 
 
-async def latencies(base: str, canvases: list, concurrency: int, call: Callable = predict_http,
-                    answers: list | None = None) -> list[float]:
-    """Seconds per prediction, `concurrency` at a time, over all canvases; `answers` gets what `call` returned."""
-    queue = list(canvases)
-    times: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency * 2)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        async def worker():
-            while queue:
-                canvas = queue.pop()
-                started = time.perf_counter()
-                answer = await call(client, canvas)
-                times.append(time.perf_counter() - started)
-                if answers is not None:
-                    answers.append((canvas, answer))
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return times
-
-
 def gradio_client_latencies(base: str, paths: list[Path]) -> list[float]:
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     client = Client(base, verbose=False, analytics_enabled=False)
     times = []
     for path in paths:
         started = time.perf_counter()
-        client.predict({"background": None, "layers": [], "composite": handle_file(str(path))}, api_name="/predict")
+        client.predict(sketch(path), api_name="/predict")
         times.append(time.perf_counter() - started)
     client.close()
     return times
@@ -171,15 +101,13 @@ def main() -> None:
         paths.append(args.workdir / f"canvas{i}.png")
         paths[-1].write_bytes(png)
 
-    app_port, base_port = free_port(), free_port()
-    app, app_start = start_server(app_port)
+    app, app_url = run_app(args.workdir / "app", LOG_LEVEL=Settings.log_level)  # logging as by default: it costs
     baseline = None
     try:
-        baseline, base_start = start_server(base_port, [sys.executable, str(REPO / "bench" / "baseline_app.py"),
-                                                        "--port", str(base_port)])
-        app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+        baseline_command = (str(REPO / "bench" / "baseline_app.py"), "--port", "{port}")
+        baseline, base_url = run_app(args.workdir / "baseline", baseline_command)
         # Each load: (server process, URL, call, inputs). Rounds alternate between them.
-        loads = {"rest": (app, app_url, predict_rest, canvases), "gradio": (app, app_url, predict_http, canvases),
+        loads = {"rest": (app, app_url, predict_rest, canvases), "gradio": (app, app_url, predict_async, canvases),
                  "baseline": (baseline, base_url, predict_baseline, data_urls)}
         for _, url, call, inputs in loads.values():  # warm-up, not counted: the baseline traces its predict here
             asyncio.run(latencies(url, inputs[:20], 1, call))
@@ -213,8 +141,7 @@ def main() -> None:
     finally:
         for server in (app, baseline):
             if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
+                stop_app(server)
 
     right = {name: sum(answer == truth[canvas] for canvas, answer in answers[name]) / len(answers[name])
              for name in ("rest", "baseline")}
@@ -250,7 +177,8 @@ def main() -> None:
          lambda s: f"{s * 1e3:.1f} ms/s", "report", False),
         ("resident memory after the load", rss["app"], rss["baseline"], lambda mb: f"{mb:.0f} MB",
          "≤ 250 MB", rss["app"] > 250),
-        ("process start to /health 200", app_start, base_start, lambda s: f"{s:.2f} s", "≤ 3 s", app_start > 3),
+        ("process start to /health 200", app.ready_seconds, baseline.ready_seconds, lambda s: f"{s:.2f} s",
+         "≤ 3 s", app.ready_seconds > 3),
         ("threads after the load", threads["app"], threads["baseline"], str, "", False),
     ]
 

@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.browser import ONE, SEVEN, ZERO, chromium, clear_canvas, draw, expect_empty, open_app  # noqa: E402
 from tests.support.process import cpu_seconds  # noqa: E402
 from tests.support.server import logged_requests, run_app, stop_app  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
 
 DIGITS = [("1", ONE), ("7", SEVEN), ("0", ZERO)]
 SHOWS = "(digit) => document.querySelector('[data-testid=label-output-value]')?.textContent === digit"
@@ -87,8 +87,7 @@ def main() -> None:
     latency = [s["latency"] for s in strokes]
     print(f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {args.digits} strokes, each drawn, "
           "read and cleared, in headless Chromium (software rendering)\n")
-    print("| figure | measured | target |\n| --- | --- | --- |")
-    for row in [
+    print(markdown_table(["figure", "measured", "target"], [
         ("server CPU per stroke above idle, median (mean)",
          f"{ms(statistics.median(cpu))} ({ms(statistics.mean(cpu))})", "<= 30 ms"),
         ("server CPU per clear above idle, median", ms(statistics.median(clears)), ""),
@@ -101,8 +100,7 @@ def main() -> None:
         ("of which the browser, until its images reach the server, median",
          ms(statistics.median(s["browser"] for s in strokes)), ""),
         ("server idle CPU with the page open", f"{idle * 1e3:.1f} ms/s", "report"),
-    ]:
-        print("| " + " | ".join(row) + " |")
+    ]))
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.feedback import encode, new_record  # noqa: E402
-from bench.bench_app import drawn_canvases  # noqa: E402
+from tests.support.drawing import drawn_canvases  # noqa: E402
 from tests.support.server import run_app, stop_app  # noqa: E402
 
 

@@ -11,13 +11,20 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
+from pathlib import Path
 
-from bench_app import REPO, cpu_seconds, drawn_canvases, free_port, latencies, start_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.config import Settings  # noqa: E402
+from tests.support.drawing import drawn_canvases  # noqa: E402
+from tests.support.load import latencies  # noqa: E402
+from tests.support.process import cpu_seconds  # noqa: E402
+from tests.support.server import run_app, stop_app  # noqa: E402
 
 
 def serve() -> int:
     """`python -m app` itself, settings and logging included, with a predict that does nothing."""
-    sys.path.insert(0, str(REPO))
     import app.__main__
     import app.ui
 
@@ -35,18 +42,16 @@ def main() -> None:
         sys.exit(serve())
 
     canvases = [png for png, _ in drawn_canvases(args.requests)]
-    port = free_port()
-    server, _ = start_server(port, [sys.executable, __file__, "--serve"])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(latencies(base, canvases[:20], 1))  # warm-up
-        single = asyncio.run(latencies(base, canvases, 1))
-        cpu_before = cpu_seconds(server.pid)
-        loaded = asyncio.run(latencies(base, canvases * 2, args.concurrency))
-        cpu_per_prediction = (cpu_seconds(server.pid) - cpu_before) / len(loaded)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="bench-gradio-floor-") as workdir:
+        server, base = run_app(Path(workdir), (str(Path(__file__).resolve()), "--serve"), LOG_LEVEL=Settings.log_level)
+        try:
+            asyncio.run(latencies(base, canvases[:20], 1))  # warm-up
+            single = asyncio.run(latencies(base, canvases, 1))
+            cpu_before = cpu_seconds(server.pid)
+            loaded = asyncio.run(latencies(base, canvases * 2, args.concurrency))
+            cpu_per_prediction = (cpu_seconds(server.pid) - cpu_before) / len(loaded)
+        finally:
+            stop_app(server)
     print("| figure (predict does nothing) | measured |\n| --- | --- |")
     p50 = statistics.median(single) * 1e3
     print(f"| one prediction over HTTP (upload, call, result), p50, concurrency 1 | {p50:.1f} ms |")

@@ -2,75 +2,40 @@
 
     python bench/bench_load.py [--clients 32] [--predictions 10000] [--seconds 600] [--canvases 200]
 
-Starts `python -m app` on a free port. `--clients` clients each loop over one prediction at a time
-(upload the canvas, call `predict`, read the result from the event stream: bench_app.predict_http)
-until `--predictions` have been made or `--seconds` have passed. The canvases are a fixed set of
-MNIST test digits drawn as Chromium's Sketchpad sends them (tests/drawing.py), so each answer can be
-checked. Measured: errors (an HTTP error or any event other than `complete`), wrong digits, latency
-p50/p90/p99/max, throughput, the server's CPU time per prediction, and its resident memory sampled
-every 1,000 predictions: the first half of the run is the warm-up, over the second half it must stay
-flat. The load generator shares the machine with the server: its own CPU per prediction is shown
-too, and the load average around the run.
+Starts `python -m app` on a free port. `--clients` clients each loop over one prediction at a time (upload
+the canvas, call `predict`, read the result from the event stream: tests/support/load.py, which
+tests/test_load.py runs too) until `--predictions` have been made or `--seconds` have passed. The canvases
+are a fixed set of MNIST test digits drawn as Chromium's Sketchpad sends them (tests/support/drawing.py), so
+each answer can be checked. Measured: errors (an HTTP error or any event other than `complete`), wrong
+digits, latency p50/p90/p99/max, throughput, the server's CPU time per prediction, and its resident memory
+sampled every 1,000 predictions: the first half of the run is the warm-up, over the second half it must stay
+flat. The load generator shares the machine with the server: its own CPU per prediction is shown too, and
+the load average around the run.
 """
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_app import cpu_seconds, drawn_canvases, free_port, latencies, predict_http, resident_mb, start_server  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.contract import CLASS_NAMES  # noqa: E402
+from app.config import Settings  # noqa: E402
+from tests.support.drawing import drawn_canvases  # noqa: E402
+from tests.support.load import RSS_EVERY, latencies, load  # noqa: E402
+from tests.support.process import cpu_seconds  # noqa: E402
+from tests.support.server import run_app, stop_app  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
 
 P99_TARGET_MS = 2000  # at 32 clients on the 2-core CI machine; see docs/benchmarks.md
 RSS_GROWTH_TARGET_MB = 20  # over the second half of the run: the first half is the warm-up
-RSS_EVERY = 1000
-
-
-def valid_label(value) -> bool:
-    """A gr.Label value as the API sends it: the top digit and three confidences in [0, 1]."""
-    return (isinstance(value, dict) and value.get("label") in CLASS_NAMES
-            and len(value.get("confidences", [])) == 3
-            and all(c["label"] in CLASS_NAMES and 0.0 <= c["confidence"] <= 1.0 for c in value["confidences"]))
-
-
-async def load(base: str, canvases: list[tuple[bytes, str]], clients: int, predictions: int, seconds: float,
-               pid: int) -> dict:
-    """Run the clients; return latencies, error and wrong-answer counts, and the RSS series."""
-    result = {"times": [], "errors": Counter(), "wrong": 0, "invalid": 0, "rss": []}
-    issued = 0
-    deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        async def worker():
-            nonlocal issued
-            while issued < predictions and time.monotonic() < deadline:
-                png, digit = canvases[issued % len(canvases)]
-                issued += 1
-                started = time.perf_counter()
-                try:
-                    answer = json.loads((await predict_http(client, png))["data"])[0]
-                except Exception as error:  # any failure counts: HTTP status, transport, `event: error`
-                    result["errors"][f"{type(error).__name__}: {error}"[:120]] += 1
-                else:
-                    result["times"].append(time.perf_counter() - started)
-                    result["invalid"] += not valid_label(answer)
-                    result["wrong"] += valid_label(answer) and answer["label"] != digit
-                done = len(result["times"]) + sum(result["errors"].values())
-                if done % RSS_EVERY == 0:
-                    result["rss"].append(resident_mb(pid))
-
-        await asyncio.gather(*(worker() for _ in range(clients)))
-    return result
 
 
 def main() -> None:
@@ -84,22 +49,20 @@ def main() -> None:
     canvases = drawn_canvases(args.canvases)
 
     load_before = os.getloadavg()[0]
-    port = free_port()
-    server, start_seconds = start_server(port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(latencies(base, [png for png, _ in canvases[:50]], 4))  # warm-up, not counted
-        cpu_before, own_before = cpu_seconds(server.pid), resource.getrusage(resource.RUSAGE_SELF)
-        wall = time.perf_counter()
-        run = asyncio.run(load(base, canvases, args.clients, args.predictions, args.seconds, server.pid))
-        wall = time.perf_counter() - wall
-        server_cpu = cpu_seconds(server.pid) - cpu_before
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        own_cpu = own.ru_utime + own.ru_stime - own_before.ru_utime - own_before.ru_stime
-        health = httpx.get(f"{base}/health", timeout=10).status_code
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as workdir:
+        server, base = run_app(Path(workdir), LOG_LEVEL=Settings.log_level)  # logging as by default: it costs
+        try:
+            asyncio.run(latencies(base, [png for png, _ in canvases[:50]], 4))  # warm-up, not counted
+            cpu_before, own_before = cpu_seconds(server.pid), resource.getrusage(resource.RUSAGE_SELF)
+            wall = time.perf_counter()
+            run = asyncio.run(load(base, canvases, args.clients, args.predictions, args.seconds, server.pid))
+            wall = time.perf_counter() - wall
+            server_cpu = cpu_seconds(server.pid) - cpu_before
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            own_cpu = own.ru_utime + own.ru_stime - own_before.ru_utime - own_before.ru_stime
+            health = httpx.get(f"{base}/health", timeout=10).status_code
+        finally:
+            stop_app(server)
     load_after = os.getloadavg()[0]
 
     times, errors, rss = run["times"], sum(run["errors"].values()), run["rss"]
@@ -128,12 +91,10 @@ def main() -> None:
         (f"its growth over the second half ({(halfway + 1) * RSS_EVERY:,} predictions to the end)", f"{growth:+.0f} MB",
          f"≤ {RSS_GROWTH_TARGET_MB} MB" + missed(growth <= RSS_GROWTH_TARGET_MB)),
         ("/health after the load", str(health), "200" + missed(health == 200)),
-        ("process start to /health answering 200", f"{start_seconds:.2f} s", ""),
-        ("load average (1 min) before / after, 2 cores", f"{load_before:.2f} / {load_after:.2f}", ""),
+        ("process start to /health answering 200", f"{server.ready_seconds:.2f} s", ""),
+        (f"load average (1 min) before / after, {os.cpu_count()} cores", f"{load_before:.2f} / {load_after:.2f}", ""),
     ]
-    print("| figure | measured | target |\n| --- | --- | --- |")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(markdown_table(["figure", "measured", "target"], rows))
     for message, times_seen in run["errors"].most_common(5):
         print(f"\nerror x{times_seen}: {message}")
 

@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.classifier import Classifier  # noqa: E402
 from app.contract import TFLITE_FILE  # noqa: E402
+from tests.support.paths import MNIST_SLICE, MODEL_DIR  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
 from training.data import load_mnist, to_model_input  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def time_predict(classifier: Classifier, batch, repeats: int) -> list[float]:
@@ -36,11 +36,11 @@ def time_predict(classifier: Classifier, batch, repeats: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=REPO / "app" / "model")
+    parser.add_argument("--model", type=Path, default=MODEL_DIR)
     parser.add_argument("--repeats", type=int, default=2000)
     args = parser.parse_args()
 
-    images = to_model_input(load_mnist(REPO / "tests" / "data" / "mnist").x_test)
+    images = to_model_input(load_mnist(MNIST_SLICE).x_test)
     started = time.perf_counter()
     classifier = Classifier(args.model / TFLITE_FILE)
     load_ms = (time.perf_counter() - started) * 1e3
@@ -57,9 +57,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak resident memory (process)", f"{peak_mb:.0f} MB", ""))
 
-    print("| figure | measured | target |\n| --- | --- | --- |")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(markdown_table(["figure", "measured", "target"], rows))
 
 
 if __name__ == "__main__":

@@ -15,16 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyspng
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.preprocess import preprocess  # noqa: E402
-from tests.drawing import browser_png, draw_digit  # noqa: E402
-from training.data import load_mnist  # noqa: E402
+from tests.support.drawing import drawn_canvases  # noqa: E402
+from tests.support.paths import BROWSER_COMPOSITE  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
 
 
 def seconds_each(function, inputs: list, rounds: int) -> list[float]:
@@ -52,10 +51,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    digits = load_mnist(REPO / "tests" / "data" / "mnist").x_test
-    rng = np.random.default_rng(0)
-    canvases = [browser_png(draw_digit(digits[i % len(digits)], rng)) for i in range(args.canvases)]
-    chromium_canvas = [(REPO / "tests" / "data" / "browser_composite.png").read_bytes()] * 50
+    canvases = [png for png, _ in drawn_canvases(args.canvases)]
+    chromium_canvas = [BROWSER_COMPOSITE.read_bytes()] * 50
 
     real = seconds_each(preprocess, chromium_canvas, args.rounds * 4)
     drawn = seconds_each(preprocess, canvases, args.rounds)
@@ -73,9 +70,7 @@ def main() -> None:
          f"{ms(statistics.median(libspng))} / {ms(statistics.median(pillow))} "
          f"(1/{statistics.median(pillow) / statistics.median(libspng):.1f})", ""),
     ]
-    print("| figure | measured | target |\n| --- | --- | --- |")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(markdown_table(["figure", "measured", "target"], rows))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tests.support.paths import MNIST_SLICE, STYLE_SLICE  # noqa: E402
 from training.data import load_mnist  # noqa: E402
 from training.model import build_model  # noqa: E402
-from training.styles import STYLE_SLICE_FILE, load_style_set  # noqa: E402
+from training.styles import load_style_set  # noqa: E402
 from training.train import TrainConfig, make_datasets  # noqa: E402
 
 
@@ -45,8 +45,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    mnist = load_mnist(os.environ.get("MNIST_DIR") or REPO / "tests" / "data" / "mnist")
-    styles = load_style_set(REPO / "tests" / "data" / STYLE_SLICE_FILE)["training"]
+    mnist = load_mnist(os.environ.get("MNIST_DIR") or MNIST_SLICE)
+    styles = load_style_set(STYLE_SLICE)["training"]
     config = TrainConfig()
     train, _, _, _ = make_datasets(mnist, styles, config)
     train = train.repeat()

@@ -1,15 +1,11 @@
-"""Shared fixtures: the MNIST slice the repository ships, and the full data set when MNIST_DIR names it."""
+"""Shared fixtures: the MNIST slice the repository ships, and the full data set when MNIST_DIR names it; a
+server and a browser for a module. What tests import is in tests/support/."""
 
 import os
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-MNIST_SLICE = REPO / "tests" / "data" / "mnist"
-BROWSER_COMPOSITE = REPO / "tests" / "data" / "browser_composite.png"  # a "7" drawn in Chromium
-MODEL_DIR = REPO / "app" / "model"
-STYLE_SLICE = REPO / "tests" / "data" / "style_slice.npz"  # every 10th image of the style set
+from tests.support.paths import MNIST_SLICE, STYLE_SLICE
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +24,7 @@ def style_slice():
 
 @pytest.fixture(scope="session")
 def style_validation():
-    """The style set's whole validation split (held-out fonts and templates), drawn now: about 25 s."""
+    """The style set's whole validation split (held-out fonts and templates), drawn now: slow, so once a session."""
     from training.styles import style_set
 
     return style_set("validation")

@@ -25,7 +25,6 @@ import pytest
 from app.classifier import load_classifier
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
 from app.feedback import FeedbackStore, new_record
-from tests.conftest import MNIST_SLICE, REPO
 from tests.support.azureml_definitions import (
     COMMAND_PLACEHOLDER,
     COMPONENT_YAMLS,
@@ -35,6 +34,7 @@ from tests.support.azureml_definitions import (
     read_yaml,
     snapshot_files,
 )
+from tests.support.paths import MNIST_SLICE, REPO
 from training import prep
 from training.data import MnistError, load_mnist, write_idx
 from training.fonts import families

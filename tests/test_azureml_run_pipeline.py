@@ -23,9 +23,9 @@ import yaml
 from marshmallow.warnings import Marshmallow4Warning
 
 from app.feedback import FeedbackStore, new_record
-from tests.conftest import MNIST_SLICE, MODEL_DIR
 from tests.support.azureml_run import AZUREML, ENTRY_POINT, aml_run, run_pipeline
 from tests.support.fake_mlclient import EXISTING_MNIST, Call, FakeMLClient
+from tests.support.paths import MNIST_SLICE, MODEL_DIR
 from training.data import load_mnist, write_idx
 
 with warnings.catch_warnings():

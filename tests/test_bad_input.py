@@ -21,7 +21,6 @@ tests/test_server.py covers the junk, truncated, bomb and oversized cases throug
     python -m pytest tests/test_bad_input.py
 """
 
-import json
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +30,14 @@ from types import SimpleNamespace
 import httpx
 import numpy as np
 import pytest
-import yaml
 
 from app.config import Settings
 from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
-from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR, REPO
-from tests.drawing import browser_png, draw_digit
-from tests.drawing import png_file as png
+from tests.support.drawing import browser_png, draw_digit
+from tests.support.drawing import png_file as png
+from tests.support.gradio_api import call_predict, read_events, sketchpad_value, upload, uploaded_sketch
+from tests.support.manifests import base, container
+from tests.support.paths import BROWSER_COMPOSITE, MODEL_DIR
 from tests.support.process import peak_resident_mb
 from tests.support.server import run_app
 
@@ -57,43 +57,6 @@ def server(tmp_path_factory):
     process.kill()
     process.wait(timeout=30)
     assert not died, f"the server died ({process.returncode}): {process.log.read_text()[-3000:]}"
-
-
-def file_data(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-
-def canvas(path: str) -> dict:
-    return {"background": None, "layers": [], "composite": file_data(path)}
-
-
-def upload(url: str, content: bytes, name: str = "canvas.png") -> str:
-    response = httpx.post(f"{url}/gradio_api/upload", files={"files": (name, content, "image/png")}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()[0]
-
-
-def read_events(text: str) -> list[tuple[str, object]]:
-    """An event stream's (event, data) pairs, data decoded from JSON; `event` is "" when the stream names none."""
-    events, event = [], ""
-    for line in text.splitlines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            events.append((event, json.loads(line[5:])))
-            event = ""
-    return events
-
-
-def call_predict(url: str, data: list) -> tuple[str, object]:
-    """POST /gradio_api/call/predict, then read its event stream: the final (event, data)."""
-    response = httpx.post(f"{url}/gradio_api/call/predict", json={"data": data}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    stream = httpx.get(f"{url}/gradio_api/call/predict/{response.json()['event_id']}", timeout=TIMEOUT)
-    assert stream.status_code == 200, stream.text
-    events = read_events(stream.text)
-    assert events and events[-1][0] in ("complete", "error"), stream.text
-    return events[-1]
 
 
 def error_message(url: str, data: list) -> str:
@@ -125,7 +88,7 @@ def queue_result(url: str, data: list) -> dict:
 
 def largest_accepted_png() -> bytes:
     """A white opaque RGBA canvas of just under MAX_FULL_DECODE_PIXELS (PNGs decode at full size) with a black
-    square: ~80 kB, 64 MB decoded."""
+    square: a small file that takes the most memory the app lets a picture take."""
     side = int(MAX_FULL_DECODE_PIXELS ** 0.5) - 1
     third = side // 3
     white = b"\x00" + b"\xff" * (4 * side)  # each row: filter type 0, then RGBA pixels
@@ -137,9 +100,7 @@ def largest_accepted_png() -> bytes:
 
 def memory_limit_mb() -> float:
     """The app container's memory limit in kustomize/base/deployment.yaml, in MB."""
-    deployment = yaml.safe_load((REPO / "kustomize" / "base" / "deployment.yaml").read_text())
-    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "app")
-    limit = container["resources"]["limits"]["memory"]
+    limit = container(base())["resources"]["limits"]["memory"]
     units = {"Mi": 2**20, "Gi": 2**30, "M": 10**6, "G": 10**9}
     suffix = next(s for s in units if limit.endswith(s))
     return float(limit[: -len(suffix)]) * units[suffix] / 2**20
@@ -166,7 +127,7 @@ def test_wrong_types_and_shapes_get_an_error_event_saying_what_is_wrong(server, 
 
 
 @pytest.mark.parametrize("value", [None, {}, {"composite": None},
-                                   {"background": None, "layers": [], "composite": None}, {"id": "no-such-blob"}],
+                                   sketchpad_value(), {"id": "no-such-blob"}],
                          ids=["null", "empty-dict", "null-composite", "cleared-canvas", "unknown-blob-id"])
 def test_nothing_drawn_gives_the_empty_label_never_a_digit(server, value):
     url = server.url
@@ -217,7 +178,7 @@ def test_the_direct_run_route_gives_no_500_for_bad_input(server):
     """/gradio_api/run/predict skips the queue; bad input there must not be a server error either."""
     url = server.url
     junk = upload(url, b"this is not an image")
-    for data in ([42], [canvas(junk)]):
+    for data in ([42], [uploaded_sketch(junk)]):
         response = httpx.post(f"{url}/gradio_api/run/predict", json={"data": data}, timeout=TIMEOUT)
         assert 400 <= response.status_code < 500, f"{data}: {response.status_code}: {response.text}"
 
@@ -226,9 +187,9 @@ def test_the_queue_path_the_browser_uses_reports_errors_too(server):
     url = server.url
     wrong_type = queue_result(url, [42])
     assert not wrong_type["success"] and PYDANTIC_NOT_A_SKETCH in wrong_type["output"]["error"]
-    junk = queue_result(url, [canvas(upload(url, b"this is not an image"))])
+    junk = queue_result(url, [uploaded_sketch(upload(url, b"this is not an image"))])
     assert not junk["success"] and "Could not read the image" in junk["output"]["error"]
-    server_file = queue_result(url, [canvas("/etc/passwd")])
+    server_file = queue_result(url, [uploaded_sketch("/etc/passwd")])
     assert not server_file["success"] and NOT_UPLOADED in server_file["output"]["error"]
 
 
@@ -241,7 +202,7 @@ def test_paths_outside_the_upload_folder_are_refused_and_never_read(server, path
     """Only files uploaded through /gradio_api/upload may be read. A server file must get Gradio's refusal:
     not "not an image" (it was read), not a FileNotFoundError (an oracle for what exists), not a digit."""
     url, uploads = server.url, server.uploads
-    event, payload = call_predict(url, [canvas(path)])
+    event, payload = call_predict(url, [uploaded_sketch(path)])
     assert event == "error" and NOT_UPLOADED in payload["error"], f"{path}: {event} {payload}"
     assert not list(uploads.rglob(Path(path).name)), f"{path} was copied into the upload folder"
 
@@ -250,7 +211,7 @@ def test_an_upload_this_server_does_not_have_gets_a_clear_error(server):
     """Every pod has the same upload folder path, so a path another replica (or an expired upload) handed
     out passes Gradio's check: the answer must say what to do, not name an exception."""
     missing = server.uploads / ("0" * 64) / "canvas.png"
-    message = error_message(server.url, [canvas(str(missing))])
+    message = error_message(server.url, [uploaded_sketch(str(missing))])
     assert message == "Could not read the image: the file is not on this server: upload it again", message
 
 
@@ -258,7 +219,7 @@ def test_a_path_climbing_out_of_the_upload_folder_is_refused(server, mnist_slice
     url, uploads = server.url, server.uploads
     uploaded = upload(url, browser_png(draw_digit(mnist_slice.x_test[0], np.random.default_rng(0))))
     climbing = "/".join([uploaded, *[".."] * len(Path(uploaded).parts), "etc", "passwd"])
-    assert NOT_UPLOADED in error_message(url, [canvas(climbing)])
+    assert NOT_UPLOADED in error_message(url, [uploaded_sketch(climbing)])
     assert not list(uploads.rglob("passwd"))
 
 
@@ -268,7 +229,7 @@ def test_a_device_path_is_refused_and_the_server_goes_on(tmp_path):
     process, url = run_app(tmp_path)
     try:
         try:
-            message = error_message(url, [canvas("/dev/zero")])
+            message = error_message(url, [uploaded_sketch("/dev/zero")])
         except httpx.TimeoutException:
             pytest.fail("a request naming /dev/zero hung the server")
         assert NOT_UPLOADED in message
@@ -294,14 +255,14 @@ def test_a_device_path_is_refused_and_the_server_goes_on(tmp_path):
         "model-bytes"])
 def test_uploads_that_are_not_readable_images_get_a_clear_error(server, content, message):
     url = server.url
-    said = error_message(url, [canvas(upload(url, content))])
+    said = error_message(url, [uploaded_sketch(upload(url, content))])
     assert said.startswith("Could not read the image: ") and message in said, said
 
 
 def test_a_truncated_browser_canvas_gets_a_clear_error(server, mnist_slice):
     url = server.url
     whole = browser_png(draw_digit(mnist_slice.x_test[3], np.random.default_rng(3)))
-    message = error_message(url, [canvas(upload(url, whole[: len(whole) // 2]))])
+    message = error_message(url, [uploaded_sketch(upload(url, whole[: len(whole) // 2]))])
     assert "Could not read the image: image data is corrupt or truncated" in message
 
 
@@ -312,7 +273,7 @@ def test_the_largest_accepted_images_keep_the_server_within_its_memory_limit(ser
     path = upload(url, largest_accepted_png())
     concurrency = Settings().concurrency
     with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda _: call_predict(url, [canvas(path)]), range(concurrency)))
+        results = list(pool.map(lambda _: call_predict(url, [uploaded_sketch(path)]), range(concurrency)))
     assert all(event == "complete" for event, _ in results), results
     peak, limit = peak_resident_mb(server.pid), memory_limit_mb()
     assert peak < 0.9 * limit, f"the server peaked at {peak:.0f} MB; the pod's limit is {limit:.0f} MB"
@@ -360,5 +321,5 @@ def test_afterwards_the_server_is_healthy_and_reads_digits(server, mnist_slice):
     url = server.url
     assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
     drawn = browser_png(draw_digit(mnist_slice.x_test[2], np.random.default_rng(1)))
-    event, data = call_predict(url, [canvas(upload(url, drawn))])
+    event, data = call_predict(url, [uploaded_sketch(upload(url, drawn))])
     assert event == "complete" and data[0]["label"] == str(mnist_slice.y_test[2])

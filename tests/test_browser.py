@@ -33,7 +33,8 @@ from tests.support.browser import (
     from_template,
     open_app,
 )
-from tests.support.server import REPO, logged_requests, run_app, stop_app
+from tests.support.paths import REPO
+from tests.support.server import logged_requests, run_app, stop_app
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 
@@ -123,7 +124,7 @@ def test_the_brush_stays_selected_after_clearing(page):
 def test_a_stroke_sends_its_picture_once_and_no_uploads(page, app_process):
     """After a stroke the Sketchpad sends its images (accept_blobs) and the page asks for a reading: nothing
     else. An event with the Sketchpad as its input made the browser upload the three 800x800 images again
-    at every status update, 21 uploads a stroke."""
+    at every status update, many times a stroke (docs/benchmarks.md)."""
     draw(page, ONE)
     expect_reads(page, "1")  # the first reading warms up the model and the page
     clear_canvas(page)

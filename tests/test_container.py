@@ -16,12 +16,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import Client
 
 from app.feedback import read_record
-from tests.conftest import REPO
-from tests.drawing import browser_png, draw_digit
+from tests.support.drawing import browser_png, draw_digit
+from tests.support.gradio_api import sketch
 from tests.support.manifests import container, pod_spec, render
+from tests.support.paths import REPO
 from tests.support.server import free_port
 
 DOCKER = os.environ.get("DOCKER", "docker")
@@ -174,8 +175,7 @@ def test_predicts_through_gradio_client(running, mnist_slice, tmp_path):
     canvas = tmp_path / "canvas.png"
     canvas.write_bytes(digit_png(mnist_slice, 3)[0])
     client = Client(url, verbose=False, analytics_enabled=False)
-    result = client.predict({"background": None, "layers": [], "composite": handle_file(str(canvas))},
-                            api_name="/predict")
+    result = client.predict(sketch(canvas), api_name="/predict")
     assert result["label"] == str(mnist_slice.y_test[3])
 
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import MNIST_SLICE
+from tests.support.paths import MNIST_SLICE
 from training.data import MnistError, load_mnist, to_model_input, write_idx
 
 # SHA-256 of the uncompressed files, from ../shared/data/mnist/README.md (the original MNIST's).

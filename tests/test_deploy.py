@@ -17,8 +17,8 @@ from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from app.config import Settings, load_settings
 from app.server import create_app
 from app.ui import CLIENT_STATE_SECONDS
-from tests.conftest import REPO
 from tests.support.manifests import OVERLAYS, container, environment, needs_kubectl, pod_spec, render
+from tests.support.paths import REPO
 
 KUBERNETES_VERSION = "1.32.0"
 NAME = {"app.kubernetes.io/name": "digit-recognizer"}
@@ -226,7 +226,8 @@ def test_requests_limits_and_shutdown(overlay):
     pod, app = pod_spec(objects), container(objects)
     resources = app["resources"]
     assert set(resources["requests"]) >= {"cpu", "memory"} and set(resources["limits"]) >= {"cpu", "memory"}
-    assert resources["requests"]["memory"] == "256Mi" and resources["limits"]["memory"] == "512Mi"  # ~230 MB measured
+    # above what the app takes under load (docs/benchmarks.md)
+    assert resources["requests"]["memory"] == "256Mi" and resources["limits"]["memory"] == "512Mi"
     drain = app["lifecycle"]["preStop"]["sleep"]["seconds"] + GRACEFUL_SHUTDOWN_SECONDS
     assert pod["terminationGracePeriodSeconds"] > drain
 

@@ -19,10 +19,10 @@ from PIL import Image
 
 from app.feedback import FIELDS, TEXT_KEY, FeedbackRefused, FeedbackStore, new_record, read_record, record_paths
 from app.preprocess import preprocess_sketch
-from tests.conftest import BROWSER_COMPOSITE
-from tests.drawing import browser_png, draw_digit
-from tests.support.gradio_api import sketch
+from tests.support.drawing import browser_png, drawn_canvases
+from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.manifests import needs_kubectl, render
+from tests.support.paths import BROWSER_COMPOSITE
 from tests.support.replicas import Replicas
 from tests.support.server import metric_samples, run_app, stop_app
 
@@ -69,7 +69,7 @@ def test_a_correction_keeps_the_picture_the_model_saw_and_what_it_answered(store
     [path] = record_paths(folder)
     assert path.name == told["record"] and sorted(p.name for p in folder.iterdir()) == [path.name]  # no temp file
     record = read_record(path)
-    seen = preprocess_sketch({"background": None, "layers": [], "composite": SEVEN})
+    seen = preprocess_sketch(sketchpad_value(SEVEN))
     assert np.array_equal(record.picture, (seen[..., 0] * 255).round().astype(np.uint8))  # MNIST's format
     prediction = httpx.post(f"{url}/predict", content=SEVEN, headers={"content-type": "image/png"}).json()
     assert record.probability == pytest.approx(prediction["top"][0]["probability"], abs=1e-6)
@@ -103,7 +103,7 @@ def test_the_gradio_api_keeps_what_gradio_client_sends(store, tmp_path):
     with pytest.raises(AppError, match="0-9"):
         client.predict(sketch(tmp_path / "seven.png"), 2.5, api_name="/feedback")
     with pytest.raises(AppError, match="Nothing to read"):
-        client.predict({"background": None, "layers": [], "composite": None}, 3, api_name="/feedback")
+        client.predict(sketchpad_value(), 3, api_name="/feedback")
     assert len(record_paths(folder)) == 1
 
 
@@ -224,8 +224,7 @@ def test_two_replicas_write_corrections_to_one_folder_at_once(tmp_path, mnist_sl
     """40 corrections from 8 users at once through the local overlay's Service, over both pods: all kept,
     each in a file of its own, intact, with the digit its user meant."""
     shared = tmp_path / "shared"
-    rng = np.random.default_rng(0)
-    pictures = [(browser_png(draw_digit(mnist_slice.x_test[i], rng)), int(mnist_slice.y_test[i])) for i in range(40)]
+    pictures = [(png, int(digit)) for png, digit in drawn_canvases(40, seed=0, mnist=mnist_slice)]
     users = [f"127.0.0.{2 + index % 8}" for index in range(len(pictures))]
 
     def correct(args):

@@ -19,9 +19,9 @@ from PIL import Image
 from app.classifier import Classifier
 from app.contract import METADATA_FILE, TFLITE_FILE
 from app.feedback import read_record, record_paths
-from tests.conftest import MNIST_SLICE, MODEL_DIR, STYLE_SLICE
-from tests.drawing import browser_png, draw_digit
-from tests.support.server import REPO, run_app, stop_app
+from tests.support.drawing import drawn_canvases
+from tests.support.paths import MNIST_SLICE, MODEL_DIR, REPO, STYLE_SLICE
+from tests.support.server import run_app, stop_app
 from training.data import load_corrections, to_model_input
 from training.styles import load_style_set
 
@@ -45,8 +45,7 @@ def python(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_corrections_sent_to_the_server_are_trained_on_and_evaluated(tmp_path, mnist_slice):
-    rng = np.random.default_rng(5)
-    drawn = [(browser_png(draw_digit(mnist_slice.x_test[i], rng)), int(mnist_slice.y_test[i])) for i in range(40)]
+    drawn = [(png, int(digit)) for png, digit in drawn_canvases(40, seed=5, mnist=mnist_slice)]
     sent = misread_style_digits(5) + drawn  # corrections, and confirmations of right answers
     assert len(sent) >= 42, "the shipped model reads nearly every style slice digit: too few to correct"
 

@@ -14,7 +14,7 @@ from PIL import Image
 from app.classifier import Classifier
 from app.contract import METADATA_FILE, TFLITE_FILE
 from app.feedback import FeedbackStore, new_record
-from tests.conftest import MNIST_SLICE, MODEL_DIR, STYLE_SLICE
+from tests.support.paths import MNIST_SLICE, MODEL_DIR, STYLE_SLICE
 from training import evaluate, train
 from training.data import CorrectionsError, corrections_split, load_corrections, to_model_input
 

@@ -1,12 +1,12 @@
-"""Load on the real server through the Gradio HTTP API, bounded for CI (well under a minute on 2 cores).
+"""Load on the real server through the Gradio HTTP API, bounded for CI (a fixed number of predictions).
 
-16 clients at once (four times the app's CONCURRENCY, so the queue stays full), each looping over
+16 clients at once (several times the app's CONCURRENCY, so the queue stays full), each looping over
 upload -> call `predict` -> read the event stream, with a fixed set of drawn MNIST test digits: the
-same code as bench/bench_load.py, in two equal batches. Proves: no request fails (no HTTP error, no
-event other than `complete`), every answer is a valid Label value and at least 95 % are the right
-digit, /health answers 200 afterwards, and the server's resident memory after the second batch is
-within LEAK_MB of that after the first (a leak check, not a timing). No latency is asserted here:
-bench/bench_load.py measures it.
+load bench/bench_load.py makes (tests/support/load.py), in two equal batches. Proves: no request fails
+(no HTTP error, no event other than `complete`), every answer is a valid Label value and at least 95 %
+are the right digit, /health answers 200 afterwards, and the server's resident memory after the second
+batch is within LEAK_MB of that after the first (a leak check, not a timing). No latency is asserted
+here: bench/bench_load.py measures it.
 
     python -m pytest tests/test_load.py
 """
@@ -14,10 +14,10 @@ bench/bench_load.py measures it.
 import asyncio
 
 import httpx
-import numpy as np
 
-from bench.bench_load import load, resident_mb
-from tests.drawing import browser_png, draw_digit
+from tests.support.drawing import drawn_canvases
+from tests.support.load import load
+from tests.support.process import resident_mb
 from tests.support.server import run_app
 
 CLIENTS = 16
@@ -27,9 +27,7 @@ LEAK_MB = 40
 
 
 def test_concurrent_clients_all_get_answers_and_memory_stays_flat(tmp_path, mnist_slice):
-    rng = np.random.default_rng(11)
-    canvases = [(browser_png(draw_digit(digit, rng)), str(label))
-                for digit, label in zip(mnist_slice.x_test[:100], mnist_slice.y_test[:100], strict=True)]
+    canvases = drawn_canvases(100, seed=11, mnist=mnist_slice)
     process, url = run_app(tmp_path)
     try:
         batches, resident = [], []

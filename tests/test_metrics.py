@@ -12,9 +12,9 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
-from tests.conftest import MODEL_DIR
-from tests.drawing import browser_png, draw_digit
-from tests.support.gradio_api import sketch
+from tests.support.drawing import browser_png, draw_digit
+from tests.support.gradio_api import call_predict, sketch, upload, uploaded_sketch
+from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples, run_app
 
 
@@ -105,12 +105,8 @@ def test_every_request_gets_an_id_returned_and_logged(server):
 def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_slice, tmp_path):
     url, log = server
     png = browser_png(draw_digit(mnist_slice.x_test[5], np.random.default_rng(5)))
-    upload = httpx.post(f"{url}/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
-    composite = {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}
-    call = httpx.post(f"{url}/gradio_api/call/predict", headers={"X-Request-ID": "draw-5"},
-                      json={"data": [{"background": None, "layers": [], "composite": composite}]})
-    stream = httpx.get(f"{url}/gradio_api/call/predict/{call.json()['event_id']}", timeout=30).text
-    assert "event: complete" in stream
+    event, _ = call_predict(url, [uploaded_sketch(upload(url, png))], headers={"X-Request-ID": "draw-5"})
+    assert event == "complete"
     prediction = wait_for_log_line(log, message="prediction", request_id="draw-5")
     assert prediction["digit"] == str(mnist_slice.y_test[5]) and 0 < prediction["confidence"] <= 1
 

@@ -8,8 +8,9 @@ from PIL import Image, ImageDraw
 
 from app.contract import check_input
 from app.preprocess import NothingToRead, UnreadableImage, preprocess, preprocess_sketch
-from tests.conftest import BROWSER_COMPOSITE, MNIST_SLICE
-from tests.drawing import browser_png, draw_digit, huge_png_header, png_bytes
+from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
+from tests.support.gradio_api import sketchpad_value
+from tests.support.paths import BROWSER_COMPOSITE, MNIST_SLICE
 from training.data import load_mnist
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.45, 0.95)]  # a "7" as a polyline in a unit box
@@ -136,7 +137,7 @@ def test_sketchpad_composite_layers_and_background():
     layer = png_bytes(draw_shape(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0)))
     white = png_bytes(Image.new("RGB", (800, 800), "white"))
     reference = preprocess(composite)
-    for value in ({"background": None, "layers": [], "composite": composite},
+    for value in (sketchpad_value(composite),
                   {"background": None, "layers": [layer], "composite": None},
                   {"background": white, "layers": [layer], "composite": None}):
         assert np.abs(preprocess_sketch(value) - reference).mean() < 0.03
@@ -160,9 +161,9 @@ def test_large_images_are_shrunk_first():
 
 @pytest.mark.parametrize("value", [
     None,
-    {"background": None, "layers": [], "composite": None},  # untouched or cleared canvas
-    {"background": None, "layers": [], "composite": png_bytes(Image.new("RGB", (800, 800), "white"))},
-    {"background": None, "layers": [], "composite": png_bytes(Image.new("RGBA", (800, 800), (0, 0, 0, 0)))},
+    sketchpad_value(),  # untouched or cleared canvas
+    sketchpad_value(png_bytes(Image.new("RGB", (800, 800), "white"))),
+    sketchpad_value(png_bytes(Image.new("RGBA", (800, 800), (0, 0, 0, 0)))),
     png_bytes(Image.new("L", (800, 800), 0)),  # all black
 ])
 def test_blank_canvases_have_nothing_to_read(value):

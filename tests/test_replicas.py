@@ -25,19 +25,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import numpy as np
 import pytest
 from playwright.sync_api import expect
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
 from app.feedback import record_paths
-from tests.drawing import browser_png, draw_digit
 from tests.support.browser import ONE, SEVEN, ZERO, clear_canvas, draw, expect_empty, expect_reads, open_app
 from tests.support.caller import Caller
-from tests.support.gradio_api import PredictionFailed, predict_http
+from tests.support.drawing import drawn_canvases
+from tests.support.gradio_api import PredictionFailed, predict_http, request_from
 from tests.support.manifests import container, needs_kubectl, render
 from tests.support.replicas import KUBELET_SECONDS, Replicas
+from tests.support.server import metric_families
 
 pytestmark = needs_kubectl
 
@@ -57,12 +56,10 @@ def local_overlay() -> dict:
 def canvases(mnist_slice, tmp_path_factory) -> list[tuple[str, bytes, str]]:
     """(file, PNG, digit): MNIST test digits drawn as Chromium's Sketchpad sends them."""
     folder = tmp_path_factory.mktemp("canvases")
-    rng = np.random.default_rng(3)
     drawn = []
-    for index, (digit, label) in enumerate(zip(mnist_slice.x_test[:40], mnist_slice.y_test[:40], strict=True)):
-        png = browser_png(draw_digit(digit, rng))
+    for index, (png, digit) in enumerate(drawn_canvases(40, seed=3, mnist=mnist_slice)):
         (folder / f"{index}.png").write_bytes(png)
-        drawn.append((str(folder / f"{index}.png"), png, str(label)))
+        drawn.append((str(folder / f"{index}.png"), png, digit))
     return drawn
 
 
@@ -90,13 +87,8 @@ def read_over_gradio_http(url: str, png: bytes, address: str) -> str:
 
 def read_over_rest(url: str, png: bytes, address: str) -> str:
     """POST /predict, on a new connection from `address`."""
-    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=CALL_TIMEOUT) as client:
-        try:
-            response = client.post(f"{url}/predict", files={"file": ("digit.png", png, "image/png")})
-        except httpx.HTTPError as error:
-            raise PredictionFailed(f"{type(error).__name__}: {error}") from None
-    if response.status_code != 200:
-        raise PredictionFailed(f"HTTP {response.status_code}: {response.text[:300]}")
+    response = request_from(url, "POST", "/predict", address, CALL_TIMEOUT,
+                            files={"file": ("digit.png", png, "image/png")})
     return response.json()["digit"]
 
 
@@ -160,8 +152,7 @@ def test_without_the_affinity_the_same_predictions_fail(tmp_path, local_overlay,
 
 def served(endpoint) -> dict[str, float]:
     """What one pod's /metrics counts: predictions answered, nothing-to-read answers, refusals, 4xx and 5xx."""
-    families = {family.name: family for family in text_string_to_metric_families(
-        httpx.get(f"http://{endpoint[0]}:{endpoint[1]}/metrics").text)}
+    families = metric_families(f"http://{endpoint[0]}:{endpoint[1]}")
 
     def total(name: str, keep=lambda labels: True) -> float:
         return sum(sample.value for sample in families[name].samples
@@ -192,7 +183,7 @@ def test_the_browser_draws_reads_and_clears_through_two_replicas(replicas, brows
     with open_app(browser, replicas.url) as page:
         digits = 0
         while sum(served(pod)["answered"] for pod in replicas.processes) < 100:
-            digit, strokes = [("1", ONE), ("7", SEVEN)][digits % 2]  # few mouse moves: each costs ~0.5 s here
+            digit, strokes = [("1", ONE), ("7", SEVEN)][digits % 2]  # few mouse moves: each is slow (software WebGL)
             draw(page, strokes)
             expect_reads(page, digit)
             if digits % 10 == 0:

@@ -19,9 +19,10 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from app.contract import METADATA_FILE
-from tests.conftest import MODEL_DIR
-from tests.drawing import browser_png, draw_digit, huge_png_header, png_bytes
 from tests.support.browser import VIEWPORT
+from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
+from tests.support.paths import MODEL_DIR
+from tests.support.server import metric_samples
 
 
 def post_file(url: str, content: bytes, name: str = "digit.png") -> httpx.Response:
@@ -84,10 +85,7 @@ def test_wrong_content_types_and_a_missing_field_are_refused_saying_how_to_send(
 
 def test_answers_are_counted_in_the_metrics_like_the_gradio_paths(server, mnist_slice):
     def sevens() -> float:
-        for line in httpx.get(f"{server}/metrics").text.splitlines():
-            if line.startswith('digits_predictions_total{digit="7"}'):
-                return float(line.split()[-1])
-        return 0.0
+        return metric_samples(server).get(("digits_predictions_total", (("digit", "7"),)), 0.0)
 
     before = sevens()
     seven = next(digit for digit, label in zip(mnist_slice.x_test, mnist_slice.y_test, strict=True) if label == 7)

@@ -15,10 +15,10 @@ from PIL import Image
 
 from app.contract import METADATA_FILE
 from app.gradio_overrides import STUB_REWRITING_GRADIO
-from tests.conftest import MODEL_DIR
-from tests.drawing import browser_png, draw_digit, huge_png_header
-from tests.support.gradio_api import sketch
-from tests.support.server import REPO, free_port
+from tests.support.drawing import browser_png, draw_digit, huge_png_header
+from tests.support.gradio_api import sketch, sketchpad_value
+from tests.support.paths import MODEL_DIR, REPO
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_nothing_to_read_gives_an_empty_label(client, tmp_path):
     white = tmp_path / "white.png"
     Image.new("RGB", (800, 800), "white").save(white)
     assert client.predict(sketch(white), api_name="/predict") == {}
-    assert client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict") == {}
+    assert client.predict(sketchpad_value(), api_name="/predict") == {}
 
 
 def test_a_plain_photo_of_a_digit_in_any_size(client, mnist_slice, tmp_path):

@@ -8,8 +8,8 @@ import pytest
 from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE, check_output
 from app.preprocess import preprocess
-from tests.conftest import BROWSER_COMPOSITE, MODEL_DIR
-from tests.drawing import draw_digit
+from tests.support.drawing import draw_digit
+from tests.support.paths import BROWSER_COMPOSITE, MODEL_DIR
 from training.data import to_model_input
 
 TARGET_ACCURACY = 0.996

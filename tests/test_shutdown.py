@@ -27,12 +27,11 @@ import signal
 import time
 
 import httpx
-import numpy as np
-import yaml
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
-from tests.conftest import REPO
-from tests.drawing import browser_png, draw_digit
+from tests.support.drawing import drawn_canvases
+from tests.support.gradio_api import CALL_PREDICT, UPLOAD, EventReader, upload_form, uploaded_sketch
+from tests.support.manifests import base, container, pod_spec
 from tests.support.server import run_app
 
 CLIENTS = 16
@@ -43,35 +42,31 @@ WAIT_LIMIT = 180  # seconds for the load to get going at all: a limit on a condi
 
 def kubernetes_time_after_sigterm() -> tuple[int, int]:
     """(terminationGracePeriodSeconds, preStop sleep seconds) of the Deployment."""
-    deployment = yaml.safe_load((REPO / "kustomize" / "base" / "deployment.yaml").read_text())
-    pod = deployment["spec"]["template"]["spec"]
-    container = next(c for c in pod["containers"] if c["name"] == "app")
-    return pod["terminationGracePeriodSeconds"], container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    deployment = base()
+    return (pod_spec(deployment)["terminationGracePeriodSeconds"],
+            container(deployment)["lifecycle"]["preStop"]["sleep"]["seconds"])
 
 
 async def predict_traced(client: httpx.AsyncClient, png: bytes, record: dict, streams: set) -> None:
     """One prediction, noting when each step was reached in `record`, and its outcome."""
-    upload = await client.post("/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
+    upload = await client.post(UPLOAD, files=upload_form(png))
     record["status"] = upload.status_code
     upload.raise_for_status()
-    sketch = {"background": None, "layers": [], "composite": {"path": upload.json()[0],
-                                                              "meta": {"_type": "gradio.FileData"}}}
-    call = await client.post("/gradio_api/call/predict", json={"data": [sketch]})
+    call = await client.post(CALL_PREDICT, json={"data": [uploaded_sketch(upload.json()[0])]})
     record["status"] = call.status_code
     call.raise_for_status()
     record["called"] = time.monotonic()
-    event = None
-    async with client.stream("GET", f"/gradio_api/call/predict/{call.json()['event_id']}") as stream:
+    reader = EventReader()
+    async with client.stream("GET", f"{CALL_PREDICT}/{call.json()['event_id']}") as stream:
         record["status"] = stream.status_code
         stream.raise_for_status()
         record["streaming"] = time.monotonic()
         streams.add(id(record))
         try:
             async for line in stream.aiter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    record["event"], record["data"] = event, json.loads(line[5:])
+                event, data = reader.read(line) or ("", "")
+                if event in ("complete", "error"):
+                    record["event"], record["outputs"] = event, json.loads(data)
                     return
         finally:
             streams.discard(id(record))
@@ -110,9 +105,7 @@ async def run_load(url: str, canvases: list[tuple[bytes, str]], server) -> tuple
 def test_sigterm_under_load_finishes_in_flight_predictions_and_exits_0(tmp_path, mnist_slice):
     grace, pre_stop = kubernetes_time_after_sigterm()
     assert GRACEFUL_SHUTDOWN_SECONDS < grace - pre_stop, "uvicorn's drain must end before Kubernetes kills the pod"
-    rng = np.random.default_rng(5)
-    canvases = [(browser_png(draw_digit(digit, rng)), str(label))
-                for digit, label in zip(mnist_slice.x_test[:48], mnist_slice.y_test[:48], strict=True)]
+    canvases = drawn_canvases(48, seed=5, mnist=mnist_slice)
     server, url = run_app(tmp_path)
     try:
         records, signalled = asyncio.run(run_load(url, canvases, server))
@@ -130,12 +123,12 @@ def test_sigterm_under_load_finishes_in_flight_predictions_and_exits_0(tmp_path,
         assert record.get("status", 200) < 500, record
         assert record.get("event") != "error", record
         if record.get("event") == "complete":
-            assert record["data"][0]["label"] in [str(d) for d in range(10)], record
+            assert record["outputs"][0]["label"] in [str(d) for d in range(10)], record
         if "streaming" in record:
             assert "event" in record, f"an event stream was cut off: {record}"
         if "failure" in record:
             assert record["ended"] > signalled, f"failed before the signal: {record}"
-    right = [r["data"][0]["label"] == r["digit"] for r in records if r.get("event") == "complete"]
+    right = [r["outputs"][0]["label"] == r["digit"] for r in records if r.get("event") == "complete"]
     assert sum(right) >= 0.95 * len(right)
 
     assert exit_status == 0, f"exit status {exit_status} (-15: killed by the re-raised SIGTERM)"

@@ -7,7 +7,7 @@ import pytest
 
 from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
-from tests.conftest import MNIST_SLICE, STYLE_SLICE
+from tests.support.paths import MNIST_SLICE, STYLE_SLICE
 from training import train
 from training.data import to_model_input
 

@@ -11,7 +11,8 @@ from app.feedback import FeedbackStore
 from app.gradio_overrides import Drawings
 from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, build_ui, predict
-from tests.conftest import MODEL_DIR
+from tests.support.gradio_api import sketchpad_value
+from tests.support.paths import MODEL_DIR
 
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
@@ -27,10 +28,9 @@ def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
 def test_nothing_to_read_is_an_empty_label_and_a_message():
     classifier, _ = load_classifier(MODEL_DIR)
     assert predict(classifier, Metrics({}), None) == (None, None, EMPTY_MESSAGE)  # a page that has not drawn yet
-    assert predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": None}) == (
-        None, None, EMPTY_MESSAGE)  # untouched or cleared
+    assert predict(classifier, Metrics({}), sketchpad_value()) == (None, None, EMPTY_MESSAGE)  # untouched or cleared
     white = Image.new("RGB", (800, 800), "white")
-    label, seen, message = predict(classifier, Metrics({}), {"background": None, "layers": [], "composite": white})
+    label, seen, message = predict(classifier, Metrics({}), sketchpad_value(white))
     assert label is None and seen is None
     assert message == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
 

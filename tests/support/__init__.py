@@ -1,2 +1,22 @@
-"""What tests and benchmarks share: the app as a real process, a kube-proxy-like balancer, the rendered
-manifests and the real browser. Test modules import from here, never from each other."""
+"""What tests and benchmarks share. Test modules and bench/ scripts import from here, never from each other
+(bench/ scripts put the repository on sys.path first); tests/conftest.py holds only fixtures.
+
+- paths: where things are: REPO, the MNIST slice, the style slice, the shipped model, the browser's canvas.
+- drawing: digits drawn as the Sketchpad sends them (draw_digit, browser_png, drawn_canvases), and PNG files
+  Pillow would not write (png_file, huge_png_header).
+- server: the app as a real process on a free port (run_app, stop_app, free_port), its request log and its
+  /metrics (logged_requests, metric_families, metric_samples).
+- gradio_api: Gradio's API as programs call it: the Sketchpad's value (sketchpad_value, sketch,
+  uploaded_sketch), and the HTTP flow (upload, call_predict, read_events, predict_http, predict_async).
+- load: many clients at once over the HTTP flow (load, latencies), as tests/test_load.py and the
+  benchmarks use it.
+- process: a process's CPU time, memory and threads, read from /proc.
+- manifests: the Kustomize overlays rendered by kubectl, the base as written, and the app's container in them.
+- balancer: a TCP balancer that picks pods as kube-proxy does for the Service.
+- replicas: replicas of the app behind that balancer, with the kubelet's and a rollout's part played.
+- caller: a gradio_client user as a process of its own, connecting from an address of its own.
+- browser: the app in headless Chromium, drawing on the Sketchpad with the mouse.
+- table: the benchmarks' results as a Markdown table.
+- azureml_definitions: the Azure ML YAML as the tests read it; azureml_run: azureml/run_pipeline.py and its
+  package imported as the script finds them; fake_mlclient: a stand-in for MLClient that records each call.
+"""

@@ -20,8 +20,8 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
-# Every wait is for a condition; the limit is generous because each mouse move over the canvas costs about
-# half a second of software WebGL here, and other tests may share the two cores.
+# Every wait is for a condition; the limit is generous because each mouse move over the canvas is slow in
+# software WebGL, and other tests may share the machine's cores.
 WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
 

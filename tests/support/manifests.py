@@ -1,4 +1,5 @@
-"""The Kustomize overlays as Kubernetes gets them: `kubectl kustomize`, parsed."""
+"""The Kustomize manifests: the overlays as Kubernetes gets them (`kubectl kustomize`, parsed), the base as
+written, and the app's container in either."""
 
 import shutil
 import subprocess
@@ -6,8 +7,9 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.server import REPO
+from tests.support.paths import REPO
 
+BASE = REPO / "kustomize" / "base"
 OVERLAYS = REPO / "kustomize" / "overlays"
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
@@ -19,6 +21,12 @@ def render(overlay: str) -> tuple[str, dict[str, dict]]:
     result = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stderr, {obj["kind"]: obj for obj in yaml.safe_load_all(result.stdout)}
+
+
+def base() -> dict[str, dict]:
+    """The base's objects as written, by kind: without kubectl, and without what the overlays change."""
+    paths = sorted(path for path in BASE.glob("*.yaml") if path.name != "kustomization.yaml")
+    return {obj["kind"]: obj for path in paths for obj in yaml.safe_load_all(path.read_text())}
 
 
 def pod_spec(objects: dict) -> dict:

@@ -1,4 +1,4 @@
-"""The app as a real process: python -m app on a free port, as a user starts it."""
+"""The app as a real process: python -m app on a free port, as a user starts it; what it logged and counted."""
 
 import json
 import os
@@ -6,12 +6,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
+APP = ("-m", "app")
 
 
 def free_port() -> int:
@@ -20,19 +24,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_app(tmp_path: Path, **env) -> tuple[subprocess.Popen, str]:
+def run_app(tmp_path: Path, command: Sequence[str] = APP, **env) -> tuple[subprocess.Popen, str]:
     """Start python -m app with these settings; return it and its URL once /health answers 200.
 
     The process's output goes to `process.log` (a file in tmp_path), its uploads to tmp_path/gradio, the
-    corrections users send to tmp_path/feedback (never the repository's folder).
+    corrections users send to tmp_path/feedback (never the repository's folder); `process.port` is its port
+    and `process.ready_seconds` the time from its start to /health answering 200. `command` runs Python with
+    other arguments instead of `-m app` (a benchmark's stand-in server), "{port}" in them replaced by the port.
     """
     port = free_port()
     environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
                    "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
                    "FEEDBACK_DIR": str(tmp_path / "feedback"), **env}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "server.log"
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=environment,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, *(part.replace("{port}", str(port)) for part in command)], cwd=REPO,
+                              env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)
     server.log = log
     server.port = port
     url = f"http://127.0.0.1:{port}"
@@ -42,9 +50,10 @@ def run_app(tmp_path: Path, **env) -> tuple[subprocess.Popen, str]:
             raise RuntimeError(f"the app exited ({server.returncode}): {log.read_text()}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                server.ready_seconds = time.perf_counter() - started
                 return server, url
         except httpx.TransportError:
-            time.sleep(0.1)
+            time.sleep(0.02)
     server.kill()
     raise RuntimeError("the app did not become ready in 60 s")
 
@@ -72,8 +81,12 @@ def logged_requests(process: subprocess.Popen) -> list[dict]:
     return entries
 
 
+def metric_families(url: str) -> dict[str, Metric]:
+    """The app's /metrics, each family by name (there, with no samples, until a labelled one first counts)."""
+    return {family.name: family for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)}
+
+
 def metric_samples(url: str) -> dict[tuple, float]:
     """The app's /metrics as {(sample name, sorted label pairs): value}."""
-    text = httpx.get(f"{url}/metrics").text
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+            for family in metric_families(url).values() for sample in family.samples}

@@ -3,7 +3,8 @@
 A real MNIST digit is scaled up to a random size, placed at a random spot on a large white canvas
 and painted in black, anti-aliased, like a brush stroke: the preprocessing must undo all of that.
 The canvas is what Chromium's Sketchpad uploads (tests/data/browser_composite.png is one): an
-opaque 800x800 RGBA image, which browser_png encodes the way the browser does.
+opaque 800x800 RGBA image, which browser_png encodes the way the browser does. drawn_canvases gives a
+set of them with the digit each shows, to check the answers.
 """
 
 import io
@@ -14,6 +15,8 @@ import numpy as np
 from PIL import Image
 
 from app.preprocess import MAX_PIXELS
+from tests.support.paths import MNIST_SLICE
+from training.data import Mnist, load_mnist
 
 
 def draw_digit(digit: np.ndarray, rng: np.random.Generator, canvas: int = 800,
@@ -27,6 +30,15 @@ def draw_digit(digit: np.ndarray, rng: np.random.Generator, canvas: int = 800,
     return image
 
 
+def drawn_canvases(count: int, seed: int = 0, mnist: Mnist | None = None) -> list[tuple[bytes, str]]:
+    """`count` (PNG, digit) pairs: the test digits of `mnist` (default: the repository's slice) in order,
+    round again if need be, each drawn with draw_digit (one generator, seeded `seed`) and encoded by browser_png."""
+    mnist = load_mnist(MNIST_SLICE) if mnist is None else mnist
+    rng = np.random.default_rng(seed)
+    digits = [i % len(mnist.x_test) for i in range(count)]
+    return [(browser_png(draw_digit(mnist.x_test[i], rng)), str(mnist.y_test[i])) for i in digits]
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -36,7 +48,7 @@ def png_bytes(image: Image.Image) -> bytes:
 def browser_png(image: Image.Image) -> bytes:
     """An RGBA image encoded as Chromium encodes the Sketchpad's canvas: every row "Up"-filtered, zlib level 1.
 
-    Pillow cannot choose PNG filters, and its files are 1.5 to 2.5 times larger and slower to take in.
+    Pillow cannot choose PNG filters, and its files are larger and slower to take in.
     """
     pixels = np.asarray(image.convert("RGBA"), np.uint8)
     height, width = pixels.shape[:2]
