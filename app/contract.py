@@ -6,7 +6,8 @@ Input:  float32 array of shape [N, 28, 28, 1], values in [0, 1], white ink (1.0)
 Output: float32 array of shape [N, 10], one probability per digit 0-9, each row summing to 1.
 
 Training (`training.data.to_model_input`), the app's preprocessing, the LiteRT classifier and the
-tests all check against the functions here. The model folder holds the files named below.
+tests all check against the functions here. The model folder holds the files named below, and the
+canvas and brush below are the drawing both the app and the style set make.
 """
 
 import numpy as np
@@ -15,6 +16,12 @@ IMAGE_SIZE = 28
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 NUM_CLASSES = 10
 CLASS_NAMES = [str(digit) for digit in range(NUM_CLASSES)]
+
+# The drawing the app hands to preprocessing, which the style set (training/styles.py) draws like: the
+# Sketchpad's square canvas and its brush's radius, in pixels. The radius makes a stroke like MNIST's when
+# a digit is drawn across about half the canvas.
+CANVAS_SIZE = 800
+BRUSH_RADIUS = 22
 
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"

@@ -19,18 +19,17 @@ meant (app/feedback.py), read again from the same composite. Nothing is kept wit
 import numpy as np
 
 from app.classifier import Classifier
-from app.contract import CLASS_NAMES, TFLITE_FILE
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, TFLITE_FILE
 from app.feedback import FeedbackRefused, FeedbackStore, summary
 from app.gradio_overrides import gr, override_sketchpad
 from app.metrics import Metrics
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage
 from app.reading import keep_correction, read_digit
 
-CANVAS = (800, 800)
+CANVAS = (CANVAS_SIZE, CANVAS_SIZE)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
 # must keep the client on that process at least as long (kustomize/base/service.yaml).
 CLIENT_STATE_SECONDS = 600
-BRUSH_RADIUS = 22  # a stroke like MNIST's when a digit is drawn across about half the canvas
 EMPTY_MESSAGE = "Draw one digit on the canvas."
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
 CSS = """#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }

@@ -37,12 +37,6 @@ def test_the_same_seed_draws_the_same_digits():
     assert not np.array_equal(first[0], style_digits("validation", 1, seed=6)[0])
 
 
-def test_the_canvas_and_brush_are_the_apps():
-    from app import ui
-
-    assert ui.CANVAS == (styles.CANVAS, styles.CANVAS) and ui.BRUSH_RADIUS == styles.BRUSH_RADIUS
-
-
 def test_the_style_set_holds_templates_and_fonts_of_one_split():
     validation = styles.style_set("validation", per_template=1, per_font_digit=1)
     kinds = {style.split(" ")[0] for style in validation["styles"]}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE
 from app.preprocess import preprocess
-from training.styles import BRUSH_RADIUS, CANVAS
 
 FONT_DIR = Path(__file__).with_name("fonts")
 FONTS = {path.stem: path for path in sorted(FONT_DIR.glob("*.woff"))}  # family name -> font file
@@ -110,7 +110,7 @@ def thicken(mask: Image.Image, rng: np.random.Generator, scale: float) -> Image.
     return mask.filter(ImageFilter.MaxFilter(2 * radius + 1)) if radius > 0 else mask
 
 
-def render_digit(font_path: str | Path, digit: int, rng: np.random.Generator, canvas: int = CANVAS) -> Image.Image:
+def render_digit(font_path: str | Path, digit: int, rng: np.random.Generator, canvas: int = CANVAS_SIZE) -> Image.Image:
     """The digit in this font, drawn black on an opaque white RGBA canvas x canvas, like a Sketchpad composite.
 
     Random: height (30-90 % of the canvas), place, slant (+-15 degrees), rotation, width (+-15 %) and,
@@ -121,7 +121,7 @@ def render_digit(font_path: str | Path, digit: int, rng: np.random.Generator, ca
     mask = glyph.transform((small, small), Image.Transform.AFFINE, random_pose(rng, glyph.size, small),
                            resample=Image.Resampling.BILINEAR)
     if rng.random() < THICKEN:
-        mask = thicken(mask, rng, small / CANVAS)
+        mask = thicken(mask, rng, small / CANVAS_SIZE)
     mask = mask.resize((canvas, canvas), Image.Resampling.BILINEAR)
     image = Image.new("RGBA", (canvas, canvas), "white")
     image.paste((0, 0, 0, 255), mask=mask)

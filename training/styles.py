@@ -25,10 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE  # the app's Sketchpad and its brush
 from app.preprocess import preprocess
-
-CANVAS = 800  # the app's Sketchpad, and its brush (app/ui.py, which imports Gradio; a test compares them)
-BRUSH_RADIUS = 22
 
 
 def arc(centre_x, centre_y, radius_x, radius_y, start_degrees, end_degrees, points=16):
@@ -111,7 +109,7 @@ def retrace(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return points[position] + fraction[:, np.newaxis] * (points[position + 1] - points[position])
 
 
-def draw(strokes, rng: np.random.Generator, canvas: int = CANVAS, brush_radius: int = BRUSH_RADIUS) -> Image.Image:
+def draw(strokes, rng: np.random.Generator, canvas: int = CANVAS_SIZE, brush_radius: int = BRUSH_RADIUS) -> Image.Image:
     """The strokes on an opaque white RGBA canvas, as the Sketchpad sends it, drawn as a hurried hand does:
     points jittered, strokes retraced, each one after the first misplaced a little (crossbars, bases), the digit
     slanted, rotated, stretched, then put at a random size and place, in black with a round brush."""
