@@ -141,6 +141,8 @@ def test_port_and_settings_are_the_apps_and_written_once():
     settings = {field.name.upper() for field in dataclasses.fields(Settings)}
     assert set(env) <= settings, env
     assert [name for name, value in env.items() if image.get(name) == value] == [], "restated from the Dockerfile"
+    defaults = {name: str(getattr(Settings(), name.lower())) for name in env}
+    assert [name for name, value in env.items() if defaults[name] == value] == [], "restates the app's default"
     assert int(image["PORT"]) == app["ports"][0]["containerPort"]
     assert dockerfile_instructions("EXPOSE") == [image["PORT"]]
 
