@@ -1,7 +1,7 @@
 """The whole loop, small: people correct the served model through a real server, the training command
 takes their folder, and the evaluation reports and gates on the corrections it kept out.
 
-As docs/operations.md tells it:
+As the README tells it ("Call it"):
     python -m app                                               # corrections go to feedback/
     python -m training.train --out new-model --feedback feedback
     python -m training.evaluate --model new-model --feedback feedback
