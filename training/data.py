@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from app.contract import IMAGE_SIZE, NUM_CLASSES, check_input
-from app.feedback import RecordError, read_record, record_paths
+from app.feedback import Record, RecordError, read_record, record_paths
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -178,18 +178,28 @@ def load_corrections(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
     answered (the digit the model in service answered) and names (the record files). A record that cannot be
     read is skipped with a warning: one bad file must not stop a training run."""
     folder = Path(folder)
+    readable, unreadable = read_corrections(folder)
+    for error in unreadable:
+        warnings.warn(f"skipped a record of {folder}: {error}", stacklevel=2)
+    splits = {"training": [], "validation": []}
+    for path, record in readable:
+        splits[corrections_split(path.name)].append((path.name, record))
+    return {which: corrections_arrays(named) for which, named in splits.items()}
+
+
+def read_corrections(folder: Path) -> tuple[list[tuple[Path, Record]], list[str]]:
+    """The readable records of a corrections folder, with their paths, and why each other one is unreadable.
+    CorrectionsError when the folder is missing or not a folder. (Azure ML's upload checks the folder here.)"""
     if not folder.is_dir():
         problem = "not a folder" if folder.exists() else "folder not found"
         raise CorrectionsError(f"{folder}: {problem}; expected the corrections folder (FEEDBACK_DIR)")
-    splits = {"training": [], "validation": []}
+    readable, unreadable = [], []
     for path in record_paths(folder):
         try:
-            record = read_record(path)
+            readable.append((path, read_record(path)))
         except RecordError as error:
-            warnings.warn(f"skipped a record of {folder}: {error}", stacklevel=2)
-            continue
-        splits[corrections_split(path.name)].append((path.name, record))
-    return {which: corrections_arrays(named) for which, named in splits.items()}
+            unreadable.append(str(error))
+    return readable, unreadable
 
 
 def corrections_split(name: str) -> str:

@@ -15,8 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
-from app.feedback import RecordError, read_record, record_paths
-from training.data import MnistError, load_mnist
+from training.data import CorrectionsError, MnistError, load_mnist, read_corrections
 
 
 def content_version(checksums: dict[str, str]) -> str:
@@ -53,20 +52,14 @@ class Corrections:
 
 
 def local_corrections(folder: Path) -> Corrections:
-    """Check the corrections folder with the app's own reader, before anything is made in the workspace."""
-    if not folder.is_dir():
-        problem = "not a folder" if folder.exists() else "folder not found"
-        raise StepFailed(f"corrections folder {folder}: {problem}; set FEEDBACK_DIR (or --feedback-dir) to the "
-                         "app's corrections folder, or unset it to train without corrections")
-    checksums, unreadable = {}, []
-    with step(f"checking the corrections in {folder}"):
-        for path in record_paths(folder):
-            try:
-                read_record(path)
-            except RecordError as error:
-                unreadable.append(str(error))
-                continue
-            checksums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    """Check the corrections folder as training reads it, before anything is made in the workspace."""
+    with step(f"checking the corrections in {folder}"):  # with training's own reader
+        try:
+            readable, unreadable = read_corrections(folder)
+        except CorrectionsError as error:
+            raise StepFailed(f"corrections folder {error}: set FEEDBACK_DIR (or --feedback-dir) to the app's "
+                             "corrections folder, or unset it to train without corrections") from None
+        checksums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path, _ in readable}
     if unreadable:
         print(f"   {len(unreadable)} of the {len(unreadable) + len(checksums)} records in {folder} are unreadable "
               f"and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
