@@ -2,12 +2,13 @@
 
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from training.data import to_model_input
-from training.model import Augmentation, build_augmenter, elastic_field, warp
+from training.model import Augmentation, bilinear, build_augmenter, elastic_field, warp
 
 NONE = Augmentation(rotation_degrees=0, shear_degrees=0, zoom=0, aspect=0, shift=0, elastic_pixels=0,
                     thicken=0, thin=0)
@@ -59,3 +60,16 @@ def test_each_change_alone_moves_the_ink_as_it_says(batch):
     assert np.abs(ratio - 1).max() > 0.1 and np.abs(spread(wider, 1) / spread(images, 1) - 1).max() < 0.02
     moved = warp(images, replace(NONE, shift=0.1), seed(5)).numpy()
     assert not np.allclose(moved, images.numpy()) and moved.sum() == pytest.approx(images.numpy().sum(), rel=0.05)
+
+
+def test_bilinear_reads_as_keras_map_coordinates():
+    """The warp's own four-gather bilinear read gives keras.ops.image.map_coordinates' values, inside the
+    image, between pixels, on its edges and outside it (0)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 28, 28)).astype(np.float32)
+    y, x = (rng.uniform(-3, 31, (8, 28, 28)).astype(np.float32) for _ in range(2))
+    y[:, 0, :4], x[:, 0, :4] = [0, 27, 27.5, -0.5], [27, 0, 3, 26.25]  # corners and half a pixel outside
+    y[:, 1], x[:, 1] = np.round(y[:, 1]), np.round(x[:, 1])  # whole pixels
+    batch_index = np.broadcast_to(np.arange(8, dtype=np.float32)[:, None, None], y.shape)
+    expected = keras.ops.image.map_coordinates(images, np.stack([batch_index, y, x]), order=1)
+    assert np.allclose(bilinear(tf.constant(images), tf.constant(y), tf.constant(x)), expected, atol=1e-6)

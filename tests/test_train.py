@@ -1,6 +1,10 @@
 """One short training run on the shipped slice writes every output the app and the docs rely on."""
 
 import json
+import os
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -65,6 +69,21 @@ def test_metadata_holds_the_style_set_accuracy_of_the_served_file(trained, style
     style = "template 7-hook-crossed"
     assert metadata["per_style_accuracy"][style] == right[held_out["styles"] == style].mean()
     assert not any(name in metadata["per_style_accuracy"] for name in style_slice["training"]["styles"])
+
+
+def test_model_keras_loads_with_keras_alone(trained, mnist_slice, tmp_path):
+    """Training's fused batch norm stays in training: model.keras is Keras' own layers, and it loads and reads
+    as model.tflite does in a process that never imports this repository's code."""
+    load = ("import sys, numpy as np, keras; model = keras.saving.load_model(sys.argv[1]); "
+            "images = np.load(sys.argv[2]); print(' '.join(map(str, model.predict(images, verbose=0).argmax(1))))")
+    images = to_model_input(mnist_slice.x_test[:50])
+    np.save(tmp_path / "images.npy", images)
+    alone = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    read = subprocess.run([sys.executable, "-c", load, str(trained / KERAS_FILE), str(tmp_path / "images.npy")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=alone, check=True)
+    assert "FusedBatchNormalization" not in zipfile.ZipFile(trained / KERAS_FILE).read("config.json").decode()
+    served = Classifier(trained / TFLITE_FILE).predict(images).argmax(1)
+    assert read.stdout.split() == [str(digit) for digit in served]
 
 
 def test_records_an_azure_ml_run(tmp_path, monkeypatch):

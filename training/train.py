@@ -38,7 +38,7 @@ from training.evaluate import (
     plot_training_curves,
 )
 from training.export import write_metadata, write_model_files
-from training.model import Augmentation, build_augmenter, build_model
+from training.model import Augmentation, FusedBatchNormalization, build_augmenter, build_model, plain_copy
 from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
 
 
@@ -96,11 +96,12 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verbose: int = 1,
           corrections: dict[str, np.ndarray] | None = None):
     """Build and fit the model on MNIST, the style set's training split and the corrections' training split
-    if any; return the model, its per-epoch history and a summary of the run."""
+    if any; return the model (built from Keras' own layers, to save), its per-epoch history and a summary of
+    the run."""
     keras.utils.set_random_seed(config.seed)
     train_data, val_data, n_train, n_val = make_datasets(mnist, styles, config, corrections)
     steps_per_epoch = max(1, n_train // config.batch_size)
-    model = build_model(config.dropout)
+    model = build_model(config.dropout, FusedBatchNormalization)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)),
         loss="sparse_categorical_crossentropy",
@@ -112,7 +113,8 @@ def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verb
                         shuffle=False)  # the dataset shuffles itself, each epoch
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
                "training_images": n_train, "style_images": len(styles["labels"]), "validation_images": n_val}
-    return model, {key: [float(v) for v in values] for key, values in history.history.items()}, summary
+    history = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return plain_copy(model, config.dropout), history, summary
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
