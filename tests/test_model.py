@@ -17,7 +17,7 @@ def test_fused_batch_norm_trains_as_keras_batch_norm():
     fused_norm.build(inputs.shape)
     fused_norm.set_weights([weights + 0.1 * i for i, weights in enumerate(keras_norm.get_weights())])
     keras_norm.set_weights(fused_norm.get_weights())  # gamma, beta and the moving averages away from 1 and 0
-    weights = tf.constant(rng.normal(size=(16, 6, 6, 5)).astype(np.float32))  # random weights: no gradient is 0 by symmetry
+    weights = tf.constant(rng.normal(size=(16, 6, 6, 5)).astype(np.float32))  # so that no gradient is 0 by symmetry
 
     def step(norm):
         with tf.GradientTape() as tape:
@@ -43,6 +43,8 @@ def test_plain_copy_is_the_same_network_in_keras_own_layers():
     plain = plain_copy(trained)
     assert not any(isinstance(layer, FusedBatchNormalization) for layer in plain.layers)
     assert sum(isinstance(layer, FusedBatchNormalization) for layer in trained.layers) == 7
+    assert [type(layer) for layer in plain.layers] == [type(layer) for layer in build_model().layers]
+    assert not any("fused" in layer.name for layer in plain.layers)  # named as Keras names its own layers
     assert np.allclose(plain.predict(images, verbose=0), trained.predict(images, verbose=0), atol=1e-6)
 
 

@@ -79,11 +79,18 @@ def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization) -> k
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def plain_copy(model: keras.Model, dropout: float = 0.4) -> keras.Model:
-    """The same network and weights, built from Keras' own layers only: the model to save and serve."""
-    plain = build_model(dropout)
-    plain.set_weights(model.get_weights())
-    return plain
+def plain_copy(model: keras.Model) -> keras.Model:
+    """The same network and weights, in Keras' own layers only: the model to save and serve."""
+
+    def plain(layer):
+        config = layer.get_config()
+        if isinstance(layer, FusedBatchNormalization):  # named as Keras names its own: batch_normalization_3
+            return layers.BatchNormalization.from_config({**config, "name": config["name"].removeprefix("fused_")})
+        return type(layer).from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=plain)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def build_augmenter(settings: Augmentation):

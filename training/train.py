@@ -1,6 +1,6 @@
 """Train the digit CNN on MNIST and write the model folder the app serves.
 
-    python -m training.train --data ../shared/data/mnist --out app/model          # ~30 min, 2 CPU cores
+    python -m training.train --data ../shared/data/mnist --out app/model          # ~21 min, 2 CPU cores
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
     python -m training.train --data ../shared/data/mnist --out app/model --feedback feedback  # with corrections
 
@@ -114,7 +114,7 @@ def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verb
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
                "training_images": n_train, "style_images": len(styles["labels"]), "validation_images": n_val}
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
-    return plain_copy(model, config.dropout), history, summary
+    return plain_copy(model), history, summary
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
                         help="IDX folder or mnist.npz (default: $MNIST_DIR; none: Keras' download)")
     parser.add_argument("--out", required=True, type=Path, help="model folder to write")
     parser.add_argument("--styles", type=Path, help=f"the style set ({STYLE_SET_FILE} from python -m training.styles "
-                        "--out; default: draw it now, about 2 min): its training split is mixed into MNIST's, "
+                        "--out; default: draw it now, under a minute): its training split is mixed into MNIST's, "
                         "its validation split measured")
     parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): its training "
                         "split is mixed into MNIST's, its kept-out split measured (default: none)")
