@@ -36,8 +36,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 computes a training step's batch norm in about ten small ops, which took 40 % of this CNN's
     training step on CPU; the fused kernel does the same sums in one. Inference is Keras' own. The moving
-    averages are updated as Keras does, from the biased batch variance. Only for training: build_model's
-    plain copy is what is saved, so model.keras loads without this module.
+    averages are updated as Keras does, from the biased batch variance. Only for training: plain_copy(model)
+    is what is saved, so model.keras loads without this module.
     """
 
     def call(self, inputs, training=None, mask=None):
