@@ -11,6 +11,11 @@ No client address, no request header. The name is the time, the digit meant and 
 is written to a hidden temporary name and renamed once complete, so a crash mid-write leaves no half
 record (readers skip hidden files). Writing, reading and checking a record happen here only: the app
 writes them, training.data reads them.
+
+The folder's layout is written here once. New records wait for review in FEEDBACK_DIR itself, the only place
+the app writes; a person's decision (python -m training.review) moves each one, under the same name, into
+FEEDBACK_DIR/accepted/ (what training reads) or FEEDBACK_DIR/rejected/ (kept aside, never trained on, never
+deleted). The cap, max_records, counts the top level only: it bounds the records waiting for review.
 """
 
 import errno
@@ -28,6 +33,8 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from app.contract import IMAGE_SIZE, NUM_CLASSES
 
 SUFFIX = ".png"
+ACCEPTED = "accepted"  # FEEDBACK_DIR/accepted/: records a person accepted, the ones training reads
+REJECTED = "rejected"  # FEEDBACK_DIR/rejected/: records a person rejected, kept aside and never trained on
 TEXT_KEY = "feedback"
 FIELDS = ("meant", "answered", "probability", "model_sha256", "time")
 
@@ -113,13 +120,15 @@ def record_paths(folder: Path) -> list[Path]:
 
 
 def count_records(folder: Path) -> int:
-    """How many records `folder` holds: names only, as cheap as listing it gets (it is counted at every write)."""
+    """How many records `folder` holds at its top level (in FEEDBACK_DIR: those waiting for review, not the
+    accepted/ or rejected/ ones): names only, as cheap as listing it gets (it is counted at every write)."""
     with os.scandir(folder) as entries:
         return sum(is_record_name(entry.name) for entry in entries)
 
 
 class FeedbackStore:
-    """The corrections folder, shared by every replica. `folder` None: feedback is off."""
+    """The corrections folder, shared by every replica. `folder` None: feedback is off. `max_records`: how many
+    may wait for review at once (records reviewed since, in accepted/ and rejected/, do not count)."""
 
     def __init__(self, folder: Path | None, max_records: int):
         self.folder, self.max_records = folder, max_records
@@ -134,13 +143,13 @@ class FeedbackStore:
 
     def keep(self, record: Record) -> str:
         """Write the record under a new unique name, atomically; return the name. FeedbackRefused when feedback
-        is off, the store holds max_records already, or the disk refuses the write."""
+        is off, max_records wait for review already, or the disk refuses the write."""
         self.refuse_if_off()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if count_records(self.folder) >= self.max_records:
-                raise FeedbackRefused("full", f"The store of corrections is full ({self.max_records} records): "
-                                      "this one was not kept. Predictions go on as before.")
+                raise FeedbackRefused("full", f"The store of corrections is full ({self.max_records} records) until "
+                                      "a person reviews them: this one was not kept. Predictions go on as before.")
             now = datetime.now(UTC)
             name = f"{now:%Y%m%dT%H%M%S%fZ}-{record.meant}-{uuid.uuid4().hex}{SUFFIX}"
             temporary = self.folder / f".{name}.tmp"

@@ -41,6 +41,20 @@ The app (`mount`):
   tests/test_bad_input.py::test_an_unknown_endpoint_gets_404_not_500
 - 400 for an unknown fn_index at /gradio_api/queue/join, not Gradio's unguarded KeyError.
   tests/test_bad_input.py::test_an_unknown_function_index_in_the_queue_gets_4xx_not_500
+- the queue's lost sessions (`guard_queue`): Gradio keeps each session's pending messages in an LRU of 2,000, and
+  a message for an evicted session raised KeyError in the loop that runs the queue, which then stopped for good:
+  every later event got 503 "Queue is stopped." (docs/gradio-queue-stopped.md). An event whose session was
+  evicted is dropped instead (nobody can read its answer), and the session's pending ids go with it.
+  tests/test_abuse.py::test_a_flood_of_unread_calls_leaves_the_queue_serving_everyone
+- `queue(max_size=...)`, QUEUE_WAITING_PER_WORKER events for each of CONCURRENCY's workers: Gradio's queue had
+  no bound, so a flood made a backlog of minutes. Past it, Gradio answers 503 with BUSY_MESSAGE.
+  tests/test_abuse.py::test_a_flood_of_unread_calls_leaves_the_queue_serving_everyone
+- `queue_running(demo)`: whether the queue's loop still runs, for /health/live (app/server.py).
+  tests/test_abuse.py::test_liveness_fails_when_the_queue_has_stopped
+- `UploadSpace`, before /gradio_api/upload: Gradio takes any number of uploads up to max_file_size each and
+  keeps them 10 minutes, so a few seconds of uploads filled the pod's /tmp. The folder stays within
+  UPLOAD_BUDGET_MB: the oldest files (older than UPLOAD_MIN_AGE_SECONDS) go first, then uploads are refused.
+  tests/test_abuse.py::test_an_upload_flood_leaves_the_folder_within_its_budget
 - `app.state.end_heartbeats`, Gradio's stop event, which only its own launch() sets: every open page and
   gradio_client holds a heartbeat stream (GET /gradio_api/heartbeat/...) that ends only when it is set.
   app/__main__.py sets it on SIGTERM, else each shutdown waits out the whole drain for them.
@@ -51,12 +65,16 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
+import math
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -68,6 +86,13 @@ STATE_SESSIONS = 1000  # Gradio's sessions kept (each API call makes one): the o
 # Polling every 10 ms delays an event by half that on average; this app reports no progress.
 QUEUE_POLL_SECONDS = 0.01
 PROGRESS_POLL_SECONDS = 1.0
+QUEUE_WAITING_PER_WORKER = 64  # events waiting per CONCURRENCY worker: about a second of predictions
+BUSY_MESSAGE = "The server is busy: try again in a few seconds."
+UPLOAD_PATH = "/gradio_api/upload"
+UPLOAD_MIN_AGE_SECONDS = 30  # a younger upload or output may still be read: it is never evicted
+UPLOAD_RESCAN_SECONDS = 1.0  # the upload folder is listed at most this often, unless it is short of space
+MULTIPART_FRAMING_BYTES = 64 * 1024  # an upload request's room for its multipart headers, beyond the file
+Refused = Callable[[str], None]  # told the reason of each request refused to keep serving
 
 
 # --- before `import gradio` --------------------------------------------------------------------------------
@@ -122,6 +147,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 skip_stub_rewriting()
 
 import gradio as gr  # noqa: E402
+import gradio.utils  # noqa: E402
 from gradio.components.base import server  # noqa: E402
 from gradio.data_classes import FileData  # noqa: E402
 
@@ -202,8 +228,148 @@ async def unknown_function(request, error: KeyError) -> JSONResponse:
     raise error  # anywhere else a KeyError is a bug: let it be the 500 it is
 
 
-def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes.Base, css: str) -> FastAPI:
-    """Mount the UI and its API at / (mount_gradio_app), with every override above; after the app's own routes."""
+class ForgetfulSessions(gradio.utils.LRUCache):
+    """Gradio's pending messages per session, an LRU: evicting a session also forgets its pending event ids,
+    which Gradio keeps in a plain dict that grew by one entry for every call nobody read."""
+
+    def __init__(self, queue):
+        super().__init__(queue.pending_messages_per_session.max_size)
+        self.queue = queue
+
+    def popitem(self, last: bool = True):
+        session, messages = super().popitem(last)
+        self.queue.pending_event_ids_session.pop(session, None)
+        return session, messages
+
+
+def guard_queue(queue, refused: Refused) -> None:
+    """Drop a message for a session the LRU evicted, and its event, instead of the KeyError that stops the queue.
+    A full queue answers BUSY_MESSAGE, and `refused("queue_full")` is told."""
+    queue.pending_messages_per_session = ForgetfulSessions(queue)
+    send, push = queue.send_message, queue.push
+
+    def send_message(event, message) -> None:
+        if event.session_hash in queue.pending_messages_per_session:
+            send(event, message)
+        else:
+            event.alive = False  # nobody can read its answer: Gradio skips it
+
+    async def push_or_busy(body, request, username):
+        success, detail, state = await push(body, request, username)
+        if state != "queue_full":
+            return success, detail, state
+        refused("queue_full")
+        return success, BUSY_MESSAGE, state
+
+    queue.send_message, queue.push = send_message, push_or_busy
+
+
+def queue_running(demo: gr.Blocks) -> bool:
+    """Whether the queue's loop still runs: once it stops, every Gradio event is refused until a restart."""
+    return not demo._queue.stopped
+
+
+class UploadSpace:
+    """ASGI middleware: Gradio's upload folder within `budget` bytes, whatever clients send.
+
+    An upload must declare its length (411 otherwise), one file of `max_file` bytes with its multipart framing
+    at most (413). Space is reserved for it
+    before Gradio reads a byte: if the folder, with the uploads in flight, would pass the budget, Gradio's
+    own files older than UPLOAD_MIN_AGE_SECONDS are deleted, oldest first, as its delete_cache would delete
+    them later; if that is not enough, 503 with Retry-After.
+    """
+
+    def __init__(self, app, demo: gr.Blocks, folder: str, budget: int, max_file: int, refused: Refused):
+        self.app, self.demo, self.folder = app, demo, Path(folder)
+        self.budget, self.max_file, self.refused = budget, max_file, refused
+        self.lock = threading.Lock()
+        self.used = self.reserved = 0
+        self.listed_at = -math.inf
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(UPLOAD_PATH):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if not length.isdigit():
+            return await self.refuse(send, 411, "upload_length", "Send the upload with a Content-Length.")
+        size = int(length)
+        if size > self.max_file + MULTIPART_FRAMING_BYTES:
+            return await self.refuse(send, 413, "upload_size", f"The upload is larger than {self.max_file / 2**20:g} "
+                                     "MB (MAX_UPLOAD_MB).")
+        if not await anyio.to_thread.run_sync(self.reserve, size):
+            return await self.refuse(send, 503, "upload_space", "The server's upload space is full: try again "
+                                     f"in {UPLOAD_MIN_AGE_SECONDS} s.", retry_after=UPLOAD_MIN_AGE_SECONDS)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            with self.lock:
+                self.reserved -= size
+                self.used += size  # on disk now, until the next listing says otherwise
+
+    async def refuse(self, send, status: int, reason: str, message: str, retry_after: int | None = None) -> None:
+        self.refused(reason)
+        headers = [(b"content-type", b"application/json")]
+        if retry_after:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps({"detail": message}).encode()})
+
+    def reserve(self, size: int) -> bool:
+        """Room for `size` more bytes, made by deleting old files if need be; False if there is none."""
+        with self.lock:
+            now = time.monotonic()
+            if now - self.listed_at > UPLOAD_RESCAN_SECONDS or self.used + self.reserved + size > self.budget:
+                files = self.files()
+                self.used, self.listed_at = sum(length for _, length, _ in files), now
+                for _, length, path in self.evictable(files):
+                    if self.used + self.reserved + size <= self.budget:
+                        break
+                    self.evict(path)
+                    self.used -= length
+            if self.used + self.reserved + size > self.budget:
+                return False
+            self.reserved += size
+            return True
+
+    def files(self) -> list[tuple[float, int, str]]:
+        """(modified, bytes, path) of every file in the folder, oldest first."""
+        found = []
+        for root, _, names in os.walk(self.folder):
+            for name in names:
+                try:
+                    stat = os.stat(os.path.join(root, name))
+                except OSError:
+                    continue  # deleted meanwhile
+                found.append((stat.st_mtime, stat.st_size, os.path.join(root, name)))
+        return sorted(found)
+
+    def evictable(self, files: list[tuple[float, int, str]]):
+        """The files Gradio would delete itself in time (its own, not kept), older than UPLOAD_MIN_AGE_SECONDS."""
+        own = set().union(*self.demo.temp_file_sets)
+        kept = set().union(*(getattr(block, "keep_in_cache", set()) for block in self.demo.blocks.values()))
+        old = time.time() - UPLOAD_MIN_AGE_SECONDS
+        return [file for file in files if file[0] < old and file[2] in own and file[2] not in kept]
+
+    def evict(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except OSError:
+            return
+        for files in self.demo.temp_file_sets:
+            files.discard(path)  # else Gradio keeps the name for good
+        try:
+            os.rmdir(os.path.dirname(path))  # its folder, named for its hash, if now empty
+        except OSError:
+            pass
+
+
+def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes.Base, css: str,
+          refused: Refused = lambda reason: None) -> FastAPI:
+    """Mount the UI and its API at / (mount_gradio_app), with every override above; after the app's own routes.
+    `refused(reason)` is told of each request refused to keep serving: queue_full, upload_length, upload_size,
+    upload_space."""
+    demo.queue(max_size=QUEUE_WAITING_PER_WORKER * settings.concurrency)
+    guard_queue(demo._queue, refused)
     demo.api_open = False
     demo.has_launched = True
     demo.state_session_capacity = STATE_SESSIONS
@@ -216,4 +382,7 @@ def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes
     gradio_app.add_exception_handler(gr.route_utils.FnIndexInferError, unknown_endpoint)
     gradio_app.add_exception_handler(KeyError, unknown_function)
     app.state.end_heartbeats = gradio_app.stop_event  # set by app/__main__.py on SIGTERM
+    app.routes[-1].app = UploadSpace(  # in front of Gradio's app, behind the app's middleware (logs, metrics)
+        gradio_app, demo, gradio_app.uploaded_file_dir, int(settings.upload_budget_mb * 2**20),
+        int(settings.max_upload_mb * 2**20), refused)
     return app

@@ -8,7 +8,10 @@
     digits_model_info{sha256, ...}           the model served (always 1)
     digits_feedback_total{answered, meant, verdict}  corrections kept: verdict "wrong" (a correction) or
                                              "right" (a confirmation: the user meant the digit answered)
-    digits_feedback_refused_total{reason}    corrections not kept: off, full, storage_error
+    digits_feedback_refused_total{reason}    corrections not kept: off, pod_limit, client_limit (app/limits.py),
+                                             full, storage_error
+    digits_refused_total{reason}             requests refused to keep serving (app/gradio_overrides.py): queue_full
+                                             (Gradio's queue), upload_space, upload_size, upload_length
 
 The live share of answers people marked wrong, of those they judged (docs/operations.md):
     sum(rate(digits_feedback_total{verdict="wrong"}[1h])) / sum(rate(digits_feedback_total[1h]))
@@ -41,6 +44,8 @@ class Metrics:
                                 ["answered", "meant", "verdict"], registry=self.registry)
         self.feedback_refused = Counter("digits_feedback_refused", "Corrections not kept, by reason", ["reason"],
                                         registry=self.registry)
+        self.refused = Counter("digits_refused", "Requests refused to keep serving, by reason", ["reason"],
+                               registry=self.registry)
         Info("digits_model", "The model served", registry=self.registry).info(
             {name: str(value) for name, value in model_identity.items() if not isinstance(value, dict)})
 

@@ -13,6 +13,7 @@ import numpy as np
 from app.classifier import Classifier
 from app.contract import CLASS_NAMES
 from app.feedback import FeedbackRefused, FeedbackStore, Record, check_digit, new_record
+from app.limits import CorrectionLimits
 from app.metrics import Metrics
 from app.preprocess import NothingToRead, UnreadableImage, preprocess_sketch
 
@@ -69,16 +70,19 @@ def read_digit(classifier: Classifier, metrics: Metrics, sketch, request_id: str
     return reading
 
 
-def keep_correction(classifier: Classifier, metrics: Metrics, store: FeedbackStore, sketch, meant,
-                    model_sha256: str, request_id: str | None = None) -> tuple[Record, str]:
+def keep_correction(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
+                    sketch, meant, model_sha256: str, client: str | None = None,
+                    request_id: str | None = None) -> tuple[Record, str]:
     """Read the picture again and keep it with the digit the user meant; return the record and its file name.
 
-    Raises FeedbackRefused (off, full, a storage error: counted and logged here), ValueError (the digit
-    meant is not 0-9), NothingToRead or UnreadableImage (nothing that could have been answered).
+    Raises FeedbackRefused (off, over a limit of app/limits.py as RateLimited, full, a storage error: counted
+    and logged here), ValueError (the digit meant is not 0-9), NothingToRead or UnreadableImage (nothing that
+    could have been answered). `client`: the address the correction came from, for the per-client limit.
     """
     try:
         store.refuse_if_off()  # first: with feedback off, nothing else matters
         meant = check_digit(meant)
+        limits.take(client)  # before any work: a flood costs little
         reading = look(classifier, sketch)
         record = new_record(reading.seen, meant, int(reading.digit), float(reading.probabilities.max()),
                             model_sha256)

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 
 from app.classifier import Classifier
 from app.feedback import FeedbackRefused, FeedbackStore, summary
+from app.limits import CorrectionLimits, RateLimited
 from app.metrics import Metrics
 from app.preprocess import NothingToRead, UnreadableImage
 from app.reading import keep_correction, read_digit
@@ -61,6 +62,9 @@ ERRORS = {400: {"description": "not a readable image (the reason is in `detail`)
 
 
 FEEDBACK_ERRORS = {**ERRORS, 422: {"description": "no digit in the picture, or `digit` is not 0-9"},
+                   429: {"description": "over a limit of corrections per minute (FEEDBACK_PER_MINUTE, "
+                                        "FEEDBACK_PER_CLIENT_PER_MINUTE): not kept; Retry-After says when to try "
+                                        "again"},
                    503: {"description": "corrections are not kept on this server, or could not be written"},
                    507: {"description": "the store of corrections is full: not kept"}}
 REFUSAL_STATUS = {"full": 507}  # else 503
@@ -95,8 +99,8 @@ async def uploaded_picture(request: Request, limit: int) -> bytes:
     raise HTTPException(415, f"send multipart/form-data with a `file` field, or an image content type; not {kind!r}")
 
 
-def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, model_sha256: str,
-                max_upload_bytes: int, concurrency: int) -> APIRouter:
+def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
+                model_sha256: str, max_upload_bytes: int, concurrency: int) -> APIRouter:
     router = APIRouter()
     limiter = anyio.CapacityLimiter(concurrency)  # as many readings at once as the Gradio path allows
 
@@ -125,12 +129,15 @@ def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, 
         sketch = {"background": None, "layers": [], "composite": picture}
         try:
             record, name = await anyio.to_thread.run_sync(
-                keep_correction, classifier, metrics, store, sketch, digit, model_sha256,
-                request.headers.get("x-request-id"), limiter=limiter)
+                keep_correction, classifier, metrics, store, limits, sketch, digit, model_sha256,
+                request.client.host if request.client else None, request.headers.get("x-request-id"),
+                limiter=limiter)
         except NothingToRead as reason:
             raise HTTPException(422, f"Nothing to read: {reason}: nothing to correct") from None
         except UnreadableImage as error:
             raise HTTPException(400, f"Could not read the image: {error}") from None
+        except RateLimited as refusal:
+            raise HTTPException(429, str(refusal), headers={"Retry-After": str(refusal.retry_after)}) from None
         except FeedbackRefused as refusal:
             raise HTTPException(REFUSAL_STATUS.get(refusal.reason, 503), str(refusal)) from None
         return Correction(**summary(record, name))

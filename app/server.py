@@ -1,7 +1,7 @@
 """The FastAPI app: health routes for people and probes, with the Gradio UI and API mounted at /.
 
-    GET /health/live  liveness: the process answers (never touches the model)
-    GET /health       readiness: the model is loaded and answers a forward pass; its identity
+    GET /health/live  liveness: the process answers and Gradio's queue runs (never touches the model)
+    GET /health       readiness: the model is loaded and answers a forward pass, the queue runs; its identity
     GET /metrics      Prometheus metrics (app/metrics.py)
     POST /predict     one picture in, one JSON answer out (app/rest.py); stateless
     POST /feedback    a picture and the digit it shows, kept for the next training (app/feedback.py)
@@ -21,7 +21,8 @@ from app.classifier import Classifier, load_classifier
 from app.config import Settings, load_settings
 from app.contract import TFLITE_FILE
 from app.feedback import FeedbackStore
-from app.gradio_overrides import mount
+from app.gradio_overrides import mount, queue_running
+from app.limits import CorrectionLimits
 from app.logs import RequestLog
 from app.metrics import CONTENT_TYPE, Metrics
 from app.rest import rest_router
@@ -52,18 +53,23 @@ def serve_docs_offline(app: FastAPI) -> None:
                                    swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
 
-def probe_router(classifier: Classifier, identity: dict, metrics: Metrics) -> APIRouter:
+def probe_router(classifier: Classifier, identity: dict, metrics: Metrics, demo) -> APIRouter:
     """/health/live, /health and /metrics: for people, probes and Prometheus."""
     router = APIRouter()
 
     @router.get("/health/live")
-    def live() -> dict:
-        """Liveness: the server answers."""
-        return {"status": "alive"}
+    def live() -> JSONResponse:
+        """Liveness: the server answers and Gradio's queue runs; 503 if it has stopped (only a restart brings it
+        back: the page and gradio_client are refused meanwhile)."""
+        if queue_running(demo):
+            return JSONResponse({"status": "alive"})
+        return JSONResponse({"status": "Gradio's queue has stopped"}, status_code=503)
 
     @router.get("/health")
     def health() -> JSONResponse:
-        """Readiness: the model is loaded and answers; 503 if not."""
+        """Readiness: the model is loaded and answers, and Gradio's queue runs; 503 if not."""
+        if not queue_running(demo):
+            return JSONResponse({"status": "Gradio's queue has stopped", "model": identity}, status_code=503)
         if classifier.self_check():
             return JSONResponse({"status": "ready", "model": identity})
         return JSONResponse({"status": "model not answering", "model": identity}, status_code=503)
@@ -83,13 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     identity = model_identity(metadata)
     metrics = Metrics(identity)
     store = FeedbackStore(settings.feedback_dir, settings.feedback_max_records)
+    limits = CorrectionLimits(settings.feedback_per_minute, settings.feedback_per_client_per_minute)
+    demo = build_ui(classifier, metadata, metrics, store, limits, settings.concurrency)  # events set their concurrency
     app = FastAPI(title="Handwritten digits", version=identity["sha256"][:12], docs_url=None, redoc_url=None,
                   description="Read a handwritten digit: `POST /predict` with one picture. The drawing UI is at `/`.")
     app.add_middleware(RequestLog, metrics=metrics)
     # Routes first: the Gradio mount at / would swallow them.
-    app.include_router(rest_router(classifier, metrics, store, identity["sha256"],
+    app.include_router(rest_router(classifier, metrics, store, limits, identity["sha256"],
                                    int(settings.max_upload_mb * 2**20), settings.concurrency))
     serve_docs_offline(app)
-    app.include_router(probe_router(classifier, identity, metrics))
-    demo = build_ui(classifier, metadata, metrics, store, settings.concurrency)  # events set their concurrency
-    return mount(app, demo, settings, theme=THEME, css=CSS)  # Gradio's overrides: app/gradio_overrides.py
+    app.include_router(probe_router(classifier, identity, metrics, demo))
+    return mount(app, demo, settings, theme=THEME, css=CSS,  # Gradio's overrides: app/gradio_overrides.py
+                 refused=lambda reason: metrics.refused.labels(reason).inc())

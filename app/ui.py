@@ -22,6 +22,7 @@ from app.classifier import Classifier
 from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, TFLITE_FILE
 from app.feedback import FeedbackRefused, FeedbackStore, summary
 from app.gradio_overrides import gr, override_sketchpad
+from app.limits import CorrectionLimits
 from app.metrics import Metrics
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage
 from app.reading import keep_correction, read_digit
@@ -59,11 +60,14 @@ def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | 
     return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), ""
 
 
-def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, model_sha256: str, sketch, meant,
-            request_id: str | None = None) -> dict:
+def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
+            model_sha256: str, sketch, meant, request: gr.Request | None = None) -> dict:
     """The `feedback` API: keep a Sketchpad value with the digit meant; what was kept, or a gr.Error why not."""
+    client = request.client.host if request and request.client else None
+    request_id = request.headers.get("x-request-id") if request else None
     try:
-        record, name = keep_correction(classifier, metrics, store, sketch, meant, model_sha256, request_id)
+        record, name = keep_correction(classifier, metrics, store, limits, sketch, meant, model_sha256, client,
+                                       request_id)
     except NothingToRead as reason:
         raise gr.Error(f"Nothing to read: {reason}: nothing to correct.", print_exception=False) from None
     except (FeedbackRefused, UnreadableImage, ValueError) as error:
@@ -72,7 +76,7 @@ def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, mode
 
 
 def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: FeedbackStore,
-             concurrency: int) -> gr.Blocks:
+             limits: CorrectionLimits, concurrency: int) -> gr.Blocks:
     accuracy = metadata.get("test_accuracy", 0.0)
     model_sha256 = metadata["files"][TFLITE_FILE]["sha256"]
     with gr.Blocks(title="Handwritten digits", delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
@@ -102,8 +106,8 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
         def correct_drawing(meant: str, request: gr.Request):
             """A click on "Wrong? It was…": keep the composite last read with the digit meant, say so."""
             try:
-                kept = correct(classifier, metrics, store, model_sha256, drawings.latest(request.session_hash),
-                               meant, request.headers.get("x-request-id"))
+                kept = correct(classifier, metrics, store, limits, model_sha256,
+                               drawings.latest(request.session_hash), meant, request)
             except gr.Error as error:
                 return error.message, gr.Row(visible=True)
             return kept["message"], gr.Row(visible=False)  # until the next answer: one record a reading
@@ -119,8 +123,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
             return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)[0]
 
         def feedback_api(value, meant, request: gr.Request):
-            return correct(classifier, metrics, store, model_sha256, value, meant,
-                           request.headers.get("x-request-id") if request else None)
+            return correct(classifier, metrics, store, limits, model_sha256, value, meant, request)
 
         answer = [label, seen_image, message, meant_row]
         sketch.change(read_drawing, inputs=None, outputs=answer, trigger_mode="always_last",

@@ -3,12 +3,13 @@
     python azureml/run_pipeline.py                  # train, gate, compare, register, fetch
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
-    FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the app's corrections (train and gate)
+    FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
 
 Training: makes sure the compute cluster, the environment and the MNIST data asset exist (uploading the
 local IDX folder, $MNIST_DIR, as a new data asset version when the workspace lacks it), and with
-$FEEDBACK_DIR the corrections data asset too (the app's corrections folder, its records checked with
-app.feedback, uploaded the same way); submits azureml/pipeline.yml (with corrections, the train step mixes
+$FEEDBACK_DIR the corrections data asset too (the records of the app's corrections folder accepted in review,
+python -m training.review, and with --feedback-unreviewed those waiting too; checked with app.feedback,
+uploaded the same way); submits azureml/pipeline.yml (with corrections, the train step mixes
 them in, and the evaluate step's gate also refuses a model worse than the model in service on the kept-out
 ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json from the
 job's output and refuses it when it is worse than the latest registered version on MNIST or on the style
@@ -55,14 +56,14 @@ from azure.ai.ml.entities import Model
 def dry_run(settings: Settings) -> str:
     """Everything that needs no workspace: check the local folders, load the definitions, build and validate
     the pipeline; its YAML."""
-    corrections = local_corrections(settings.feedback_dir) if settings.feedback_dir else None
+    corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
+                   if settings.feedback_dir else None)
     compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
     corrections_path = f"azureml:{settings.feedback_name}:{corrections.version}" if corrections else None
     pipeline = build_pipeline(pipeline, environment, settings, data_path, corrections_path)
-    feedback = (f"corrections {corrections_path} ({len(corrections.checksums)} records, {corrections.unreadable} "
-                "unreadable left out)" if corrections else "no corrections")
+    feedback = f"corrections {corrections_path} ({corrections.describe()})" if corrections else "no corrections"
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
           f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
           f"{feedback}", file=sys.stderr)
@@ -72,7 +73,8 @@ def dry_run(settings: Settings) -> str:
 def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
     """Make sure the workspace has what the pipeline needs, run it, register its model unless it is worse.
     The corrections folder is checked first: a bad one stops the run before anything is made in the workspace."""
-    corrections = local_corrections(settings.feedback_dir) if settings.feedback_dir else None
+    corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
+                   if settings.feedback_dir else None)
     compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)

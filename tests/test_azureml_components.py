@@ -35,7 +35,7 @@ from tests.support.azureml_definitions import (
     snapshot_files,
 )
 from tests.support.paths import MNIST_SLICE, REPO
-from training import prep
+from training import prep, review
 from training.data import MnistError, load_mnist, write_idx
 from training.fonts import families
 from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
@@ -202,13 +202,17 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
 # --- corrections: train and evaluate with and without their optional `feedback` ---
 
 def corrections_folder(folder: Path, served_right: bool, mnist_slice) -> Path:
-    """60 records written by the app's FeedbackStore: MNIST test digits with a wrong digit meant (so no model
-    learns them), the model in service's answer the digit meant (served_right) or another one."""
+    """60 records written by the app's FeedbackStore and accepted in review (training.review): MNIST test digits
+    with a wrong digit meant (so no model learns them), the model in service's answer the digit meant
+    (served_right) or another one."""
     store = FeedbackStore(folder, max_records=1000)
+    names = []
     for index, (picture, label) in enumerate(zip(mnist_slice.x_test[:60], mnist_slice.y_test[:60], strict=True)):
         meant = (int(label) + 1 + index % 9) % 10  # never the digit drawn
         answered = meant if served_right else (meant + 1) % 10
-        store.keep(new_record(picture, meant, answered, 0.9, "0" * 64))
+        names.append(store.keep(new_record(picture, meant, answered, 0.9, "0" * 64)))
+    moved, problems = review.decide(folder, names, [])
+    assert moved["accepted"] == 60 and not problems, problems
     return folder
 
 

@@ -4,8 +4,9 @@ The fake (tests/support/fake_mlclient.py) records every call by operation and an
 in the case at hand; the entity objects the entry point hands it (AmlCompute, Environment, Data, PipelineJob,
 Model) are the real azure-ai-ml classes. The model it downloads, as the job's output and as the registered
 version, is a copy of the model the repository ships in app/model/, its metadata.json given the figures the
-case needs. Corrections folders are written with the app's own FeedbackStore. The entry point and its package
-are imported as running the script finds them (tests/support/azureml_run.py), and run by path too.
+case needs. Corrections folders are written with the app's own FeedbackStore and reviewed with training.review.
+The entry point and its package are imported as running the script finds them (tests/support/azureml_run.py),
+and run by path too.
 """
 
 import hashlib
@@ -22,10 +23,11 @@ import pytest
 import yaml
 from marshmallow.warnings import Marshmallow4Warning
 
-from app.feedback import FeedbackStore, new_record
+from app.feedback import ACCEPTED, REJECTED, FeedbackStore, new_record
 from tests.support.azureml_run import AZUREML, ENTRY_POINT, aml_run, run_pipeline
 from tests.support.fake_mlclient import EXISTING_MNIST, Call, FakeMLClient
 from tests.support.paths import MNIST_SLICE, MODEL_DIR
+from training import review
 from training.data import load_mnist, write_idx
 
 with warnings.catch_warnings():
@@ -362,14 +364,19 @@ def test_the_data_version_follows_the_content(tmp_path):
 
 # --- corrections: the app's corrections folder, as a content-hashed data asset, into train and evaluate ---
 
-def corrections(folder: Path, records: int = 6, start: int = 0) -> Path:
-    """A corrections folder as the app writes it: `records` more records, each a different picture."""
+def corrections(folder: Path, records: int = 6, start: int = 0, decision: str | None = ACCEPTED) -> Path:
+    """A corrections folder as the app writes it: `records` more records, each a different picture, then accepted
+    or rejected as a reviewer does (None: left waiting for review)."""
     store = FeedbackStore(folder, max_records=1000)
+    names = []
     for number in range(start, start + records):
         picture = np.zeros((28, 28), np.uint8)
         picture[number % 28, :] = 255  # a stroke, somewhere else in each record
-        store.keep(new_record(picture, meant=number % 10, answered=(number + 1) % 10, probability=0.8,
-                              model_sha256="0" * 64))
+        names.append(store.keep(new_record(picture, meant=number % 10, answered=(number + 1) % 10, probability=0.8,
+                                           model_sha256="0" * 64)))
+    if decision:
+        moved, problems = review.decide(folder, *((names, []) if decision == ACCEPTED else ([], names)))
+        assert moved[decision] == records and not problems, problems
     return folder
 
 
@@ -380,9 +387,11 @@ def feedback_data_gets(fake) -> list[str]:
 
 def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluate(shipped_model, tmp_path, capsys):
     folder = corrections(tmp_path / "feedback")
-    names = sorted(path.name for path in folder.iterdir())
-    (folder / "broken.png").write_bytes(b"not a PNG")  # a corrupt record: left out, and said so
-    (folder / f".{names[0]}.tmp").write_bytes(b"half a record")  # the app's temporary file: not a record
+    names = sorted(f"{ACCEPTED}/{path.name}" for path in (folder / ACCEPTED).iterdir())
+    corrections(folder, records=3, start=6, decision=None)  # waiting for review: not trained on
+    corrections(folder, records=3, start=9, decision=REJECTED)  # rejected: never trained on
+    (folder / ACCEPTED / "broken.png").write_bytes(b"not a PNG")  # a corrupt record: left out, and said so
+    (folder / f".{Path(names[0]).name}.tmp").write_bytes(b"half a record")  # the app's temporary file
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"FEEDBACK_DIR": str(folder)}) == 0
 
@@ -395,9 +404,10 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
     assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "digit-feedback"
     assert fake.calls("data.get") == [Call(("mnist",), {"version": mnist.version, "label": None}),
                                       Call(("digit-feedback",), {"version": uploaded.version, "label": None})]
-    assert fake.uploaded["digit-feedback", uploaded.version] == names  # the readable records, nothing else
+    assert fake.uploaded["digit-feedback", uploaded.version] == names  # the readable accepted records, no other
     listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
     assert uploaded.version == hashlib.sha256(listing.encode()).hexdigest()[:12]  # as MNIST's version is made
+    assert uploaded.tags == {"accepted": "6", "unreviewed": "0"}
 
     [job] = fake.objects("jobs.create_or_update")
     corrections_input = job.inputs.corrections._data
@@ -414,7 +424,7 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
         assert model.tags["feedback_asset"] == "digit-feedback"
         assert model.tags["feedback_version"] == uploaded.version
     error = capsys.readouterr().err
-    assert f"1 of the 7 records in {folder} are unreadable" in error and "broken.png" in error
+    assert f"1 of the 7 records read in {folder} are unreadable" in error and "broken.png" in error
 
 
 def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_path):
@@ -435,7 +445,12 @@ def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_pa
     shutil.copytree(folder, tmp_path / "elsewhere")  # the same records elsewhere: the same version
     assert aml_run.data_assets.local_corrections(tmp_path / "elsewhere").version == first
 
-    corrections(folder, records=1, start=6)  # one more record: a new version, uploaded
+    corrections(folder, records=1, start=6, decision=None)  # a new record waiting for review: the same version
+    fake.log.clear()
+    assert run(fake, tmp_path, env=env) == 0
+    assert feedback_data_gets(fake) == [first] and "data.create_or_update" not in fake.operations()
+
+    review.decide(folder, [path.name for path in folder.glob("*.png")], [])  # accepted: a new version, uploaded
     fake.log.clear()
     assert run(fake, tmp_path, env=env) == 0
     [second] = feedback_data_gets(fake)
@@ -458,9 +473,9 @@ def test_without_corrections_the_pipeline_has_no_corrections_input_and_validates
 
 
 def broken_corrections(folder: Path) -> Path:
-    """A corrections folder whose one record is corrupt."""
-    folder.mkdir()
-    (folder / "20260101T000000000000Z-7-0123.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
+    """A corrections folder whose one accepted record is corrupt."""
+    (folder / ACCEPTED).mkdir(parents=True)
+    (folder / ACCEPTED / "20260101T000000000000Z-7-0123.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
     return folder
 
 
@@ -468,9 +483,14 @@ def broken_corrections(folder: Path) -> Path:
     (lambda folder: folder, [], "folder not found"),
     (lambda folder: folder, ["--feedback-dir"], "folder not found"),
     (lambda folder: folder.write_text("a file"), [], "not a folder"),
-    (lambda folder: folder.mkdir(), [], "holds no readable record (0 unreadable)"),
-    (broken_corrections, [], "holds no readable record (1 unreadable)"),
-], ids=["missing", "missing (argument)", "a file", "empty", "only a corrupt record"])
+    (lambda folder: folder.mkdir(), [], "holds no readable accepted record (0 unreadable; 0 waiting for review"),
+    (broken_corrections, [], "holds no readable accepted record (1 unreadable; 0 waiting for review"),
+    (lambda folder: corrections(folder, decision=REJECTED), [],
+     "holds no readable accepted record (0 unreadable; 0 waiting for review"),
+    (lambda folder: corrections(folder, decision=None), [],
+     "holds no readable accepted record (0 unreadable; 6 waiting for review: python -m training.review"),
+], ids=["missing", "missing (argument)", "a file", "empty", "only a corrupt record", "only rejected records",
+        "none reviewed yet"])
 def test_a_corrections_folder_without_a_readable_record_stops_it_before_anything_is_made(
         shipped_model, tmp_path, capsys, make, args, problem):
     folder = tmp_path / "feedback"
@@ -494,7 +514,8 @@ def test_dry_run_shows_the_corrections_input(tmp_path, capsys):
     assert printed["inputs"]["corrections"]["path"] == f"azureml:digit-feedback:{version}"
     for name in ("train", "evaluate"):
         assert printed["jobs"][name]["inputs"]["feedback"]["path"] == "${{parent.inputs.corrections}}"
-    assert f"corrections azureml:digit-feedback:{version} (6 records, 0 unreadable left out)" in captured.err
+    assert f"corrections azureml:digit-feedback:{version} (6 records: 6 accepted; 0 unreadable left out)" in (
+        captured.err)
 
     assert run_pipeline.main(["--dry-run"], env={**env, "FEEDBACK_DIR": str(tmp_path / "none")}, connect_to=None) == 1
     assert "corrections folder" in capsys.readouterr().err
@@ -505,10 +526,37 @@ def test_a_record_that_changes_before_it_is_uploaded_stops_it(tmp_path):
     checked = aml_run.data_assets.local_corrections(folder)
     [name] = checked.checksums
     corrections(tmp_path / "other", records=1)
-    shutil.copy(next((tmp_path / "other").iterdir()), folder / name)  # another record under the checked name
+    shutil.copy(next((tmp_path / "other" / ACCEPTED).iterdir()), folder / name)  # another record, the checked name
     (tmp_path / "staging").mkdir()
     with pytest.raises(aml_run.steps.StepFailed, match="changed while it was being uploaded"):
         aml_run.data_assets.stage_records(checked, tmp_path / "staging")
+
+
+def test_a_record_reviewed_before_it_is_uploaded_stops_it(tmp_path):
+    folder = corrections(tmp_path / "feedback", records=1, decision=None)
+    checked = aml_run.data_assets.local_corrections(folder, include_unreviewed=True)
+    assert review.decide(folder, [path.name for path in folder.glob("*.png")], [])[0][ACCEPTED] == 1
+    (tmp_path / "staging").mkdir()
+    with pytest.raises(aml_run.steps.StepFailed, match="was moved while it was being uploaded"):
+        aml_run.data_assets.stage_records(checked, tmp_path / "staging")
+
+
+def test_with_feedback_unreviewed_the_records_waiting_are_uploaded_too_never_the_rejected(
+        shipped_model, tmp_path, capsys):
+    folder = corrections(tmp_path / "feedback", records=4)
+    corrections(folder, records=2, start=4, decision=None)
+    corrections(folder, records=2, start=6, decision=REJECTED)
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path, "--feedback-unreviewed", env={"FEEDBACK_DIR": str(folder)}) == 0
+    _, uploaded = fake.objects("data.create_or_update")
+    expected = sorted(f"{ACCEPTED}/{path.name}" for path in [*folder.glob("*.png"), *folder.glob(f"{ACCEPTED}/*")])
+    assert fake.uploaded["digit-feedback", uploaded.version] == expected and len(expected) == 6
+    assert uploaded.tags == {"accepted": "4", "unreviewed": "2"}
+    assert "(6 records: 4 accepted, 2 not reviewed; 0 unreadable left out)" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exit_info:  # nothing to include without a folder
+        run_pipeline.main(["--feedback-unreviewed"], env={**ENV, "FEEDBACK_DIR": ""}, connect_to=None)
+    assert exit_info.value.code == 2 and "--feedback-unreviewed needs a corrections folder" in capsys.readouterr().err
 
 
 def test_no_workspace_is_a_usage_error(tmp_path, capsys):

@@ -11,7 +11,7 @@ queue (POST /gradio_api/queue/join, GET /gradio_api/queue/data); and Gradio's di
   repository, /dev/zero, a path climbing out of the upload folder) are refused and never read or
   copied: the API must not read server files (a security property);
 - an empty file, empty or enormous declared dimensions, non-image bytes, a truncated browser canvas
-  get "Could not read the image: ..."; uploads over MAX_UPLOAD_MB get 413, also when sent chunked;
+  get "Could not read the image: ..."; uploads over MAX_UPLOAD_MB get 413;
   a file name cannot climb out of the upload folder;
 - the largest images the app accepts, sent CONCURRENCY at a time, keep the server within the
   Deployment's memory limit;
@@ -293,20 +293,13 @@ def test_malformed_uploads_get_400_with_a_message(server, body, headers, status,
     assert response.status_code == status and message in response.text
 
 
-def test_an_oversized_upload_sent_chunked_gets_413(server):
-    """No Content-Length to check up front: the limit must still hold while the body streams in."""
+def test_an_oversized_upload_gets_413_before_its_body_is_read(server):
+    """The declared length is checked up front (an upload without one gets 411: tests/test_abuse.py)."""
     url = server.url
-    boundary = "b0undary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + bytes(2 * 1024 * 1024) + f"\r\n--{boundary}--\r\n".encode()
-
-    def chunks():
-        for start in range(0, len(body), 65536):
-            yield body[start:start + 65536]
-
-    response = httpx.post(f"{url}/gradio_api/upload", content=chunks(), timeout=TIMEOUT,
-                          headers={"content-type": f"multipart/form-data; boundary={boundary}"})
-    assert response.status_code == 413 and "maximum allowed size" in response.text
+    response = httpx.post(f"{url}/gradio_api/upload", timeout=TIMEOUT,
+                          files={"files": ("big.png", bytes(2 * 1024 * 1024), "image/png")})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "The upload is larger than 1 MB (MAX_UPLOAD_MB)."
 
 
 def test_an_upload_name_cannot_climb_out_of_the_upload_folder(server):

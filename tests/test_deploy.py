@@ -248,3 +248,24 @@ def test_image_installs_the_serving_requirements_only():
     assert "requirements-dev" not in (REPO / "Dockerfile").read_text()
     ignored = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert ignored[0] == "*" and {"!app/", "!requirements.txt"} <= set(ignored)
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes quantity of bytes ("256Mi", "1Gi", "500M") in MiB."""
+    units = {"Ki": 2**-10, "Mi": 1, "Gi": 2**10, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", quantity).groups()
+    return float(number) * units.get(unit, 2**-20)
+
+
+@needs_kubectl
+def test_the_upload_budget_fits_the_pods_tmp_with_room_to_spare(overlay):
+    """Gradio's uploads (GRADIO_TEMP_DIR, in the /tmp emptyDir) are kept within UPLOAD_BUDGET_MB, uploads in
+    flight included: at most half the emptyDir, whose limit is within the pod's ephemeral storage. Past it the
+    kubelet would evict the pod."""
+    objects = render(overlay)[1]
+    settings = load_settings({**image_environment(), **environment(objects)})
+    (tmp,) = [volume["emptyDir"] for volume in pod_spec(objects)["volumes"] if volume["name"] == "tmp"]
+    assert Path(image_environment()["GRADIO_TEMP_DIR"]).is_relative_to(WRITABLE)
+    assert settings.upload_budget_mb <= mebibytes(tmp["sizeLimit"]) / 2
+    assert settings.max_upload_mb < settings.upload_budget_mb / 16  # a drawing, not a share of the budget
+    assert mebibytes(tmp["sizeLimit"]) <= mebibytes(container(objects)["resources"]["limits"]["ephemeral-storage"])

@@ -3,6 +3,7 @@ takes their folder, and the evaluation reports and gates on the corrections it k
 
 As the README tells it ("Call it"):
     python -m app                                               # corrections go to feedback/
+    python -m training.review feedback --accept ID ...          # a person accepts them (the sheet's command)
     python -m training.train --out new-model --feedback feedback
     python -m training.evaluate --model new-model --feedback feedback
 """
@@ -50,7 +51,8 @@ def test_corrections_sent_to_the_server_are_trained_on_and_evaluated(tmp_path, m
     assert len(sent) >= 42, "the shipped model reads nearly every style slice digit: too few to correct"
 
     (tmp_path / "server").mkdir()
-    server, url = run_app(tmp_path / "server")
+    # one person sending a batch: the limits on corrections (app.limits) are raised for them
+    server, url = run_app(tmp_path / "server", FEEDBACK_PER_CLIENT_PER_MINUTE="0", FEEDBACK_PER_MINUTE="1000")
     try:
         told = [httpx.post(f"{url}/feedback", params={"digit": digit}, timeout=30,
                            files={"file": ("digit.png", picture, "image/png")}) for picture, digit in sent]
@@ -61,6 +63,10 @@ def test_corrections_sent_to_the_server_are_trained_on_and_evaluated(tmp_path, m
     records = [read_record(path) for path in record_paths(folder)]
     assert sorted(record.meant for record in records) == sorted(digit for _, digit in sent)
     assert sum(record.verdict == "wrong" for record in records) >= 2  # some are real corrections
+
+    reviewed = python("-m", "training.review", str(folder), "--accept", *(path.name for path in record_paths(folder)))
+    assert reviewed.returncode == 0, reviewed.stderr
+    assert f"{len(sent)} records accepted" in reviewed.stdout and record_paths(folder) == []
 
     split = load_corrections(folder)
     trained = python("-m", "training.train", "--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE),

@@ -9,6 +9,7 @@ from PIL import Image
 from app.classifier import load_classifier
 from app.feedback import FeedbackStore
 from app.gradio_overrides import Drawings
+from app.limits import CorrectionLimits
 from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, build_ui, predict
 from tests.support.gradio_api import sketchpad_value
@@ -17,7 +18,8 @@ from tests.support.paths import MODEL_DIR
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
     classifier, metadata = load_classifier(MODEL_DIR)
-    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), concurrency=1)
+    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
+                    concurrency=1)
     sketchpad = next(block for block in demo.blocks.values() if isinstance(block, gr.Sketchpad))
     path = str(tmp_path / "canvas.png")
     payload = EditorData(background=None, layers=[FileData(path=path)], composite=FileData(path=path))

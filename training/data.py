@@ -8,9 +8,11 @@ loader of the users' corrections.
 Every file is checked (magic number, dimensions, length, image/label counts, label range); a bad
 one raises MnistError naming the file and what is wrong with it.
 
-    corrections = load_corrections("feedback")   # the users' corrections (FEEDBACK_DIR, app/feedback.py)
+    corrections = load_corrections("feedback")   # the users' corrections a person accepted (FEEDBACK_DIR/accepted)
+    corrections = load_corrections("feedback", include_unreviewed=True)   # and those waiting for review
 
-Each record's split is fixed by a hash of its file name: a record kept out for validation is never trained on.
+Each record's split is fixed by a hash of its file name: a record kept out for validation is never trained on,
+and reviewing it (training.review moves it under the same name) does not change its split.
 """
 
 import gzip
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from app.contract import IMAGE_SIZE, NUM_CLASSES, check_input
-from app.feedback import Record, RecordError, read_record, record_paths
+from app.feedback import ACCEPTED, Record, RecordError, read_record, record_paths
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -172,29 +174,39 @@ def load_keras_download() -> Mnist:
                  checksums={"keras mnist.npz arrays": arrays.hexdigest()})
 
 
-def load_corrections(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """The records of a corrections folder, both corrections and confirmations, split by corrections_split:
-    {"training": {...}, "validation": {...}}, each with images uint8 [N, 28, 28], labels (the digit meant),
-    answered (the digit the model in service answered) and names (the record files). A record that cannot be
-    read is skipped with a warning: one bad file must not stop a training run."""
+def load_corrections(folder: str | Path, include_unreviewed: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """The records of a corrections folder that training reads (read_corrections), both corrections and
+    confirmations, split by corrections_split: {"training": {...}, "validation": {...}}, each with images uint8
+    [N, 28, 28], labels (the digit meant), answered (the digit the model in service answered), reviewed (True: a
+    person accepted it) and names (the record files). A record that cannot be read is skipped with a warning:
+    one bad file must not stop a training run."""
     folder = Path(folder)
-    readable, unreadable = read_corrections(folder)
+    readable, unreadable = read_corrections(folder, include_unreviewed)
     for error in unreadable:
         warnings.warn(f"skipped a record of {folder}: {error}", stacklevel=2)
     splits = {"training": [], "validation": []}
     for path, record in readable:
-        splits[corrections_split(path.name)].append((path.name, record))
-    return {which: corrections_arrays(named) for which, named in splits.items()}
+        splits[corrections_split(path.name)].append((path.name, path.parent == folder / ACCEPTED, record))
+    return {which: corrections_arrays(records) for which, records in splits.items()}
 
 
-def read_corrections(folder: Path) -> tuple[list[tuple[Path, Record]], list[str]]:
-    """The readable records of a corrections folder, with their paths, and why each other one is unreadable.
-    CorrectionsError when the folder is missing or not a folder. (Azure ML's upload checks the folder here.)"""
+def read_corrections(folder: Path, include_unreviewed: bool = False) -> tuple[list[tuple[Path, Record]], list[str]]:
+    """The readable records training reads from a corrections folder (FEEDBACK_DIR), with their paths, and why
+    each other one is unreadable: the records a person accepted (its accepted/ folder, absent until the first
+    review) and, with include_unreviewed, those still waiting for review at its top level too; never the
+    rejected ones. CorrectionsError when the folder is missing or not a folder. (Azure ML's upload checks the
+    folder here.)"""
     if not folder.is_dir():
         problem = "not a folder" if folder.exists() else "folder not found"
         raise CorrectionsError(f"{folder}: {problem}; expected the corrections folder (FEEDBACK_DIR)")
+    paths = record_paths(folder / ACCEPTED) + (record_paths(folder) if include_unreviewed else [])
+    return read_records(sorted(paths, key=lambda path: path.name))  # by name: the same order, reviewed or not
+
+
+def read_records(paths: list[Path]) -> tuple[list[tuple[Path, Record]], list[str]]:
+    """The readable records among `paths`, each with its path, and why each other one is unreadable."""
     readable, unreadable = [], []
-    for path in record_paths(folder):
+    for path in paths:
         try:
             readable.append((path, read_record(path)))
         except RecordError as error:
@@ -209,14 +221,14 @@ def corrections_split(name: str) -> str:
     return "validation" if number % CORRECTIONS_KEPT_OUT_ONE_IN == 0 else "training"
 
 
-def corrections_arrays(named: list) -> dict[str, np.ndarray]:
-    """(name, Record) pairs as arrays, in the order given."""
-    records = [record for _, record in named]
+def corrections_arrays(records: list[tuple[str, bool, Record]]) -> dict[str, np.ndarray]:
+    """(name, reviewed, Record) triples as arrays, in the order given."""
     return {
-        "images": np.array([record.picture for record in records], np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
-        "labels": np.array([record.meant for record in records], np.uint8),
-        "answered": np.array([record.answered for record in records], np.uint8),
-        "names": np.array([name for name, _ in named], str),
+        "images": np.array([record.picture for *_, record in records], np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+        "labels": np.array([record.meant for *_, record in records], np.uint8),
+        "answered": np.array([record.answered for *_, record in records], np.uint8),
+        "reviewed": np.array([reviewed for _, reviewed, _ in records], bool),
+        "names": np.array([name for name, *_ in records], str),
     }
 
 

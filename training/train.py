@@ -6,10 +6,12 @@
 
 MNIST's training images are mixed with the training split of the style set (training/styles.py: stroke
 templates and handwriting fonts of many school styles) and, with --feedback, with the training split of the
-users' corrections (training.data.load_corrections). Writes into --out: model.keras, model.tflite
+users' corrections a person accepted (python -m training.review; training.data.load_corrections), and with
+--feedback-unreviewed those still waiting for review too. Writes into --out: model.keras, model.tflite
 (float32, for LiteRT), metadata.json (metrics, checksums, hyperparameters, versions), training_curves.png,
 confusion_matrix.png (MNIST's test set) and style_confusion_matrix.png (the style set's held-out fonts and
-templates). With --feedback, metadata.json also holds the accuracy on the corrections kept out of training.
+templates). With --feedback, metadata.json also holds how many records were read (accepted, unreviewed) and
+the accuracy on those kept out of training.
 The metrics are those of model.tflite, the file the app serves.
 """
 
@@ -34,6 +36,7 @@ from training.evaluate import (
     evaluate_feedback,
     evaluate_styles,
     evaluate_tflite,
+    feedback_counts,
     plot_confusion_matrix,
     plot_training_curves,
 )
@@ -62,15 +65,23 @@ def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: in
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
-                  corrections: dict[str, np.ndarray] | None = None):
-    """Shuffled, augmented training batches of MNIST, the style set's training split and the corrections'
-    training split if any, and plain validation batches of MNIST."""
+def training_arrays(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
+                    corrections: dict[str, np.ndarray] | None = None):
+    """What the model learns from, as (images, labels) pairs: MNIST's training images but those held out for
+    the curves, the style set's training split and the corrections' training split if any; and the held out."""
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist.x_train, mnist.y_train, config.validation_images, config.seed)
     extra = [styles] if corrections is None else [styles, corrections]
     x_train = np.concatenate([x_train, *(data["images"] for data in extra)])
     y_train = np.concatenate([y_train, *(data["labels"] for data in extra)]).astype(mnist.y_train.dtype)
+    return (x_train, y_train), (x_val, y_val)
+
+
+def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
+                  corrections: dict[str, np.ndarray] | None = None):
+    """Shuffled, augmented batches of training_arrays' training images, and plain validation batches of
+    MNIST."""
+    (x_train, y_train), (x_val, y_val) = training_arrays(mnist, styles, config, corrections)
     seeds = tf.data.Dataset.random(config.seed, rerandomize_each_iteration=True).batch(2)  # one per batch
     batches = (tf.data.Dataset.from_tensor_slices((to_model_input(x_train), y_train))
                .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -126,8 +137,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--styles", type=Path, help=f"the style set ({STYLE_SET_FILE} from python -m training.styles "
                         "--out; default: draw it now, under a minute): its training split is mixed into MNIST's, "
                         "its validation split measured")
-    parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): its training "
-                        "split is mixed into MNIST's, its kept-out split measured (default: none)")
+    parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): the training "
+                        "split of the records accepted in review (its accepted/ folder) is mixed into MNIST's, "
+                        "their kept-out split measured (default: none)")
+    parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the records still "
+                        "waiting for review (its top level) too; never the rejected ones")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -138,6 +152,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0 or args.validation_images < 0:
         parser.error("--epochs and --batch-size must be >= 1, --learning-rate > 0, --validation-images >= 0")
+    if args.feedback_unreviewed and not args.feedback:
+        parser.error("--feedback-unreviewed needs --feedback")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          validation_images=args.validation_images, seed=args.seed)
     return args, config
@@ -150,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     styles = load_style_set(args.styles) if args.styles else build_style_set()
     print(f"style set from {args.styles or 'training/styles.py'}: "
           + ", ".join(f"{len(data['labels'])} {which}" for which, data in styles.items()))
-    corrections = load_corrections(args.feedback) if args.feedback else None  # read first: a bad folder fails now
+    # read before training: a bad folder fails now
+    corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     model, history, run = train(mnist, styles["training"], config, args.verbose,
                                 corrections["training"] if corrections else None)
 
@@ -167,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     feedback = {}
     if corrections:  # the served file's figures on the records kept out of training ("records": how many)
         feedback["feedback_validation"] = {
-            "folder": str(args.feedback), "training_records": len(corrections["training"]["labels"]),
+            "folder": str(args.feedback), **feedback_counts(corrections, args.feedback_unreviewed),
+            "training_records": len(corrections["training"]["labels"]),
             **evaluate_feedback(args.out / TFLITE_FILE, corrections["validation"])}
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
@@ -194,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def describe_feedback(figures: dict) -> str:
-    """One line on the corrections: how many were trained on, and how the model reads the kept-out ones."""
-    line = f"feedback from {figures['folder']}: {figures['training_records']} records trained on, "
+    """One line on the corrections: how many were read (accepted, and unreviewed when asked for) and trained on,
+    and how the model reads the kept-out ones."""
+    read = f"{figures['accepted_records']} accepted records"
+    if figures["unreviewed_records"] is not None:
+        read += f" and {figures['unreviewed_records']} not reviewed"
+    line = f"feedback from {figures['folder']}: {read}, {figures['training_records']} trained on, "
     if not figures["records"]:
         return line + "none kept out to measure"
     return line + (f"{figures['records']} kept out: accuracy {figures['accuracy']:.4f} on them, the model in "

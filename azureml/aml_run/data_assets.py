@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
+from app.feedback import ACCEPTED, count_records
 from training.data import CorrectionsError, MnistError, load_mnist, read_corrections
 
 
@@ -41,41 +42,65 @@ def local_data_version(data_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class Corrections:
-    """The corrections folder's readable records, checked: exactly what its data asset version holds."""
+    """The corrections folder's readable records that training reads, checked: exactly what its data asset
+    version holds, each under accepted/ (the train and evaluate steps read the asset as training.data reads
+    FEEDBACK_DIR, without --feedback-unreviewed: the choice to include records not reviewed is made here)."""
     folder: Path
-    checksums: dict[str, str]  # record file name -> SHA-256
+    records: dict[str, tuple[Path, str]]  # path in the data asset (accepted/NAME) -> (the record file, SHA-256)
     unreadable: int  # records app.feedback cannot read: left out, as training would skip them
+    unreviewed: int  # of the records, those still waiting for review (only with --feedback-unreviewed)
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        return {path: digest for path, (_, digest) in self.records.items()}
 
     @property
     def version(self) -> str:
         return content_version(self.checksums)
 
+    def describe(self) -> str:
+        """How many records of which kind, for the log."""
+        kinds = f"{len(self.records) - self.unreviewed} accepted" + (
+            f", {self.unreviewed} not reviewed" if self.unreviewed else "")
+        return f"{len(self.records)} records: {kinds}; {self.unreadable} unreadable left out"
 
-def local_corrections(folder: Path) -> Corrections:
-    """Check the corrections folder as training reads it, before anything is made in the workspace."""
+
+def local_corrections(folder: Path, include_unreviewed: bool = False) -> Corrections:
+    """Check the corrections folder as training reads it (the records accepted in review, and with
+    include_unreviewed those waiting too), before anything is made in the workspace."""
     with step(f"checking the corrections in {folder}"):  # with training's own reader
         try:
-            readable, unreadable = read_corrections(folder)
+            readable, unreadable = read_corrections(folder, include_unreviewed)
         except CorrectionsError as error:
             raise StepFailed(f"corrections folder {error}: set FEEDBACK_DIR (or --feedback-dir) to the app's "
                              "corrections folder, or unset it to train without corrections") from None
-        checksums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path, _ in readable}
+        records = {f"{ACCEPTED}/{path.name}": (path, hashlib.sha256(path.read_bytes()).hexdigest())
+                   for path, _ in readable}
     if unreadable:
-        print(f"   {len(unreadable)} of the {len(unreadable) + len(checksums)} records in {folder} are unreadable "
-              f"and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
-    if not checksums:
-        raise StepFailed(f"corrections folder {folder} holds no readable record ({len(unreadable)} unreadable): "
-                         "nothing to train or gate on; unset FEEDBACK_DIR to train without corrections")
-    return Corrections(folder, checksums, len(unreadable))
+        print(f"   {len(unreadable)} of the {len(unreadable) + len(records)} records read in {folder} are "
+              f"unreadable and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
+    if not records:
+        kind, waiting = (f"{ACCEPTED} or waiting", "") if include_unreviewed else (
+            ACCEPTED, f"; {count_records(folder)} waiting for review: python -m training.review {folder}")
+        raise StepFailed(f"corrections folder {folder} holds no readable {kind} record ({len(unreadable)} "
+                         f"unreadable{waiting}): nothing to train or gate on; unset FEEDBACK_DIR to train "
+                         "without corrections")
+    unreviewed = sum(path.parent != folder / ACCEPTED for path, _ in readable)
+    return Corrections(folder, records, len(unreadable), unreviewed)
 
 
 def stage_records(corrections: Corrections, staging: Path) -> None:
     """Copy the checked records, and nothing else, into the folder that is uploaded: the app may be writing
-    new records (and its temporary files) into its folder meanwhile, and the version names this content."""
-    for name, digest in corrections.checksums.items():
-        copy = Path(shutil.copy2(corrections.folder / name, staging / name))
+    new records (and its temporary files) into its folder meanwhile, a reviewer moving them, and the version
+    names this content."""
+    (staging / ACCEPTED).mkdir()
+    for relative, (source, digest) in corrections.records.items():
+        try:
+            copy = Path(shutil.copy2(source, staging / relative))
+        except FileNotFoundError:
+            raise StepFailed(f"{source} was moved while it was being uploaded: run again") from None
         if hashlib.sha256(copy.read_bytes()).hexdigest() != digest:
-            raise StepFailed(f"{corrections.folder / name} changed while it was being uploaded: run again")
+            raise StepFailed(f"{source} changed while it was being uploaded: run again")
 
 
 def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
@@ -102,15 +127,19 @@ def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
 def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:
     """The corrections data asset at the folder's version, uploaded when the workspace lacks it."""
     label = f"{settings.feedback_name}:{corrections.version}"
-    with step(f"data asset {label} ({len(corrections.checksums)} records)"):
+    with step(f"data asset {label} ({corrections.describe()})"):
         try:
             return ml_client.data.get(settings.feedback_name, version=corrections.version)
         except ResourceNotFoundError:
             pass
-        print(f"   uploading {len(corrections.checksums)} records of {corrections.folder}", file=sys.stderr)
+        print(f"   uploading {len(corrections.records)} records of {corrections.folder}", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="corrections-") as staging:
             stage_records(corrections, Path(staging))
             return ml_client.data.create_or_update(Data(
                 name=settings.feedback_name, version=corrections.version, type=AssetTypes.URI_FOLDER, path=staging,
-                description="The app's corrections: one 28x28 PNG per record, what is known about it as JSON in "
-                            "its `feedback` text chunk (app/feedback.py)"))
+                tags={"accepted": str(len(corrections.records) - corrections.unreviewed),
+                      "unreviewed": str(corrections.unreviewed)},
+                description=f"The app's corrections to train on, in {ACCEPTED}/: one 28x28 PNG per record, what is "
+                            "known about it as JSON in its `feedback` text chunk (app/feedback.py). Accepted in "
+                            "review (python -m training.review) but for the `unreviewed` tag's count, included "
+                            "by run_pipeline.py --feedback-unreviewed"))

@@ -20,6 +20,7 @@ class Settings:
     data_dir: Path | None  # MNIST_DIR: the local IDX folder, uploaded when its version is missing
     data_name: str  # the data asset's name
     feedback_dir: Path | None  # FEEDBACK_DIR: the corrections folder, uploaded when its version is missing; None: none
+    feedback_unreviewed: bool  # --feedback-unreviewed: its records waiting for review too, not only the accepted
     feedback_name: str  # the corrections data asset's name
     model_name: str  # the registered model's name
     model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
@@ -63,9 +64,13 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                              "missing (default: $MNIST_DIR; none: the latest data asset version)")
     parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
     parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
-                        help="the app's corrections folder: trained on, and gated on its kept-out records; its "
-                             "content picks the data asset version, uploaded when missing (default: "
-                             "$FEEDBACK_DIR; none: no corrections)")
+                        help="the app's corrections folder: its records accepted in review (python -m "
+                             "training.review) are trained on, and gated on their kept-out split; their content "
+                             "picks the data asset version, uploaded when missing (default: $FEEDBACK_DIR; none: "
+                             "no corrections)")
+    parser.add_argument("--feedback-unreviewed", action="store_true",
+                        help="the records of the corrections folder still waiting for review too (never the "
+                             "rejected ones); uploaded among the accepted, counted in the data asset's tags")
     parser.add_argument("--feedback-name", default="digit-feedback",
                         help="corrections data asset name (default: digit-feedback)")
     parser.add_argument("--model-name", default="mnist-cnn", help="registered model name (default: mnist-cnn)")
@@ -88,6 +93,8 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     if ((args.epochs is not None and args.epochs < 1) or not 0.0 <= args.min_accuracy <= 1.0
             or not 0.0 <= args.min_style_accuracy <= 1.0):
         parser.error("--epochs must be >= 1, and --min-accuracy and --min-style-accuracy between 0 and 1")
+    if args.feedback_unreviewed and not args.feedback_dir:
+        parser.error("--feedback-unreviewed needs a corrections folder: set FEEDBACK_DIR or pass --feedback-dir")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
                  "AZUREML_WORKSPACE": args.workspace}
     missing = [name for name, value in workspace.items() if not value]
@@ -97,7 +104,8 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     return Settings(
         subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
         data_dir=args.data_dir, data_name=args.data_name, feedback_dir=args.feedback_dir,
-        feedback_name=args.feedback_name, model_name=args.model_name, model_dir=args.model_dir,
+        feedback_unreviewed=args.feedback_unreviewed, feedback_name=args.feedback_name, model_name=args.model_name,
+        model_dir=args.model_dir,
         epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,

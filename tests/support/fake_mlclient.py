@@ -42,7 +42,7 @@ class FakeMLClient:
         self.final_status, self.stream_error, self.register_error = final_status, stream_error, register_error
         self.registered_environment = registered_environment
         self.job_name = None  # the name the entry point gave the pipeline job
-        self.uploaded = {}  # (name, version) -> the names of the files uploaded as that data asset version
+        self.uploaded = {}  # (name, version) -> the paths of the files uploaded as that data asset version
         self.compute = SimpleNamespace(get=self.compute_get, begin_create_or_update=self.compute_create)
         self.environments = SimpleNamespace(get=self.environment_get, create_or_update=self.environment_create)
         self.data = SimpleNamespace(get=self.data_get, create_or_update=self.data_create)
@@ -102,7 +102,9 @@ class FakeMLClient:
 
     def data_create(self, data):
         self.record("data.create_or_update", data)
-        self.uploaded[data.name, data.version] = sorted(path.name for path in Path(data.path).iterdir())
+        folder = Path(data.path)
+        self.uploaded[data.name, data.version] = sorted(path.relative_to(folder).as_posix()
+                                                        for path in folder.rglob("*") if path.is_file())
         return data
 
     def job_create(self, job):

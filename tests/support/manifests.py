@@ -41,3 +41,8 @@ def container(objects: dict) -> dict:
 def environment(objects: dict) -> dict[str, str]:
     """The app container's env, by name."""
     return {variable["name"]: variable["value"] for variable in container(objects)["env"]}
+
+
+def pod_settings(overlay: str = "local") -> dict[str, str]:
+    """The settings an overlay's pods run with, less FEEDBACK_DIR (a path in the pod: a test gives its own)."""
+    return {name: value for name, value in environment(render(overlay)[1]).items() if name != "FEEDBACK_DIR"}

@@ -3,6 +3,7 @@
 The test plays the rest of Kubernetes:
 - the kubelet and the endpoint controller: a replica whose process has exited (a pod that died) leaves
   the Service at the next check, every KUBELET_SECONDS, as its pod turns not ready;
+- the Deployment: each replica runs with the local overlay's settings (FEEDBACK_DIR aside), then `env`;
 - a rolling update's termination (`terminate`): the pod leaves the Service at once, its preStop sleep
   runs while it still serves the connections it has, then SIGTERM, and the process drains and exits.
 
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.support.balancer import Balancer, Endpoint
+from tests.support.manifests import pod_settings
 from tests.support.server import run_app
 
 KUBELET_SECONDS = 1.0  # the kubelet relists containers every second; the Service follows within about as long
@@ -26,7 +28,8 @@ KUBELET_SECONDS = 1.0  # the kubelet relists containers every second; the Servic
 
 class Replicas:
     def __init__(self, tmp_path: Path, service_spec: dict, count: int = 2, seed: int = 0, **env):
-        self.tmp_path, self.service_spec, self.count, self.seed, self.env = tmp_path, service_spec, count, seed, env
+        self.tmp_path, self.service_spec, self.count, self.seed = tmp_path, service_spec, count, seed
+        self.env = {**pod_settings("local"), **env}
 
     def __enter__(self) -> "Replicas":
         def start(index: int) -> subprocess.Popen:
