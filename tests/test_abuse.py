@@ -36,6 +36,7 @@ from tests.support.server import metric_samples, run_app, stop_app
 
 FLOOD_SECONDS = 15
 SERVED_WITHIN = 60  # seconds after the flood, for the page and gradio_client alike
+UNBOUNDED_DRAIN = 300  # seconds an unbounded queue may take to work through the flood's backlog
 UPLOAD_BUDGET_MB = 4  # small, so that a flood fills it in a moment
 
 
@@ -81,7 +82,8 @@ def test_the_guard_holds_where_gradios_queue_stopped_for_good(tmp_path):
     process, url = run_app(tmp_path, command=("-m", "tests.support.queue_app", "--unbounded"))
     try:
         outcomes, seconds, live_after_flood = flood_then_check(url)
-        label, user_seconds = as_user(lambda: predict_http(url, BROWSER_COMPOSITE.read_bytes()))
+        # served once the whole backlog is done: no time promised here (the bound is what makes it quick)
+        label, _ = as_user(lambda: predict_http(url, BROWSER_COMPOSITE.read_bytes()), within=UNBOUNDED_DRAIN)
     finally:
         died = process.poll() is not None
         process.kill()  # no drain: the unbounded backlog could outlast it
@@ -89,7 +91,7 @@ def test_the_guard_holds_where_gradios_queue_stopped_for_good(tmp_path):
     assert not died, process.log.read_text()[-3000:]
     assert outcomes["200"] > 2000, f"{outcomes} in {seconds:.0f} s: too few sessions to overflow Gradio's 2,000"
     assert set(outcomes) == {"200"}, outcomes  # no bound: every call taken, and none "Queue is stopped."
-    assert live_after_flood == 200 and label["label"] == "7" and user_seconds < SERVED_WITHIN
+    assert live_after_flood == 200 and label["label"] == "7"
     assert "KeyError" not in process.log.read_text()
 
 

@@ -207,7 +207,16 @@ def test_the_browser_goes_on_when_its_pod_dies(replicas, browser):
         expect_empty(page)
         pod = replicas.balancer.pinned(BROWSER)
         (other,) = set(replicas.processes) - {pod}
-        draw(page, SEVEN, midway=lambda: replicas.kill(pod))  # the pod dies while the user draws
+
+        def pod_dies_and_leaves_the_service():
+            """While the user draws. A stroke that ends before the Service drops the pod goes unanswered."""
+            replicas.kill(pod)
+            deadline = time.monotonic() + 10 * KUBELET_SECONDS
+            while pod in replicas.balancer.ready:
+                assert time.monotonic() < deadline, "the dead pod stayed in the Service"
+                time.sleep(0.05)
+
+        draw(page, SEVEN, midway=pod_dies_and_leaves_the_service)
         expect_reads(page, "7")
         sevens = httpx.get(f"http://{other[0]}:{other[1]}/metrics").text
         assert 'digits_predictions_total{digit="7"}' in sevens, "the 7 was not read by the other pod"

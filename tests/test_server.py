@@ -92,7 +92,7 @@ def test_bad_uploads_get_clear_errors_and_the_server_goes_on(server, client, mni
     oversized = tmp_path / "oversized.png"  # over the server's MAX_UPLOAD_MB=1
     oversized.write_bytes(os.urandom(2 * 1024 * 1024))
     response = httpx.post(f"{server}/gradio_api/upload", files={"files": ("big.png", oversized.read_bytes())})
-    assert response.status_code == 413 and "size" in response.text.lower()
+    assert response.status_code == 413 and "larger than 1 MB" in response.json()["detail"]
 
     assert httpx.get(f"{server}/health").status_code == 200
     good = tmp_path / "good.png"

@@ -12,6 +12,7 @@ Each returns a Counter of what came back, "STATUS detail" (the detail cut short)
 import asyncio
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -54,7 +55,14 @@ def flood_unread_calls(url: str, seconds: float, connections: int = 20, path: st
     async def call(client, index):
         return await client.post(CALL_PREDICT, json={"data": [value]})
 
-    return asyncio.run(flood(url, connections, call, lambda sent: time.monotonic() > deadline))
+    return in_own_loop(flood(url, connections, call, lambda sent: time.monotonic() > deadline))
+
+
+
+def in_own_loop(coroutine):
+    """Run `coroutine` in a thread of its own: the test's thread may hold a running loop (Playwright's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def flood_uploads(url: str, count: int, size: int, connections: int = 8) -> tuple[Counter, float]:
@@ -63,7 +71,7 @@ def flood_uploads(url: str, count: int, size: int, connections: int = 8) -> tupl
         content = index.to_bytes(8, "big") * (size // 8)
         return await client.post(UPLOAD, files=upload_form(content, f"junk{index}.png"))
 
-    return asyncio.run(flood(url, connections, send, lambda sent: sent >= count))
+    return in_own_loop(flood(url, connections, send, lambda sent: sent >= count))
 
 
 def flood_corrections(url: str, png: bytes, count: int, addresses: list[str], connections: int = 8
@@ -74,7 +82,7 @@ def flood_corrections(url: str, png: bytes, count: int, addresses: list[str], co
         return await client.post("/feedback", params={"digit": 1}, files={"file": ("d.png", png, "image/png")},
                                  headers={"X-Forwarded-For": addresses[index % len(addresses)]})
 
-    return asyncio.run(flood(url, connections, send, lambda sent: sent >= count))
+    return in_own_loop(flood(url, connections, send, lambda sent: sent >= count))
 
 
 def folder_bytes(folder) -> int:
