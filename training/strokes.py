@@ -1,0 +1,187 @@
+"""Pen strokes drawn on the app's canvas: the one way this project draws, and real people's digits replayed.
+
+`draw_lines` puts strokes on an 800x800 opaque white canvas with the Sketchpad's round brush, as the
+browser sends it; the style set's templates (training/styles.py) and the real writers below both use it.
+
+The real writers are recorded pen strokes (../shared/data/handwriting/, CC BY 4.0):
+- UNIPEN train_r01_v07, isolated digits: about 200 writers from 13 labs (Guyon et al., ICPR 1994;
+  Unipen Consortium 1999, doi:10.5281/zenodo.1195803);
+- UCI's Pen-Based Recognition of Handwritten Digits: 44 writers in Turkey (Alpaydin & Alimoglu, 1998).
+Each recorded digit is replayed at a random size and place with the app's brush and read by the app's own
+preprocessing, so its 28x28 image is what the model would see had that person drawn in the browser. Whole
+writers are kept out for validation, chosen by a hash of the writer id (`writer_split`): a writer's other
+digits in training would flatter the figure.
+
+    python -m training.strokes --data ../shared/data/handwriting --out writers.npz   # both splits, ~2 min
+    python -m training.strokes --data ../shared/data/handwriting --slice tests/data/writers_slice.npz
+"""
+
+import argparse
+import gzip
+import hashlib
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE
+from app.preprocess import NothingToRead, preprocess
+
+DIGIT_FILES = {"unipen": "unipen-digits.json.gz", "pendigits": "pendigits-digits.json.gz"}  # dataset -> file
+CREDIT = ("UNIPEN train_r01_v07 isolated digits (Guyon et al., ICPR 1994; Unipen Consortium 1999, "
+          "doi:10.5281/zenodo.1195803) and UCI Pen-Based Recognition of Handwritten Digits (Alpaydin & "
+          "Alimoglu 1998), both CC BY 4.0")
+KEPT_OUT_ONE_IN = 5  # 1 writer in 5, by the hash of the writer id, is kept out for validation
+HEIGHTS = {"training": (0.15, 0.9), "validation": (0.25, 0.85)}  # ink height, as a fraction of the canvas
+SEEDS = {"training": 3, "validation": 4}  # fixed: the validation set is frozen
+WRITERS_FILE = "writers.npz"
+WRITERS_SLICE_FILE, SLICE_STEP = "writers_slice.npz", 10
+
+
+def draw_lines(lines: list[np.ndarray], height: float, rng: np.random.Generator, canvas: int = CANVAS_SIZE,
+               brush_radius: float = BRUSH_RADIUS) -> Image.Image:
+    """Strokes ([n, 2] points each, x right, y down, any units) drawn `height` x the canvas tall (or as large
+    as fits), at a random place, in black with a round brush on an opaque white RGBA canvas: what the
+    Sketchpad sends."""
+    low = np.min([line.min(axis=0) for line in lines], axis=0)
+    extent = np.maximum(np.max([line.max(axis=0) for line in lines], axis=0) - low, 1e-9)
+    room = canvas - 2 * brush_radius
+    scale = min(height * canvas / extent[1], room / extent.max())
+    corner = brush_radius + rng.uniform(0, 1, 2) * (room - extent * scale)
+    image = Image.new("RGBA", (canvas, canvas), "white")
+    pen = ImageDraw.Draw(image)
+    for line in lines:
+        on_canvas = [tuple(point) for point in corner + (line - low) * scale]
+        if len(on_canvas) > 1:
+            pen.line(on_canvas, fill="black", width=round(2 * brush_radius), joint="curve")
+        for x, y in (on_canvas[0], on_canvas[-1]):  # round ends, like a brush
+            pen.ellipse((x - brush_radius, y - brush_radius, x + brush_radius, y + brush_radius), fill="black")
+    return image
+
+
+def screen_lines(strokes: list) -> list[np.ndarray]:
+    """A recorded character's strokes (tablet units, y up) as [n, 2] float arrays with y down; empty strokes
+    dropped."""
+    return [np.asarray(stroke, float).reshape(-1, 2) * (1.0, -1.0) for stroke in strokes if len(stroke)]
+
+
+def writer_split(writer: str) -> str:
+    """"validation" for 1 writer in KEPT_OUT_ONE_IN, else "training": by a hash of the writer id, so that all
+    of a person's digits fall on one side, whatever the order or the number of files."""
+    number = int.from_bytes(hashlib.sha256(writer.encode()).digest()[:8], "big")
+    return "validation" if number % KEPT_OUT_ONE_IN == 0 else "training"
+
+
+def read_digits(folder: str | Path) -> list[dict]:
+    """The recorded digits of every file in DIGIT_FILES, each with its "dataset" added."""
+    samples = []
+    for dataset, name in DIGIT_FILES.items():
+        path = Path(folder) / name
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as file:
+                records = json.load(file)
+        except (OSError, ValueError, EOFError) as error:
+            raise ValueError(f"{path}: not a readable handwriting file ({error})") from None
+        samples += [{**record, "dataset": dataset} for record in records]
+    return samples
+
+
+def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
+    """Each sample drawn once at a random height in `heights` and read by the app's preprocessing: uint8 images
+    [N, 28, 28], labels, and each one's dataset, lab and writer. Samples with nothing to read (a single dot,
+    a stray mark) are left out."""
+    rng = np.random.default_rng(seed)
+    images, kept = [], []
+    for sample in samples:
+        lines = screen_lines(sample["strokes"])
+        height = rng.uniform(*heights)
+        if not lines:
+            continue
+        try:
+            frame = preprocess(draw_lines(lines, height, rng))[..., 0]
+        except NothingToRead:
+            continue
+        images.append(np.round(frame * 255).astype(np.uint8))
+        kept.append(sample)
+    return {"images": np.stack(images).reshape(-1, 28, 28),
+            "labels": np.asarray([int(sample["label"]) for sample in kept], np.uint8),
+            "datasets": np.asarray([sample["dataset"] for sample in kept], str),
+            "sources": np.asarray([sample["source"] for sample in kept], str),
+            "writers": np.asarray([sample["writer"] for sample in kept], str)}
+
+
+def writers_set(folder: str | Path, workers: int = 2) -> dict[str, dict[str, np.ndarray]]:
+    """Both splits of the real writers' digits, drawn with their fixed seeds: {"training": ..., "validation": ...}.
+    Drawn in `workers` processes, each a fixed share, so the result does not depend on timing."""
+    samples = read_digits(folder)
+    splits = {}
+    context = multiprocessing.get_context("spawn")  # no fork: TensorFlow may be loaded
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for which in SEEDS:
+            chosen = [sample for sample in samples if writer_split(sample["writer"]) == which]
+            shares = [chosen[i::workers] for i in range(workers)]
+            parts = list(pool.map(draw_samples, shares, [HEIGHTS[which]] * workers,
+                                  [SEEDS[which] * 100 + i for i in range(workers)]))
+            splits[which] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return splits
+
+
+def save_writers(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
+    np.savez_compressed(path, **{f"{which}_{key}": value for which, data in splits.items()
+                                 for key, value in data.items()})
+
+
+class WritersError(ValueError):
+    """A writers file is missing, unreadable or not what `python -m training.strokes --out` writes."""
+
+
+def load_writers(path) -> dict[str, dict[str, np.ndarray]]:
+    """Both splits from a file written by save_writers, checked."""
+    rebuild = "rebuild it with python -m training.strokes --out"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise WritersError(f"{path}: not a readable writers file ({error}); {rebuild}") from None
+    splits = {}
+    for which in SEEDS:
+        try:
+            data = {key: arrays[f"{which}_{key}"] for key in ("images", "labels", "datasets", "sources", "writers")}
+        except KeyError as missing:
+            raise WritersError(f"{path}: no array {missing}; {rebuild}") from None
+        images, labels = data["images"], data["labels"]
+        if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
+                or any(value.shape != (len(images),) for key, value in data.items() if key != "images")
+                or (len(labels) and labels.max() > 9)):
+            raise WritersError(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9, "
+                               f"datasets, sources and writers; {rebuild}")
+        splits[which] = data
+    return splits
+
+
+def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict[str, np.ndarray]]:
+    """Every `step`-th image of each split: the slice the tests carry."""
+    return {which: {key: value[::step] for key, value in data.items()} for which, data in splits.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the handwriting folder (../shared/data/handwriting)")
+    parser.add_argument("--out", help=f"write both splits to this .npz file ({WRITERS_FILE})")
+    parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
+                        f"(the tests' copy: tests/data/{WRITERS_SLICE_FILE})")
+    args = parser.parse_args()
+    splits = writers_set(args.data)
+    for which, data in splits.items():
+        print(f"{which}: {len(data['labels'])} digits by {len(set(data['writers']))} writers")
+    if args.out:
+        save_writers(args.out, splits)
+    if args.slice:
+        save_writers(args.slice, every(splits, SLICE_STEP))
+
+
+if __name__ == "__main__":
+    main()
