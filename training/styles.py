@@ -8,7 +8,7 @@ fast mouse do, slants, rotates and stretches it, and draws it with the app's bru
 `style_digits` passes the canvases through the app's own preprocessing. Whole templates are held out for
 validation (VALIDATION): never drawn for training.
 
-    python -m training.styles --out style_set.npz --evaluate app/model   # build the set; a model's accuracy
+    python -m training.styles --out style_set.npz                        # build the set
     python -m training.styles --slice tests/data/style_slice.npz         # the tests' slice of it
     python -m training.styles --picture docs/style_set.png               # what it looks like
 
@@ -20,13 +20,13 @@ import argparse
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from app.contract import BRUSH_RADIUS, CANVAS_SIZE  # the app's Sketchpad and its brush
 from app.preprocess import preprocess
+from training.strokes import draw_lines
 
 
 def arc(centre_x, centre_y, radius_x, radius_y, start_degrees, end_degrees, points=16):
@@ -125,20 +125,8 @@ def draw(strokes, rng: np.random.Generator, canvas: int = CANVAS_SIZE, brush_rad
             points += rng.normal(0, 0.04, 2)
         points[:, 0] += slant * (0.5 - points[:, 1])
         lines.append((points * (aspect, 1.0)) @ rotate.T)
-    low = np.min([line.min(axis=0) for line in lines], axis=0)
-    extent = np.max([line.max(axis=0) for line in lines], axis=0) - low
     radius = brush_radius * rng.uniform(0.8, 1.2)
-    room = canvas - 2 * radius
-    scale = min(rng.uniform(0.3, 0.85) * canvas / extent[1], room / extent.max())
-    corner = radius + rng.uniform(0, 1, 2) * (room - extent * scale)
-    image = Image.new("RGBA", (canvas, canvas), "white")
-    pen = ImageDraw.Draw(image)
-    for line in lines:
-        on_canvas = [tuple(point) for point in corner + (line - low) * scale]
-        pen.line(on_canvas, fill="black", width=round(2 * radius), joint="curve")
-        for x, y in (on_canvas[0], on_canvas[-1]):  # round ends, like a brush
-            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill="black")
-    return image
+    return draw_lines(lines, rng.uniform(0.3, 0.85), rng, canvas, radius)
 
 
 def style_digits(which: str, per_template: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -219,11 +207,6 @@ def load_style_set(path) -> dict[str, dict[str, np.ndarray]]:
     return splits
 
 
-def accuracy_table(name: str, accuracies: dict[str, float]) -> str:
-    rows = [f"| {key} | {accuracy:.1%} |" for key, accuracy in accuracies.items()]
-    return "\n".join([f"| {name} | accuracy |", "| --- | --- |", *rows])
-
-
 def picture(data: dict[str, np.ndarray], path, per_digit: int = 20) -> None:
     """A PNG of `per_digit` images of each digit (a row each), spread evenly over its styles, dark on light."""
     rows = []
@@ -245,7 +228,6 @@ def main() -> None:
     parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
                         f"(the tests' copy: tests/data/{STYLE_SLICE_FILE})")
     parser.add_argument("--picture", help="write a PNG of validation images, a row per digit (docs/style_set.png)")
-    parser.add_argument("--evaluate", help="a model folder: its model.tflite's accuracy on both splits")
     args = parser.parse_args()
     splits = build_style_set()
     if args.out:
@@ -255,16 +237,6 @@ def main() -> None:
         save_style_set(args.slice, every(splits, SLICE_STEP))
     if args.picture:
         picture(splits["validation"], args.picture)
-    if args.evaluate:
-        from app.contract import TFLITE_FILE
-        from training.evaluate import evaluate_styles  # which imports this module
-
-        for which, data in splits.items():
-            metrics = evaluate_styles(Path(args.evaluate) / TFLITE_FILE, data)
-            print(f"\n{which}: {metrics['accuracy']:.2%} of {metrics['images']}\n")
-            print(accuracy_table("digit", metrics["per_digit_accuracy"]) + "\n")
-            print(accuracy_table("style", metrics["per_style_accuracy"]))
-
 
 if __name__ == "__main__":
     main()
