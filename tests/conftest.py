@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.support.paths import MNIST_SLICE, STYLE_SLICE
+from tests.support.paths import MNIST_SLICE, STYLE_SLICE, WRITERS_SLICE
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,31 @@ def full_mnist():
     if not folder:
         pytest.skip("full-data check skipped: set MNIST_DIR to a folder of the four MNIST IDX files")
     return load_mnist(folder)
+
+
+@pytest.fixture(scope="session")
+def writers_slice():
+    from training.strokes import load_writers
+
+    return load_writers(WRITERS_SLICE)
+
+
+@pytest.fixture(scope="session")
+def handwriting_dir():
+    """The full handwriting folder from $HANDWRITING_DIR (real writers' pen strokes); the test is skipped, saying
+    so, when it is not set."""
+    folder = os.environ.get("HANDWRITING_DIR")
+    if not folder:
+        pytest.skip("full-data check skipped: set HANDWRITING_DIR to the handwriting folder of pen strokes")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def full_writers_validation(handwriting_dir):
+    """The real writers kept out, drawn now from $HANDWRITING_DIR: slow, so once a session."""
+    from training.strokes import load_writers
+
+    return load_writers(handwriting_dir, which=("validation",))["validation"]
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from training.data import to_model_input
 TARGET_ACCURACY = 0.996
 TARGET_DRAWN_ACCURACY = 0.993  # MNIST test digits drawn on 800x800 canvases, through the app's preprocessing
 TARGET_STYLE_ACCURACY, TARGET_STYLE_WORST_DIGIT = 0.97, 0.93  # the style set's held-out fonts and templates
+TARGET_WRITER_ACCURACY, TARGET_WRITER_WORST_DIGIT = 0.99, 0.97  # real writers kept out (training/strokes.py)
+TARGET_SMALL_ACCURACY = 0.97  # every stroke template drawn 15-20 % of the canvas high with the app's brush
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,9 @@ def test_files_match_their_checksums(metadata):
 
 def test_was_trained_and_evaluated_on_full_mnist(metadata):
     assert metadata["test_images"] == 10000
-    mnist_images = metadata["training"]["training_images"] - metadata["training"]["style_images"]
-    assert mnist_images + metadata["training"]["validation_images"] == 60000
+    training = metadata["training"]
+    mnist_images = training["training_images"] - training["style_images"] - training["writers_images"]
+    assert mnist_images + training["validation_images"] == 60000
     assert metadata["test_accuracy"] >= TARGET_ACCURACY
     assert metadata["tflite_keras_agreement"] >= 0.999
 
@@ -91,6 +94,41 @@ def test_reads_the_style_set_as_its_metadata_says(classifier, metadata, style_va
     worst = min(right[style_validation["labels"] == digit].mean() for digit in range(10))
     assert worst == pytest.approx(claimed["worst_digit_accuracy"], abs=1e-9)
     assert right.mean() >= TARGET_STYLE_ACCURACY and worst >= TARGET_STYLE_WORST_DIGIT
+
+
+def test_reads_the_real_writers_kept_out_as_its_metadata_says(classifier, metadata, full_writers_validation):
+    """Whole writers never trained on, their pen strokes drawn again with the app's brush and read: the figures
+    metadata.json holds, overall and per digit, and the targets."""
+    claimed = metadata["writers_validation"]
+    kept_out = full_writers_validation
+    right = classifier.predict_many(to_model_input(kept_out["images"])).argmax(1) == kept_out["labels"]
+    assert claimed["images"] == len(right) and right.mean() == pytest.approx(claimed["accuracy"], abs=1e-9)
+    worst = min(right[kept_out["labels"] == digit].mean() for digit in range(10))
+    assert worst == pytest.approx(claimed["worst_digit_accuracy"], abs=1e-9)
+    assert right.mean() >= TARGET_WRITER_ACCURACY and worst >= TARGET_WRITER_WORST_DIGIT
+
+
+def test_reads_the_real_writers_slice_as_its_metadata_says(classifier, metadata, writers_slice):
+    """The shipped slice (every 10th kept-out digit), without the full data: near the claimed figure."""
+    kept_out = writers_slice["validation"]
+    right = classifier.predict_many(to_model_input(kept_out["images"])).argmax(1) == kept_out["labels"]
+    assert right.mean() == pytest.approx(metadata["writers_validation"]["accuracy"], abs=0.01)
+
+
+def test_reads_digits_drawn_small_with_the_apps_brush(classifier):
+    """Each stroke template of training/styles.py (US and continental school styles), drawn as is at 15, 17.5
+    and 20 % of the canvas height with the app's fixed brush: its strokes reach the preprocessing twice as thick,
+    relative to the digit, as MNIST's."""
+    from training.strokes import draw_lines
+    from training.styles import TEMPLATES
+
+    rng = np.random.default_rng(0)
+    frames, digits = [], []
+    for height in (0.15, 0.175, 0.2):
+        for digit, strokes in TEMPLATES.values():
+            frames.append(preprocess(draw_lines([np.asarray(stroke, float) for stroke in strokes], height, rng)))
+            digits.append(digit)
+    assert (classifier.predict_many(np.stack(frames)).argmax(1) == np.array(digits)).mean() >= TARGET_SMALL_ACCURACY
 
 
 def test_tflite_agrees_with_keras(classifier, full_mnist):

@@ -11,7 +11,7 @@ import pytest
 
 from app.classifier import Classifier, sha256_file
 from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
-from tests.support.paths import MNIST_SLICE, STYLE_SLICE
+from tests.support.paths import MNIST_SLICE, STYLE_SLICE, WRITERS_SLICE
 from training import train
 from training.data import to_model_input
 
@@ -19,27 +19,36 @@ from training.data import to_model_input
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
-    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(out), "--epochs", "1",
+    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--writers", str(WRITERS_SLICE),
+                       "--out", str(out), "--epochs", "1",
                        "--validation-images", "100", "--verbose", "0"]) == 0
     return out
 
 
 def test_writes_every_output(trained):
     names = {path.name for path in trained.iterdir()}
-    pictures = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png"}
+    pictures = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png",
+                "writers_confusion_matrix.png"}
     assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, *pictures}
     for png in pictures:
         assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_metadata_describes_the_run(trained, mnist_slice, style_slice):
+def test_metadata_describes_the_run(trained, mnist_slice, style_slice, writers_slice):
     metadata = json.loads((trained / METADATA_FILE).read_text())
     for name in (KERAS_FILE, TFLITE_FILE):
         assert metadata["files"][name]["sha256"] == sha256_file(trained / name)
     assert metadata["data"]["sha256"] == mnist_slice.checksums
     style_images = len(style_slice["training"]["labels"])
     assert metadata["training"]["style_images"] == style_images
-    assert metadata["training"]["training_images"] == 300 + style_images  # MNIST's and the style set's
+    writers_images = len(writers_slice["training"]["labels"])
+    assert metadata["training"]["writers_images"] == writers_images
+    assert metadata["training"]["training_images"] == 300 + style_images + writers_images
+    assert "CC BY 4.0" in metadata["data"]["writers"]["credit"] and "UNIPEN" in metadata["data"]["writers"]["credit"]
+    writers = metadata["writers_validation"]
+    assert writers["images"] == len(writers_slice["validation"]["labels"])
+    assert set(writers["per_dataset_accuracy"]) == {"unipen", "pendigits"}
+    assert set(writers["per_digit_accuracy"]) == {str(digit) for digit in range(10)}
     assert metadata["training"]["validation_images"] == 100
     assert metadata["training"]["seconds"] > 0
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["hyperparameters"]["seed"] == 42

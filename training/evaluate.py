@@ -1,22 +1,25 @@
-"""Evaluate a model folder's model.tflite (what the app serves) on the MNIST test set, the style set and the
-users' corrections.
+"""Evaluate a model folder's model.tflite (what the app serves) on MNIST's test set and on the kept-out sets:
+the real writers, the style set and the users' corrections.
 
     python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
+        [--writers ../shared/data/handwriting --min-writer-accuracy 0.99 --min-writer-digit-accuracy 0.97]
         [--styles style_set.npz --min-style-accuracy 0.97] [--feedback feedback [--feedback-unreviewed]]
         [--served app/model [--max-digit-drop 0.005]] [--out DIR]
 
-Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside DIR/confusion_matrix.png
-and DIR/style_confusion_matrix.png) and exits with status 1 when the MNIST test accuracy is below
---min-accuracy, the style set's (its validation split: held-out fonts and templates) below
---min-style-accuracy, or, with --feedback, the accuracy on the corrections folder's kept-out records
-(training.data.load_corrections: those accepted in review, and with --feedback-unreviewed those waiting too)
-below the model in service's on them (the share it answered right when the users met it), or, with --served
-(the model in service's folder), when any digit's MNIST test accuracy falls more than --max-digit-drop below
-that model's on the same images. That last gate is for corrections that teach a digit wrong, accepted by
-mistake (say 300 records saying 7s are 1s): the corrections' own gate is blind to them (their kept-out fifth
-is poisoned alike, and the model in service read none of it "right"), and the overall accuracy hides what
-one digit loses; that digit's own accuracy shows it. Compare with a model in service trained as long: an
-under-trained model falls below it on several digits, whatever it was fed.
+One classifier reads each named set (`validation_sets`, `evaluate`): the next set is a line there. Prints the
+metrics as JSON (with --out, also writes them to DIR/metrics.json beside a confusion matrix per set) and exits
+with status 1 when a figure is below its minimum: MNIST's test accuracy (--min-accuracy); the real writers
+kept out (their whole writers, never trained on: training/strokes.py), overall and their worst digit; the
+style set's validation split (held-out fonts and templates); or, with --feedback, the accuracy on the
+corrections folder's kept-out records (training.data.load_corrections: those accepted in review, and with
+--feedback-unreviewed those waiting too) below the model in service's on them (the share it answered right
+when the users met it); or, with --served (the model in service's folder), when any digit's MNIST test
+accuracy falls more than --max-digit-drop below that model's on the same images. That last gate is for
+corrections that teach a digit wrong, accepted by mistake (say 300 records saying 7s are 1s): the
+corrections' own gate is blind to them (their kept-out fifth is poisoned alike, and the model in service read
+none of it "right"), and the overall accuracy hides what one digit loses; that digit's own accuracy shows it.
+Compare with a model in service trained as long: an under-trained model falls below it on several digits,
+whatever it was fed.
 The same functions compute the metrics and draw the plots that training writes.
 """
 
@@ -31,9 +34,12 @@ import numpy as np
 from app.classifier import Classifier
 from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
 from training.data import load_corrections, load_mnist, to_model_input
+from training.strokes import load_writers
 from training.styles import load_style_set
 
-STYLE_MATRIX_TITLE = "Style set (held-out fonts and templates)"
+GROUPS = ("styles", "datasets", "sources")  # what a set may name for each image, to give accuracies per group
+MATRIX_TITLES = {"style_validation": "Style set (held-out fonts and templates)",  # confusion matrices: set -> title
+                 "writers_validation": "Real writers kept out"}
 MAX_DIGIT_DROP = 0.005  # with --served: how far below the model in service a digit may fall (about 5 test images)
 
 
@@ -52,26 +58,32 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
     }
 
 
-def evaluate_tflite(tflite_path: Path, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Metrics of the LiteRT model on uint8 MNIST images, and its probabilities."""
-    probabilities = Classifier(tflite_path).predict_many(to_model_input(images))
-    return classification_metrics(probabilities, labels), probabilities
-
-
-def style_metrics(probabilities: np.ndarray, styles: dict[str, np.ndarray]) -> dict:
-    """Accuracy on one split of the style set: overall, per digit (and the worst), per style, confusions."""
-    metrics = classification_metrics(probabilities, styles["labels"].astype(np.int64))
-    right = probabilities.argmax(axis=1) == styles["labels"]
-    per_style = {str(name): float(right[styles["styles"] == name].mean()) for name in np.unique(styles["styles"])}
+def set_metrics(probabilities: np.ndarray, data: dict[str, np.ndarray]) -> dict:
+    """Accuracy on one named set: overall, per digit (and the worst), per group the set names (each style of
+    the style set; each dataset and lab of the real writers), and its confusions."""
+    metrics = classification_metrics(probabilities, data["labels"].astype(np.int64))
+    right = probabilities.argmax(axis=1) == data["labels"]
+    groups = {f"per_{key.rstrip('s')}_accuracy": {str(name): float(right[data[key] == name].mean())
+                                                   for name in np.unique(data[key])}
+              for key in GROUPS if key in data}
     return {"accuracy": metrics["test_accuracy"], "images": metrics["test_images"],
             "worst_digit_accuracy": min(metrics["per_class_accuracy"].values()),
-            "per_digit_accuracy": metrics["per_class_accuracy"], "per_style_accuracy": per_style,
+            "per_digit_accuracy": metrics["per_class_accuracy"], **groups,
             "confusion_matrix": metrics["confusion_matrix"]}
 
 
-def evaluate_styles(tflite_path: Path, styles: dict[str, np.ndarray]) -> dict:
-    """style_metrics of the LiteRT model on a split of the style set."""
-    return style_metrics(Classifier(tflite_path).predict_many(to_model_input(styles["images"])), styles)
+def evaluate(tflite_path: Path, sets: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict[str, np.ndarray]]:
+    """One LiteRT classifier on each named set ({name: images, labels, ...}): {name: metrics} and {name:
+    probabilities}. MNIST's test set ("mnist_test") gets classification_metrics, the corrections
+    ("feedback_validation") feedback_metrics, every other set set_metrics."""
+    classifier = Classifier(tflite_path)
+    metrics, probabilities = {}, {}
+    for name, data in sets.items():
+        probabilities[name] = classifier.predict_many(to_model_input(data["images"]))
+        measure = {"mnist_test": lambda p, d: classification_metrics(p, d["labels"]),
+                   "feedback_validation": feedback_metrics}.get(name, set_metrics)
+        metrics[name] = measure(probabilities[name], data)
+    return metrics, probabilities
 
 
 def feedback_metrics(probabilities: np.ndarray, corrections: dict[str, np.ndarray]) -> dict:
@@ -100,11 +112,6 @@ def feedback_counts(corrections: dict[str, dict[str, np.ndarray]], include_unrev
     reviewed = np.concatenate([split["reviewed"] for split in corrections.values()])
     return {"accepted_records": int(reviewed.sum()),
             "unreviewed_records": int((~reviewed).sum()) if include_unreviewed else None}
-
-
-def evaluate_feedback(tflite_path: Path, corrections: dict[str, np.ndarray]) -> dict:
-    """feedback_metrics of the LiteRT model on a split of the corrections (training.data.load_corrections)."""
-    return feedback_metrics(Classifier(tflite_path).predict_many(to_model_input(corrections["images"])), corrections)
 
 
 def _pyplot():
@@ -159,6 +166,40 @@ def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+def validation_sets(mnist, styles=None, writers=None, corrections=None) -> dict[str, dict[str, np.ndarray]]:
+    """The named sets a model is measured on: MNIST's test set, and the kept-out splits of those given."""
+    sets = {"mnist_test": {"images": mnist.x_test, "labels": mnist.y_test}}
+    for name, data in (("style_validation", styles), ("writers_validation", writers),
+                       ("feedback_validation", corrections)):
+        if data is not None:
+            sets[name] = data["validation"]
+    return sets
+
+
+def write_plots(metrics: dict, folder: Path) -> None:
+    """The confusion matrices of MNIST's test set and of each kept-out set measured, as PNGs in `folder`."""
+    plot_confusion_matrix(metrics["confusion_matrix"], folder / "confusion_matrix.png")
+    for name, title in MATRIX_TITLES.items():
+        if name in metrics:
+            plot_confusion_matrix(metrics[name]["confusion_matrix"],
+                                  folder / f"{name.split('_')[0]}_confusion_matrix.png", title)
+
+
+def gate_failures(metrics: dict, minimums: dict[str, float]) -> list[str]:
+    """What falls below its minimum: {"accuracy": ...} for MNIST's test set, {"style_validation.accuracy": ...,
+    "writers_validation.worst_digit_accuracy": ...} for a kept-out set's figure (sets not measured are skipped)."""
+    failures = []
+    for key, minimum in minimums.items():
+        name, _, figure = key.rpartition(".")
+        if name and name not in metrics:
+            continue
+        value = metrics[name][figure] if name else metrics["test_accuracy"]
+        if value < minimum:
+            label = f"{name} {figure.replace('_', ' ')}" if name else "test accuracy"
+            failures.append(f"{label} {value:.4f} is below the minimum {minimum:.4f}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="model folder holding model.tflite")
@@ -166,9 +207,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="IDX folder or mnist.npz (default: $MNIST_DIR)")
     parser.add_argument("--styles", type=Path, help="the style set (python -m training.styles --out): measure "
                         "its validation split (held-out fonts and templates) too")
+    parser.add_argument("--writers", type=Path, help="the real writers: the handwriting folder (pen strokes, drawn "
+                        "now) or a file of python -m training.strokes --out; the writers kept out are measured")
     parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
     parser.add_argument("--min-style-accuracy", type=float, default=0.0,
                         help="fail below this accuracy on the style set's validation split (needs --styles)")
+    parser.add_argument("--min-writer-accuracy", type=float, default=0.0,
+                        help="fail below this accuracy on the real writers kept out (needs --writers)")
+    parser.add_argument("--min-writer-digit-accuracy", type=float, default=0.0,
+                        help="fail when a digit's accuracy on the real writers kept out is below this")
     parser.add_argument("--feedback", type=Path, help="the corrections folder (FEEDBACK_DIR): measure the kept-out "
                         "records of those accepted in review, and fail when the model reads them worse than the "
                         "model in service did")
@@ -182,34 +229,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_style_accuracy > 0 and args.styles is None:
         parser.error("--min-style-accuracy needs --styles")
+    if (args.min_writer_accuracy > 0 or args.min_writer_digit_accuracy > 0) and args.writers is None:
+        parser.error("--min-writer-accuracy and --min-writer-digit-accuracy need --writers")
     if args.feedback_unreviewed and not args.feedback:
         parser.error("--feedback-unreviewed needs --feedback")
     mnist = load_mnist(args.data)
-    metrics, _ = evaluate_tflite(args.model / TFLITE_FILE, mnist.x_test, mnist.y_test)
-    if args.styles:
-        metrics["style_validation"] = evaluate_styles(args.model / TFLITE_FILE,
-                                                      load_style_set(args.styles)["validation"])
+    corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
+    sets = validation_sets(mnist, load_style_set(args.styles) if args.styles else None,
+                           load_writers(args.writers, which=("validation",)) if args.writers else None, corrections)
+    measured, _ = evaluate(args.model / TFLITE_FILE, sets)
+    metrics = {**measured.pop("mnist_test"), **measured}
     if args.served:
-        metrics["served_per_class_accuracy"] = evaluate_tflite(args.served / TFLITE_FILE, mnist.x_test,
-                                                               mnist.y_test)[0]["per_class_accuracy"]
-    if args.feedback:
-        corrections = load_corrections(args.feedback, args.feedback_unreviewed)
+        metrics["served_per_class_accuracy"] = evaluate(args.served / TFLITE_FILE, {"mnist_test": sets["mnist_test"]}
+                                                        )[0]["mnist_test"]["per_class_accuracy"]
+    if corrections:
         metrics["feedback_validation"] = {**feedback_counts(corrections, args.feedback_unreviewed),
-                                          **evaluate_feedback(args.model / TFLITE_FILE, corrections["validation"])}
+                                          **metrics["feedback_validation"]}
     print(json.dumps(metrics, indent=1))
     if args.out:  # written before the gate, so a failed run keeps its evidence
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        plot_confusion_matrix(metrics["confusion_matrix"], args.out / "confusion_matrix.png")
-        if args.styles:
-            plot_confusion_matrix(metrics["style_validation"]["confusion_matrix"],
-                                  args.out / "style_confusion_matrix.png", STYLE_MATRIX_TITLE)
-    failures = []
-    if metrics["test_accuracy"] < args.min_accuracy:
-        failures.append(f"test accuracy {metrics['test_accuracy']:.4f} is below the minimum {args.min_accuracy:.4f}")
-    if args.styles and metrics["style_validation"]["accuracy"] < args.min_style_accuracy:
-        failures.append(f"style set accuracy {metrics['style_validation']['accuracy']:.4f} is below the minimum "
-                        f"{args.min_style_accuracy:.4f}")
+        write_plots(metrics, args.out)
+    failures = gate_failures(metrics, {"accuracy": args.min_accuracy,
+                                       "style_validation.accuracy": args.min_style_accuracy,
+                                       "writers_validation.accuracy": args.min_writer_accuracy,
+                                       "writers_validation.worst_digit_accuracy": args.min_writer_digit_accuracy})
     feedback = metrics.get("feedback_validation")
     if feedback and feedback["records"] == 0:
         print(f"no kept-out records in {args.feedback}: the feedback gate has nothing to compare", file=sys.stderr)

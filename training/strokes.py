@@ -113,19 +113,20 @@ def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int) -
             "writers": np.asarray([sample["writer"] for sample in kept], str)}
 
 
-def writers_set(folder: str | Path, workers: int = 2) -> dict[str, dict[str, np.ndarray]]:
-    """Both splits of the real writers' digits, drawn with their fixed seeds: {"training": ..., "validation": ...}.
-    Drawn in `workers` processes, each a fixed share, so the result does not depend on timing."""
+def writers_set(folder: str | Path, which=tuple(SEEDS), workers: int = 2) -> dict[str, dict[str, np.ndarray]]:
+    """The splits `which` of the real writers' digits, drawn with their fixed seeds: {"training": ...,
+    "validation": ...}. Drawn in `workers` processes, each a fixed share, so the result does not depend on
+    timing."""
     samples = read_digits(folder)
     splits = {}
     context = multiprocessing.get_context("spawn")  # no fork: TensorFlow may be loaded
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for which in SEEDS:
-            chosen = [sample for sample in samples if writer_split(sample["writer"]) == which]
+        for split in which:
+            chosen = [sample for sample in samples if writer_split(sample["writer"]) == split]
             shares = [chosen[i::workers] for i in range(workers)]
-            parts = list(pool.map(draw_samples, shares, [HEIGHTS[which]] * workers,
-                                  [SEEDS[which] * 100 + i for i in range(workers)]))
-            splits[which] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+            parts = list(pool.map(draw_samples, shares, [HEIGHTS[split]] * workers,
+                                  [SEEDS[split] * 100 + i for i in range(workers)]))
+            splits[split] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     return splits
 
 
@@ -138,7 +139,15 @@ class WritersError(ValueError):
     """A writers file is missing, unreadable or not what `python -m training.strokes --out` writes."""
 
 
-def load_writers(path) -> dict[str, dict[str, np.ndarray]]:
+def load_writers(path, which=tuple(SEEDS)) -> dict[str, dict[str, np.ndarray]]:
+    """The splits `which` of the real writers: drawn now from a handwriting folder (writers_set), or read from a
+    file written by save_writers, checked."""
+    if Path(path).is_dir():
+        return writers_set(path, which)
+    return {split: data for split, data in read_writers_file(path).items() if split in which}
+
+
+def read_writers_file(path) -> dict[str, dict[str, np.ndarray]]:
     """Both splits from a file written by save_writers, checked."""
     rebuild = "rebuild it with python -m training.strokes --out"
     try:

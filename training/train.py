@@ -31,23 +31,22 @@ import tensorflow as tf
 from app.contract import TFLITE_FILE
 from training.data import Mnist, load_corrections, load_mnist, to_model_input
 from training.evaluate import (
-    STYLE_MATRIX_TITLE,
     classification_metrics,
-    evaluate_feedback,
-    evaluate_styles,
-    evaluate_tflite,
+    evaluate,
     feedback_counts,
-    plot_confusion_matrix,
     plot_training_curves,
+    validation_sets,
+    write_plots,
 )
 from training.export import write_metadata, write_model_files
 from training.model import Augmentation, FusedBatchNormalization, build_augmenter, build_model, plain_copy
+from training.strokes import CREDIT, WRITERS_FILE, load_writers
 from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 24  # MNIST, the style set and the real writers: about 85,000 images an epoch
     batch_size: int = 128
     learning_rate: float = 2e-3  # peak, reached after the warm-up, then cosine decay to 0
     warmup_epochs: int = 1
@@ -65,23 +64,21 @@ def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: in
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def training_arrays(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
-                    corrections: dict[str, np.ndarray] | None = None):
+def training_arrays(mnist: Mnist, extra: list[dict[str, np.ndarray]], config: TrainConfig):
     """What the model learns from, as (images, labels) pairs: MNIST's training images but those held out for
-    the curves, the style set's training split and the corrections' training split if any; and the held out."""
+    the curves, with the `extra` sets' images (the training splits of the style set, the real writers and the
+    corrections); and the held out."""
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist.x_train, mnist.y_train, config.validation_images, config.seed)
-    extra = [styles] if corrections is None else [styles, corrections]
     x_train = np.concatenate([x_train, *(data["images"] for data in extra)])
     y_train = np.concatenate([y_train, *(data["labels"] for data in extra)]).astype(mnist.y_train.dtype)
     return (x_train, y_train), (x_val, y_val)
 
 
-def make_datasets(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig,
-                  corrections: dict[str, np.ndarray] | None = None):
+def make_datasets(mnist: Mnist, extra: list[dict[str, np.ndarray]], config: TrainConfig):
     """Shuffled, augmented batches of training_arrays' training images, and plain validation batches of
     MNIST."""
-    (x_train, y_train), (x_val, y_val) = training_arrays(mnist, styles, config, corrections)
+    (x_train, y_train), (x_val, y_val) = training_arrays(mnist, extra, config)
     seeds = tf.data.Dataset.random(config.seed, rerandomize_each_iteration=True).batch(2)  # one per batch
     batches = (tf.data.Dataset.from_tensor_slices((to_model_input(x_train), y_train))
                .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -104,13 +101,12 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
         warmup_steps=warmup, decay_steps=config.epochs * steps_per_epoch - warmup, alpha=0.0)
 
 
-def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verbose: int = 1,
-          corrections: dict[str, np.ndarray] | None = None):
-    """Build and fit the model on MNIST, the style set's training split and the corrections' training split
-    if any; return the model (built from Keras' own layers, to save), its per-epoch history and a summary of
-    the run."""
+def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainConfig, verbose: int = 1):
+    """Build and fit the model on MNIST and the `extra` training sets ({name: images and labels}: the style
+    set's, the real writers' and the corrections' training splits); return the model (built from Keras' own
+    layers, to save), its per-epoch history and a summary of the run."""
     keras.utils.set_random_seed(config.seed)
-    train_data, val_data, n_train, n_val = make_datasets(mnist, styles, config, corrections)
+    train_data, val_data, n_train, n_val = make_datasets(mnist, list(extra.values()), config)
     steps_per_epoch = max(1, n_train // config.batch_size)
     model = build_model(config.dropout, FusedBatchNormalization)
     model.compile(
@@ -123,7 +119,8 @@ def train(mnist: Mnist, styles: dict[str, np.ndarray], config: TrainConfig, verb
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=verbose,
                         shuffle=False)  # the dataset shuffles itself, each epoch
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
-               "training_images": n_train, "style_images": len(styles["labels"]), "validation_images": n_val}
+               "training_images": n_train, "validation_images": n_val,
+               **{f"{name}_images": len(data["labels"]) for name, data in extra.items()}}
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
     return plain_copy(model), history, summary
 
@@ -137,6 +134,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--styles", type=Path, help=f"the style set ({STYLE_SET_FILE} from python -m training.styles "
                         "--out; default: draw it now, under a minute): its training split is mixed into MNIST's, "
                         "its validation split measured")
+    parser.add_argument("--writers", type=Path, help="the real writers' pen strokes: the handwriting folder "
+                        f"(../shared/data/handwriting, drawn now: under a minute) or {WRITERS_FILE} from python -m "
+                        "training.strokes --out; its training writers are mixed into MNIST's, those kept out measured "
+                        "(default: none)")
     parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): the training "
                         "split of the records accepted in review (its accepted/ folder) is mixed into MNIST's, "
                         "their kept-out split measured (default: none)")
@@ -166,27 +167,33 @@ def main(argv: list[str] | None = None) -> int:
     styles = load_style_set(args.styles) if args.styles else build_style_set()
     print(f"style set from {args.styles or 'training/styles.py'}: "
           + ", ".join(f"{len(data['labels'])} {which}" for which, data in styles.items()))
+    writers = load_writers(args.writers) if args.writers else None
+    if writers:
+        print(f"real writers from {args.writers}: " + ", ".join(f"{len(data['labels'])} {which} digits by "
+                                                                 f"{len(set(data['writers']))} writers"
+                                                                 for which, data in writers.items()))
+    else:
+        print("no --writers: trained and measured without the real writers", file=sys.stderr)
     # read before training: a bad folder fails now
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
-    model, history, run = train(mnist, styles["training"], config, args.verbose,
-                                corrections["training"] if corrections else None)
+    extra = {"style": styles["training"], "writers": writers and writers["training"],
+             "corrections": corrections and corrections["training"]}
+    model, history, run = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
+                                args.verbose)
 
     files = write_model_files(model, args.out)
-    tflite_metrics, tflite_probabilities = evaluate_tflite(args.out / TFLITE_FILE, mnist.x_test, mnist.y_test)
+    measured, probabilities = evaluate(args.out / TFLITE_FILE, validation_sets(mnist, styles, writers, corrections))
+    tflite_metrics = measured.pop("mnist_test")  # the served file's figures; the kept-out sets' are in `measured`
     keras_probabilities = model.predict(to_model_input(mnist.x_test), batch_size=500, verbose=0)
     keras_metrics = classification_metrics(keras_probabilities, mnist.y_test)
-    agreement = float((tflite_probabilities.argmax(1) == keras_probabilities.argmax(1)).mean())
+    agreement = float((probabilities["mnist_test"].argmax(1) == keras_probabilities.argmax(1)).mean())
 
     plot_training_curves(history, args.out / "training_curves.png")
-    plot_confusion_matrix(tflite_metrics["confusion_matrix"], args.out / "confusion_matrix.png")
-    style = evaluate_styles(args.out / TFLITE_FILE, styles["validation"])
-    plot_confusion_matrix(style["confusion_matrix"], args.out / "style_confusion_matrix.png", STYLE_MATRIX_TITLE)
-    feedback = {}
+    write_plots({**tflite_metrics, **measured}, args.out)
     if corrections:  # the served file's figures on the records kept out of training ("records": how many)
-        feedback["feedback_validation"] = {
+        measured["feedback_validation"] = {
             "folder": str(args.feedback), **feedback_counts(corrections, args.feedback_unreviewed),
-            "training_records": len(corrections["training"]["labels"]),
-            **evaluate_feedback(args.out / TFLITE_FILE, corrections["validation"])}
+            "training_records": len(corrections["training"]["labels"]), **measured["feedback_validation"]}
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
                   "input": "float32 [N, 28, 28, 1] in [0, 1], white ink on black, MNIST-centred",
@@ -194,21 +201,28 @@ def main(argv: list[str] | None = None) -> int:
         **tflite_metrics,  # the served file's figures
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
-        "style_validation": style,  # the served file's figures on the held-out fonts and templates
-        **feedback,
+        **measured,  # the served file's figures on the kept-out sets: fonts and templates, writers, corrections
         "training": run,
         "hyperparameters": asdict(config),
         "history": history,
-        "data": {"source": mnist.source, "sha256": mnist.checksums},
+        "data": {"source": mnist.source, "sha256": mnist.checksums,
+                 "writers": {"source": str(args.writers), "credit": CREDIT} if writers else None},
         "files": files,
     })
-    print(f"test accuracy {tflite_metrics['test_accuracy']:.4f} (LiteRT), {keras_metrics['test_accuracy']:.4f} "
-          f"(Keras), top class agreement {agreement:.4%}; style set {style['accuracy']:.4f}, worst digit "
-          f"{style['worst_digit_accuracy']:.4f}; training took {run['seconds']:.0f} s")
-    if feedback:
-        print(describe_feedback(feedback["feedback_validation"]))
+    print(summary_line(tflite_metrics, keras_metrics, agreement, measured, run))
+    if corrections:
+        print(describe_feedback(measured["feedback_validation"]))
     print(f"wrote {path.parent}")
     return 0
+
+
+def summary_line(tflite: dict, keras_metrics: dict, agreement: float, measured: dict, run: dict) -> str:
+    """The run in one line: MNIST's test accuracy, then each kept-out set's (and its worst digit), then the time."""
+    parts = [f"test accuracy {tflite['test_accuracy']:.4f} (LiteRT), {keras_metrics['test_accuracy']:.4f} (Keras), "
+             f"top class agreement {agreement:.4%}"]
+    parts += [f"{name} {figures['accuracy']:.4f}, worst digit {figures['worst_digit_accuracy']:.4f}"
+              for name, figures in measured.items() if "worst_digit_accuracy" in figures]
+    return "; ".join(parts) + f"; training took {run['seconds']:.0f} s"
 
 
 def describe_feedback(figures: dict) -> str:

@@ -7,3 +7,5 @@ MNIST_SLICE = REPO / "tests" / "data" / "mnist"  # the start of MNIST, in its ID
 BROWSER_COMPOSITE = REPO / "tests" / "data" / "browser_composite.png"  # a "7" drawn in Chromium
 MODEL_DIR = REPO / "app" / "model"  # the model the app ships
 STYLE_SLICE = REPO / "tests" / "data" / "style_slice.npz"  # every 10th image of the style set
+WRITERS_SLICE = REPO / "tests" / "data" / "writers_slice.npz"  # every 10th real writer's digit, drawn and read
+HANDWRITING_SLICE = REPO / "tests" / "data" / "handwriting"  # every 100th recorded digit, as pen strokes
