@@ -4,20 +4,25 @@
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
     FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
+    HANDWRITING_DIR=../shared/data/handwriting python azureml/run_pipeline.py   # upload the real writers if new
 
-Training: makes sure the compute cluster, the environment and the MNIST data asset exist (uploading the
-local IDX folder, $MNIST_DIR, as a new data asset version when the workspace lacks it), and with
-$FEEDBACK_DIR the corrections data asset too (the records of the app's corrections folder accepted in review,
-python -m training.review, and with --feedback-unreviewed those waiting too; checked with app.feedback,
-uploaded the same way); submits azureml/pipeline.yml (with corrections, the train step mixes
-them in, and the evaluate step's gate also refuses a model worse than the model in service on the kept-out
-ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json from the
-job's output and refuses it when it is worse than the latest registered version on MNIST or on the style
-set (the first model is registered on the evaluate step's gates alone); registers the trained model folder
-as a `custom_model` tagged with its data asset versions and git commit. Then, in both modes, it downloads
-the model by name and version (see azureml/README.md), checks the files against metadata.json with the
-app's own loader and the accuracy against --min-accuracy, tags the newly registered version with its
-accuracy and style set accuracy, and copies the files into app/model/ (--model-dir).
+Training: makes sure the compute cluster, the environment, the MNIST data asset and the real writers' data
+asset exist (uploading the local IDX folder, $MNIST_DIR, and the two pen stroke files of the handwriting
+folder, $HANDWRITING_DIR, as new data asset versions when the workspace lacks them; without them, their
+latest versions), and with $FEEDBACK_DIR the corrections data asset too (the records of the app's
+corrections folder accepted in review, python -m training.review, and with --feedback-unreviewed those
+waiting too; checked with app.feedback, uploaded the same way); submits azureml/pipeline.yml (the train step
+mixes the real writers in and the evaluate step gates on those kept out; with corrections, the train step
+mixes them in, and the evaluate step's gate also refuses a model worse than the model in service on the
+kept-out ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json
+from the job's output and refuses it when it is worse than the latest registered version on MNIST, on the
+style set or on the real writers kept out (the first model is registered on the evaluate step's gates
+alone); registers the trained model folder as a `custom_model` tagged with its data asset versions and git
+commit, its description crediting the real writers' data.
+Then, in both modes, it downloads the model by name and version (see azureml/README.md), checks the files
+against metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
+registered version with its accuracy, style set accuracy and real writers' accuracy, and copies the files
+into app/model/ (--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
 arguments), the credential from azure-identity's DefaultAzureCredential (az login, a managed identity), or
@@ -40,7 +45,15 @@ from pathlib import Path
 
 import yaml
 from aml_run.connection import connect
-from aml_run.data_assets import asset_path, ensure_corrections, ensure_data, local_corrections, local_data_version
+from aml_run.data_assets import (
+    asset_path,
+    ensure_corrections,
+    ensure_data,
+    ensure_writers,
+    local_corrections,
+    local_data_version,
+    local_writers,
+)
 from aml_run.definitions import load_definitions
 from aml_run.install import download_and_check, install_model
 from aml_run.registry import job_figures, latest_model, refuse_if_worse, register_model, registered_model, tag_accuracy
@@ -61,12 +74,16 @@ def dry_run(settings: Settings) -> str:
     compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
+    handwriting = local_writers(settings.writers_dir) if settings.writers_dir else None
+    writers_path = (f"azureml:{settings.writers_name}:{handwriting.version}" if handwriting
+                    else f"azureml:{settings.writers_name}@latest")
     corrections_path = f"azureml:{settings.feedback_name}:{corrections.version}" if corrections else None
-    pipeline = build_pipeline(pipeline, environment, settings, data_path, corrections_path)
+    pipeline = build_pipeline(pipeline, environment, settings, data_path, writers_path, corrections_path)
+    writers = f"real writers {writers_path}" + (f" ({handwriting.describe()})" if handwriting else "")
     feedback = f"corrections {corrections_path} ({corrections.describe()})" if corrections else "no corrections"
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
           f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
-          f"{feedback}", file=sys.stderr)
+          f"{writers}, {feedback}", file=sys.stderr)
     return yaml.safe_dump(pipeline._to_dict(), sort_keys=False)
 
 
@@ -79,12 +96,13 @@ def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)
+    writers = ensure_writers(ml_client, settings)
     feedback = ensure_corrections(ml_client, settings, corrections) if corrections else None
-    pipeline = build_pipeline(pipeline, environment, settings, asset_path(data),
+    pipeline = build_pipeline(pipeline, environment, settings, asset_path(data), asset_path(writers),
                               asset_path(feedback) if feedback else None)
     job = submit(ml_client, pipeline)
     refuse_if_worse(job_figures(ml_client, job), registered_model(ml_client, settings), job)
-    return register_model(ml_client, job, data, feedback, settings)
+    return register_model(ml_client, job, data, writers, feedback, settings)
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None, connect_to=connect) -> int:

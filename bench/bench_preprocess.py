@@ -4,8 +4,10 @@
 
 Inputs: the canvas Chromium's Sketchpad sent (tests/data/browser_composite.png), and MNIST test digits from
 the repository's slice drawn on 800x800 canvases at random sizes and places, encoded as Chromium encodes
-them. Times app.preprocess.preprocess per canvas, one thread, and the PNG decoding on its own by libspng
-(what the app uses) and by Pillow, taking turns in each round so that both see the same machine.
+them; and real writers' digits (tests/data/handwriting/) drawn 15-20 % of the canvas high, whose strokes the
+preprocessing thins. Times app.preprocess.preprocess per canvas, one thread, with and without its stroke-width
+step, and the PNG decoding on its own by libspng (what the app uses) and by Pillow, taking turns in each round
+so that both see the same machine.
 """
 
 import argparse
@@ -15,15 +17,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyspng
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app import preprocess as preprocessing  # noqa: E402
 from app.preprocess import preprocess  # noqa: E402
-from tests.support.drawing import drawn_canvases  # noqa: E402
-from tests.support.paths import BROWSER_COMPOSITE  # noqa: E402
+from tests.support.drawing import browser_png, drawn_canvases  # noqa: E402
+from tests.support.paths import BROWSER_COMPOSITE, HANDWRITING_SLICE  # noqa: E402
 from tests.support.table import markdown_table  # noqa: E402
+from training.strokes import draw_lines, read_digits, screen_lines  # noqa: E402
 
 
 def seconds_each(function, inputs: list, rounds: int) -> list[float]:
@@ -37,6 +42,28 @@ def seconds_each(function, inputs: list, rounds: int) -> list[float]:
             function(item)
             times.append(time.perf_counter() - started)
     return times
+
+
+def small_writers(count: int) -> list[bytes]:
+    """`count` real writers' digits drawn 15-20 % of the canvas high, as Chromium encodes the canvas."""
+    rng = np.random.default_rng(0)
+    samples = [sample for sample in read_digits(HANDWRITING_SLICE) if sum(map(len, sample["strokes"])) > 4]
+    return [browser_png(draw_lines(screen_lines(sample["strokes"]), rng.uniform(0.15, 0.2), rng))
+            for sample in samples[:count]]
+
+
+def with_and_without_stroke_width(canvases: list, rounds: int) -> tuple[list[float], list[float]]:
+    """Seconds per preprocess, with the stroke-width step and with it left out, taking turns."""
+    mended, as_drawn = [], []
+    keep = preprocessing.even_strokes
+    for _ in range(rounds):
+        mended += seconds_each(preprocess, canvases, 1)
+        preprocessing.even_strokes = lambda crop: crop
+        try:
+            as_drawn += seconds_each(preprocess, canvases, 1)
+        finally:
+            preprocessing.even_strokes = keep
+    return mended, as_drawn
 
 
 def decode_with_pillow(png: bytes):
@@ -55,7 +82,8 @@ def main() -> None:
     chromium_canvas = [BROWSER_COMPOSITE.read_bytes()] * 50
 
     real = seconds_each(preprocess, chromium_canvas, args.rounds * 4)
-    drawn = seconds_each(preprocess, canvases, args.rounds)
+    drawn, drawn_as_is = with_and_without_stroke_width(canvases, args.rounds)
+    small, small_as_is = with_and_without_stroke_width(small_writers(args.canvases), args.rounds)
     libspng, pillow = [], []
     for _ in range(args.rounds):
         libspng += seconds_each(pyspng.load, canvases, 1)
@@ -66,6 +94,9 @@ def main() -> None:
         ("preprocess the canvas Chromium sent, p50", ms(statistics.median(real)), "<= 3 ms"),
         (f"preprocess {args.canvases} drawn 800x800 canvases, p50 / p90",
          f"{ms(statistics.median(drawn))} / {ms(statistics.quantiles(drawn, n=10)[8])}", ""),
+        ("the same without the stroke-width step, p50", ms(statistics.median(drawn_as_is)), ""),
+        (f"preprocess {min(args.canvases, 250)} real writers' digits drawn 15-20 % high (strokes thinned), p50 / "
+         "without the step", f"{ms(statistics.median(small))} / {ms(statistics.median(small_as_is))}", ""),
         ("decode one canvas PNG: libspng (pyspng) / Pillow, p50",
          f"{ms(statistics.median(libspng))} / {ms(statistics.median(pillow))} "
          f"(1/{statistics.median(pillow) / statistics.median(libspng):.1f})", ""),

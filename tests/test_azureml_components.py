@@ -5,7 +5,9 @@ with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML r
 folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound, and a
 $[[...]] part left out when an optional input in it has no value), and the steps wired as pipeline.yml
 wires them. The styles step draws every template and font of the style set, but only a few times each
-(SMALL_STYLE_SET); then one epoch on 300 MNIST images and those. The pipeline runs without corrections (no
+(SMALL_STYLE_SET); then one epoch on 300 MNIST images, those and the real writers' training split drawn from the
+shipped handwriting slice (tests/data/handwriting, the folder the `handwriting` data asset holds, every 100th
+recorded digit), whose writers kept out are measured and gated on. The pipeline runs without corrections (no
 `corrections` input, as run_pipeline.py submits it without FEEDBACK_DIR); train and evaluate then run again
 with a corrections folder written by the app's FeedbackStore.
 """
@@ -34,14 +36,21 @@ from tests.support.azureml_definitions import (
     read_yaml,
     snapshot_files,
 )
-from tests.support.paths import MNIST_SLICE, REPO
+from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, REPO
 from training import prep, review
 from training.data import MnistError, load_mnist, write_idx
 from training.fonts import families
+from training.strokes import read_digits, writer_split
 from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
 
 PIPELINE_DEFAULTS = read_yaml(PIPELINE_YAML)["inputs"]  # the gates' defaults, run_pipeline.py's
-PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "epochs": 1, "min_accuracy": 0.0, "min_style_accuracy": 0.0}
+PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "epochs": 1, "min_accuracy": 0.0,
+                   "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0}
+# The recorded digits of the slice on each side of the split by writer (training/strokes.py), none unreadable.
+WRITER_DIGITS = {which: sum(writer_split(sample["writer"]) == which for sample in read_digits(HANDWRITING_SLICE))
+                 for which in ("training", "validation")}
+WRITERS_FIGURES = {"accuracy", "worst_digit_accuracy", "per_digit_accuracy", "per_dataset_accuracy",
+                   "per_source_accuracy", "images", "confusion_matrix"}  # what writers_validation holds
 # Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
 NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
 # The style set at its full size takes minutes to draw. The styles step runs the same main() with the same
@@ -73,7 +82,8 @@ def run_component(component: dict, inputs: dict, outputs: dict, snapshot: Path) 
         Path(path).mkdir(parents=True, exist_ok=True)
     defaults = {name: spec["default"] for name, spec in (component.get("inputs") or {}).items() if "default" in spec}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MNIST_DIR", None)  # the command must say where its data is
+    for name in ("MNIST_DIR", "HANDWRITING_DIR"):  # the command must say where its data is
+        env.pop(name, None)
     return subprocess.run(["bash", "-c", render(component["command"], {**defaults, **inputs}, outputs)],
                           cwd=snapshot, env=env, capture_output=True, text=True, timeout=300)
 
@@ -151,27 +161,43 @@ def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
     _, outputs = pipeline_run
     model_dir = outputs["train"]["model"]
     assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png",
-            "style_confusion_matrix.png"} == {path.name for path in model_dir.iterdir()}
+            "style_confusion_matrix.png", "writers_confusion_matrix.png"} == {path.name for path in model_dir.iterdir()}
     _, metadata = load_classifier(model_dir)
     styles = load_style_set(outputs["styles"]["styles"] / STYLE_SET_FILE)
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["test_images"] == 200
     assert metadata["training"]["style_images"] == len(styles["training"]["labels"])  # the styles step's set
-    assert metadata["training"]["training_images"] == 300 + metadata["training"]["style_images"]
+    assert metadata["training"]["writers_images"] == WRITER_DIGITS["training"]  # the handwriting folder given
+    assert metadata["training"]["training_images"] == (300 + metadata["training"]["style_images"]
+                                                       + metadata["training"]["writers_images"])
     assert metadata["style_validation"]["images"] == len(styles["validation"]["labels"])
+    assert WRITERS_FIGURES <= set(metadata["writers_validation"])
+    assert metadata["writers_validation"]["images"] == WRITER_DIGITS["validation"]
+    assert set(metadata["writers_validation"]["per_dataset_accuracy"]) == {"unipen", "pendigits"}
 
 
 def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     _, outputs = pipeline_run
     report = outputs["evaluate"]["report"]
-    assert {path.name for path in report.iterdir()} == {"metrics.json", "confusion_matrix.png",
-                                                        "style_confusion_matrix.png"}
-    for plot in ("confusion_matrix.png", "style_confusion_matrix.png"):
+    plots = {"confusion_matrix.png", "style_confusion_matrix.png", "writers_confusion_matrix.png"}
+    assert {path.name for path in report.iterdir()} == {"metrics.json", *plots}
+    for plot in plots:
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((report / "metrics.json").read_text())
     trained = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
     assert metrics["test_images"] == 200
     assert metrics["test_accuracy"] == trained["test_accuracy"]  # the same model.tflite on the same test set
     assert metrics["style_validation"]["accuracy"] == trained["style_validation"]["accuracy"]  # and style set
+    # and the real writers kept out: the figure run_pipeline.py reads from metadata.json is the gate's
+    assert WRITERS_FIGURES <= set(metrics["writers_validation"])
+    assert metrics["writers_validation"]["images"] == WRITER_DIGITS["validation"]
+    for figure in ("accuracy", "worst_digit_accuracy", "per_digit_accuracy"):
+        assert metrics["writers_validation"][figure] == trained["writers_validation"][figure], figure
+
+
+def test_train_and_evaluate_are_given_the_handwriting_folder(pipeline_run):
+    results, _ = pipeline_run
+    for name in ("train", "evaluate"):
+        assert f"--writers {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
 
 
 def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_path):
@@ -179,23 +205,34 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
     component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
     metrics = json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
     accuracy, style_accuracy = metrics["test_accuracy"], metrics["style_validation"]["accuracy"]
+    writers = metrics["writers_validation"]
+    at_every_gate = {"min_accuracy": accuracy, "min_style_accuracy": style_accuracy,
+                     "min_writer_accuracy": writers["accuracy"],
+                     "min_writer_digit_accuracy": writers["worst_digit_accuracy"]}
     inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "min_style_accuracy": style_accuracy}
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **at_every_gate}
 
     def gate(name, **thresholds):
         return run_component(component, {**inputs, **thresholds}, {"report": tmp_path / name}, snapshot)
 
-    at = gate("at", min_accuracy=accuracy)
+    at = gate("at")
     above = gate("above", min_accuracy=accuracy + 0.005)
-    style_above = gate("style_above", min_accuracy=accuracy, min_style_accuracy=style_accuracy + 0.005)
-    default = gate("default", min_accuracy=PIPELINE_DEFAULTS["min_accuracy"], min_style_accuracy=0.0)
+    style_above = gate("style_above", min_style_accuracy=style_accuracy + 0.005)
+    writer_above = gate("writer_above", min_writer_accuracy=writers["accuracy"] + 0.005)
+    writer_digit_above = gate("writer_digit_above", min_writer_digit_accuracy=writers["worst_digit_accuracy"] + 0.005)
+    default = gate("default", **{name: PIPELINE_DEFAULTS[name] for name in at_every_gate})
 
     assert at.returncode == 0, at.stderr[-2000:]
     assert above.returncode == 1 and "test accuracy" in above.stderr and "below the minimum" in above.stderr
-    assert style_above.returncode == 1 and "style set accuracy" in style_above.stderr
-    assert "test accuracy" not in style_above.stderr  # MNIST's gate passed
-    # One epoch on 300 images is far from the pipeline's gate.
+    for failed, named in ((style_above, "style_validation accuracy"), (writer_above, "writers_validation accuracy"),
+                          (writer_digit_above, "writers_validation worst digit accuracy")):
+        assert failed.returncode == 1 and named in failed.stderr, failed.stderr[-2000:]
+        assert failed.stderr.count("below the minimum") == 1  # the other gates passed
+    assert "writers_validation accuracy" not in writer_digit_above.stderr
+    # One epoch on 300 images is far from the pipeline's gates.
     assert accuracy < PIPELINE_DEFAULTS["min_accuracy"] and default.returncode == 1
+    assert writers["accuracy"] < PIPELINE_DEFAULTS["min_writer_accuracy"]
+    assert "writers_validation accuracy" in default.stderr
     assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
 
 
@@ -265,7 +302,8 @@ def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_
     component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
     served_wrong = corrections_folder(tmp_path / "feedback", served_right=False, mnist_slice=mnist_slice)
     inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "min_accuracy": 0.0, "min_style_accuracy": 0.0,
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, "min_accuracy": 0.0,
+              "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
               "feedback": served_wrong}
     passed = run_component(component, inputs, {"report": tmp_path / "report"}, snapshot)
     assert passed.returncode == 0, passed.stderr[-2000:]  # the model in service: none right
@@ -275,7 +313,7 @@ def test_without_a_value_an_optional_training_setting_is_left_to_training():
     """train's command without epochs, batch size or validation images: the arguments are left out, so
     training/train.py's TrainConfig decides, as Azure ML runs it when the pipeline gives them no value."""
     command = read_yaml(COMPONENT_YAMLS["train"])["command"]
-    inputs = {"data": "/mnt/prepared", "styles": "/mnt/styles"}
+    inputs = {"data": "/mnt/prepared", "styles": "/mnt/styles", "writers": "/mnt/writers"}
     rendered = render(command, inputs, {"model": "/mnt/model"})
     assert "--epochs" not in rendered and "--batch-size" not in rendered and "--validation-images" not in rendered
     assert "$[[" not in rendered and "${{" not in rendered

@@ -31,6 +31,7 @@ from tests.support.azureml_definitions import (
 )
 from tests.support.azureml_run import aml_run
 from training.fonts import FONT_DIR, FONTS
+from training.strokes import DIGIT_FILES
 from training.styles import STYLE_SET_FILE
 
 with warnings.catch_warnings():
@@ -196,6 +197,11 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("model"), "jobs.evaluate.inputs.model"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_style_accuracy"), "jobs.evaluate.inputs.min_style_accuracy"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_accuracy"), "jobs.evaluate.inputs.min_accuracy"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_writer_digit_accuracy"),
+     "jobs.evaluate.inputs.min_writer_digit_accuracy"),
+    (lambda p: p["jobs"]["train"]["inputs"].pop("writers"), "jobs.train.inputs.writers"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(writers="${{parent.inputs.raw_writer}}"),
+     "jobs.evaluate.inputs.writers"),
     (lambda p: p["inputs"].update(seed=1), "inputs.seed"),
     (lambda p: p["jobs"]["prep"]["inputs"].update(raw="${{parent.jobs.evaluate.outputs.report}}"),
      "jobs.prep.inputs.raw"),  # a later job's output: a cycle
@@ -203,11 +209,14 @@ def test_pipeline_bindings_refer_to_what_exists():
      "jobs.evaluate.inputs.feedback"),
     (lambda p: p["jobs"]["train"]["inputs"].update(data="${{parent.inputs.corrections}}"),
      "jobs.train.inputs.data"),  # a run's input, left out when there are no corrections: not for a required input
+    (lambda p: p["jobs"]["train"]["inputs"].update(writers="${{parent.inputs.corrections}}"),
+     "jobs.train.inputs.writers"),  # the real writers are required: never a run's optional input
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.epochs}}"),
      "jobs.evaluate.inputs.min_accuracy"),  # a run's input, left out without --epochs: not for a required input
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unbound input without a default", "unbound gate", "unused pipeline input", "later job",
-        "run input misspelled", "run input for a required input", "epochs for a required input"])
+        "unbound input without a default", "unbound gate", "unbound writer gate", "unbound writers",
+        "writers input misspelled", "unused pipeline input", "later job", "run input misspelled",
+        "run input for a required input", "corrections for the writers", "epochs for a required input"])
 def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
     pipeline = copy.deepcopy(read_yaml(PIPELINE_YAML))
     break_it(pipeline)
@@ -233,6 +242,54 @@ def test_train_and_evaluate_read_the_style_set_the_styles_step_writes():
     for name in ("train", "evaluate"):
         assert pipeline["jobs"][name]["inputs"]["styles"] == "${{parent.jobs.styles.outputs.styles}}"
         assert f"--styles ${{{{inputs.styles}}}}/{STYLE_SET_FILE}" in read_yaml(COMPONENT_YAMLS[name])["command"]
+
+
+# --- the real writers: a required input of train and evaluate, the handwriting data asset ---
+
+def test_the_pipeline_reads_the_handwriting_data_asset_as_it_reads_mnist():
+    inputs = read_yaml(PIPELINE_YAML)["inputs"]
+    writers_name = aml_run.settings.parse_args(["--dry-run"], {}).writers_name  # run_pipeline.py's default name
+    assert writers_name == "handwriting"
+    assert inputs["raw_writers"] == {"type": "uri_folder", "path": f"azureml:{writers_name}@latest", "mode": "ro_mount"}
+    assert {key: inputs["raw_mnist"][key] for key in ("type", "mode")} == {"type": "uri_folder", "mode": "ro_mount"}
+    rest = load_job(PIPELINE_YAML)._to_rest_object().as_dict()["properties"]  # what is submitted
+    assert rest["inputs"]["raw_writers"]["jobInputType"] == "uri_folder"
+    assert rest["inputs"]["raw_writers"]["mode"] == "ReadOnlyMount"
+
+
+@pytest.mark.parametrize("name", ["train", "evaluate"])
+def test_train_and_evaluate_take_the_real_writers_folder_always(name):
+    spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["writers"]
+    assert spec["type"] == "uri_folder" and not spec.get("optional") and "default" not in spec
+    assert all(file in spec["description"] for file in DIGIT_FILES.values())
+    command = read_yaml(COMPONENT_YAMLS[name])["command"]
+    assert "--writers ${{inputs.writers}} " in command
+    assert "$[[--writers" not in command and command.count("--writers") == 1  # not optional: always passed
+    assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["writers"] == "${{parent.inputs.raw_writers}}"
+    component = load_component(COMPONENT_YAMLS[name])
+    assert component.inputs["writers"].optional is not True
+    result = component._validate()
+    assert result.passed, result.error_messages
+
+
+@pytest.mark.parametrize("name, output", [("train", "model"), ("evaluate", "report")])
+def test_the_outputs_say_they_hold_the_writers_confusion_matrix(name, output):
+    assert "writers_confusion_matrix.png" in read_yaml(COMPONENT_YAMLS[name])["outputs"][output]["description"]
+
+
+def test_evaluate_gates_on_the_real_writers_with_the_pipelines_thresholds():
+    component = read_yaml(COMPONENT_YAMLS["evaluate"])
+    for gate, flag in (("min_writer_accuracy", "--min-writer-accuracy"),
+                       ("min_writer_digit_accuracy", "--min-writer-digit-accuracy")):
+        assert component["inputs"][gate] == {"type": "number", "min": 0, "max": 1}
+        assert f"{flag} ${{{{inputs.{gate}}}}}" in component["command"]
+        assert read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]["inputs"][gate] == f"${{{{parent.inputs.{gate}}}}}"
+    assert "min_writer_accuracy" not in read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"]
+
+
+def test_the_pipeline_credits_the_real_writers_data():
+    description = read_yaml(PIPELINE_YAML)["description"]
+    assert "UNIPEN" in description and "UCI" in description and "CC BY 4.0" in description
 
 
 # --- corrections: an optional input of train and evaluate, bound to the run's `corrections` when it has one ---
@@ -297,7 +354,7 @@ def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_opti
     @dsl.pipeline(default_compute="cpu-cluster")
     def built(data: Input(type="uri_folder"), corrections: Input(type="uri_folder", optional=True) = None,
               epochs: Input(type="integer", optional=True) = None):
-        train(data=data, styles=data, feedback=corrections, epochs=epochs)
+        train(data=data, styles=data, writers=data, feedback=corrections, epochs=epochs)
 
     sdk = built(data=Input(type="uri_folder", path="azureml:mnist:1"))._to_rest_object().as_dict()["properties"]
     [sdk_node] = sdk["jobs"].values()
@@ -307,7 +364,8 @@ def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_opti
     assert rest["jobs"]["train"]["inputs"]["epochs"] == sdk_node["inputs"]["epochs"]
 
 
-@pytest.mark.parametrize("gate", ["min_accuracy", "min_style_accuracy"])
+@pytest.mark.parametrize("gate", ["min_accuracy", "min_style_accuracy", "min_writer_accuracy",
+                                  "min_writer_digit_accuracy"])
 def test_the_gates_are_written_once_in_the_pipeline(gate):
     """run_pipeline.py takes its defaults from pipeline.yml; the component has none to disagree with them."""
     assert 0 < read_yaml(PIPELINE_YAML)["inputs"][gate] <= 1

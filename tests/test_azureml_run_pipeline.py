@@ -4,11 +4,13 @@ The fake (tests/support/fake_mlclient.py) records every call by operation and an
 in the case at hand; the entity objects the entry point hands it (AmlCompute, Environment, Data, PipelineJob,
 Model) are the real azure-ai-ml classes. The model it downloads, as the job's output and as the registered
 version, is a copy of the model the repository ships in app/model/, its metadata.json given the figures the
-case needs. Corrections folders are written with the app's own FeedbackStore and reviewed with training.review.
+case needs. The real writers' handwriting folder is the shipped slice (tests/data/handwriting) or a copy of it.
+Corrections folders are written with the app's own FeedbackStore and reviewed with training.review.
 The entry point and its package are imported as running the script finds them (tests/support/azureml_run.py),
 and run by path too.
 """
 
+import gzip
 import hashlib
 import json
 import os
@@ -25,10 +27,11 @@ from marshmallow.warnings import Marshmallow4Warning
 
 from app.feedback import ACCEPTED, REJECTED, FeedbackStore, new_record
 from tests.support.azureml_run import AZUREML, ENTRY_POINT, aml_run, run_pipeline
-from tests.support.fake_mlclient import EXISTING_MNIST, Call, FakeMLClient
-from tests.support.paths import MNIST_SLICE, MODEL_DIR
+from tests.support.fake_mlclient import EXISTING_MNIST, EXISTING_WRITERS, Call, FakeMLClient
+from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR
 from training import review
 from training.data import load_mnist, write_idx
+from training.strokes import CREDIT, DIGIT_FILES
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)  # about the SDK's own schema classes, at import
@@ -40,11 +43,13 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
 ENV = {"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000", "AZURE_RESOURCE_GROUP": "rg-digits",
-       "AZUREML_WORKSPACE": "mlw-digits", "GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE)}
+       "AZUREML_WORKSPACE": "mlw-digits", "GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE),
+       "HANDWRITING_DIR": str(HANDWRITING_SLICE)}
 SHIPPED_ACCURACY = json.loads((MODEL_DIR / "metadata.json").read_text())["test_accuracy"]
 STYLE_ACCURACY = 2473 / 2600  # a figure with more than 4 decimals, as the style set's are: its tag reads 0.9512
+WRITER_ACCURACY = 4102 / 4243  # the real writers kept out (as many as the full data keeps out): its tag reads 0.9668
 REGISTERED_TAGS = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "style_accuracy": f"{STYLE_ACCURACY:.4f}",
-                   "data_version": "3"}
+                   "writer_accuracy": f"{WRITER_ACCURACY:.4f}", "data_version": "3"}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)
     ENVIRONMENT = load_environment(aml_run.definitions.ENVIRONMENT_YAML)  # environment.yml's version, whatever it is
@@ -55,14 +60,19 @@ def workspace(model_files: Path | None, **case) -> FakeMLClient:
     return FakeMLClient(model_files, **{"registered_tags": REGISTERED_TAGS, **case})
 
 
-def model_copy(folder: Path, accuracy: float = SHIPPED_ACCURACY, style_accuracy: float | None = STYLE_ACCURACY) -> Path:
-    """A copy of the repository's model folder whose metadata.json has these figures (None: no style set)."""
+def model_copy(folder: Path, accuracy: float = SHIPPED_ACCURACY, style_accuracy: float | None = STYLE_ACCURACY,
+               writer_accuracy: float | None = WRITER_ACCURACY) -> Path:
+    """A copy of the repository's model folder whose metadata.json has these figures (None: not measured on the
+    style set, or on the real writers)."""
     shutil.copytree(MODEL_DIR, folder)
     metadata = json.loads((folder / "metadata.json").read_text())
     metadata["test_accuracy"] = accuracy
     metadata.pop("style_validation", None)
+    metadata.pop("writers_validation", None)
     if style_accuracy is not None:
         metadata["style_validation"] = {"accuracy": style_accuracy, "images": 2600}
+    if writer_accuracy is not None:
+        metadata["writers_validation"] = {"accuracy": writer_accuracy, "images": 4243}
     (folder / "metadata.json").write_text(json.dumps(metadata))
     return folder
 
@@ -82,12 +92,14 @@ def run(fake, tmp_path, *args, env=None):
 
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
     fake = workspace(shipped_model)
-    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995", "--min-style-accuracy", "0.9") == 0
+    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995", "--min-style-accuracy", "0.9",
+               "--min-writer-accuracy", "0.98", "--min-writer-digit-accuracy", "0.96") == 0
 
     assert fake.operations() == [
         "compute.get", "compute.begin_create_or_update",
         "environments.get", "environments.create_or_update",
-        "data.get", "data.create_or_update",
+        "data.get", "data.create_or_update",  # MNIST
+        "data.get", "data.create_or_update",  # the real writers
         "jobs.create_or_update", "jobs.stream", "jobs.get",
         "jobs.download", "models.get",  # the new model's figures, and the registered version's to beat
         "models.create_or_update", "models.download", "models.create_or_update",
@@ -100,15 +112,21 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert environment.version == ENVIRONMENT.version and "python=3.11" in environment.conda_file["dependencies"]
     assert fake.calls("environments.get") == [Call(("mnist-train",), {"version": ENVIRONMENT.version})]
 
-    [data] = fake.objects("data.create_or_update")
+    data, writers = fake.objects("data.create_or_update")
     assert isinstance(data, Data) and data.type == "uri_folder" and Path(data.path) == MNIST_SLICE
-    assert fake.calls("data.get") == [Call(("mnist",), {"version": data.version, "label": None})]
+    assert isinstance(writers, Data) and writers.type == "uri_folder" and writers.name == "handwriting"
+    assert fake.uploaded["handwriting", writers.version] == sorted(DIGIT_FILES.values())  # from a staging folder
+    assert fake.calls("data.get") == [Call(("mnist",), {"version": data.version, "label": None}),
+                                      Call(("handwriting",), {"version": writers.version, "label": None})]
 
     [job] = fake.objects("jobs.create_or_update")
     assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "evaluate"}
     assert job.inputs.raw_mnist._data.path == f"azureml:mnist:{data.version}"
     assert job.inputs.epochs._data == 3 and job.inputs.min_accuracy._data == 0.995
     assert job.inputs.min_style_accuracy._data == 0.9
+    assert job.inputs.raw_writers._data.path == f"azureml:handwriting:{writers.version}"
+    assert job.inputs.raw_writers._data.mode == "ro_mount"
+    assert job.inputs.min_writer_accuracy._data == 0.98 and job.inputs.min_writer_digit_accuracy._data == 0.96
     assert job.settings.continue_on_step_failure is False and job.tags["git_commit"] == "c0ffee1"
     # Named by the script, its model output where jobs.download() looks when the service lists none (README).
     assert job.name.startswith("mnist-c0ffee1-")
@@ -125,10 +143,13 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert isinstance(registered, Model) and registered.type == "custom_model" and registered.name == "mnist-cnn"
     assert registered.path == f"azureml://jobs/{job.name}/outputs/trained_model"
     assert registered.tags["data_version"] == data.version and registered.tags["git_commit"] == "c0ffee1"
+    assert registered.tags["writers_asset"] == "handwriting" and registered.tags["writers_version"] == writers.version
+    assert CREDIT in registered.description  # the real writers' data credited, as CC BY 4.0 asks
     assert fake.calls("models.download") == [Call((), {"name": "mnist-cnn", "version": "7"})]  # the registered one
     assert isinstance(tagged, Model) and tagged.version == "7"
     assert tagged.tags["accuracy"] == f"{SHIPPED_ACCURACY:.4f}" and tagged.tags["style_accuracy"] == "0.9512"
-    assert tagged.tags["data_version"] == data.version
+    assert tagged.tags["writer_accuracy"] == "0.9668"
+    assert tagged.tags["data_version"] == data.version and tagged.tags["writers_version"] == writers.version
 
     installed = tmp_path / "model"
     assert {path.name for path in installed.iterdir()} == {path.name for path in shipped_model.iterdir()}
@@ -137,15 +158,20 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
 
 
 def test_uses_what_the_workspace_already_has(shipped_model, tmp_path):
-    fake = workspace(shipped_model, exists={"compute", "environment", "data"}, registered_environment=ENVIRONMENT)
-    assert run(fake, tmp_path, env={"MNIST_DIR": ""}) == 0
-    assert fake.operations() == ["compute.get", "environments.get", "data.get", "jobs.create_or_update",
+    fake = workspace(shipped_model, exists={"compute", "environment", "data", "writers"},
+                     registered_environment=ENVIRONMENT)
+    assert run(fake, tmp_path, env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 0
+    assert fake.operations() == ["compute.get", "environments.get", "data.get", "data.get", "jobs.create_or_update",
                                  "jobs.stream", "jobs.get", "jobs.download", "models.get",
                                  "models.create_or_update", "models.download", "models.create_or_update"]
-    # No local folder: the latest data asset version.
-    assert fake.calls("data.get") == [Call(("mnist",), {"version": None, "label": "latest"})]
+    # No local folders: the latest data asset versions.
+    assert fake.calls("data.get") == [Call(("mnist",), {"version": None, "label": "latest"}),
+                                      Call(("handwriting",), {"version": None, "label": "latest"})]
     [job] = fake.objects("jobs.create_or_update")
     assert job.inputs.raw_mnist._data.path == "azureml:{}:{}".format(*EXISTING_MNIST)
+    assert job.inputs.raw_writers._data.path == "azureml:{}:{}".format(*EXISTING_WRITERS)
+    registered, _ = fake.objects("models.create_or_update")
+    assert registered.tags["writers_version"] == EXISTING_WRITERS[1]
 
 
 def test_no_data_asset_and_no_local_folder_stops_it(shipped_model, tmp_path, capsys):
@@ -153,6 +179,15 @@ def test_no_data_asset_and_no_local_folder_stops_it(shipped_model, tmp_path, cap
     assert run(fake, tmp_path, env={"MNIST_DIR": ""}) == 1
     assert fake.operations()[-1] == "data.get"
     assert "MNIST_DIR" in capsys.readouterr().err
+
+
+def test_no_writers_data_asset_and_no_local_handwriting_folder_stops_it(shipped_model, tmp_path, capsys):
+    fake = workspace(shipped_model, exists={"compute", "environment", "data"}, registered_environment=ENVIRONMENT)
+    assert run(fake, tmp_path, env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 1
+    assert fake.operations()[-1] == "data.get" and "jobs.create_or_update" not in fake.operations()
+    assert fake.calls("data.get")[-1] == Call(("handwriting",), {"version": None, "label": "latest"})
+    error = capsys.readouterr().err
+    assert "the workspace has no data asset handwriting: set HANDWRITING_DIR (or --writers-dir)" in error
 
 
 def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path, capsys):
@@ -206,11 +241,13 @@ def test_an_empty_download_of_the_job_output_registers_nothing(shipped_model, tm
     assert f"download of output trained_model of job {fake.job_name} is empty" in capsys.readouterr().err
 
 
-def test_a_job_output_not_measured_on_the_style_set_registers_nothing(tmp_path, capsys):
-    fake = workspace(model_copy(tmp_path / "new", style_accuracy=None))
+@pytest.mark.parametrize("unmeasured, named", [("style_accuracy", "style_validation"),
+                                                ("writer_accuracy", "writers_validation")])
+def test_a_job_output_not_measured_on_a_kept_out_set_registers_nothing(tmp_path, capsys, unmeasured, named):
+    fake = workspace(model_copy(tmp_path / "new", **{unmeasured: None}))
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-1] == "jobs.download"
-    assert "style_validation" in capsys.readouterr().err
+    assert named in capsys.readouterr().err
 
 
 def test_a_download_that_does_not_match_its_metadata_stops_it(shipped_model, tmp_path, capsys):
@@ -231,15 +268,19 @@ def test_a_download_without_the_model_file_stops_it(shipped_model, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-# --- registration refuses a model worse than the registered version, on MNIST or on the style set ---
+# --- registration refuses a model worse than the registered version, on MNIST, the style set or the real writers ---
 
-ONE_IMAGE_WORSE = {"accuracy": SHIPPED_ACCURACY - 1 / 10_000, "style_accuracy": 2472 / 2600}
+FIGURES = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, "writer_accuracy": WRITER_ACCURACY}
+ONE_IMAGE_WORSE = {"accuracy": SHIPPED_ACCURACY - 1 / 10_000, "style_accuracy": 2472 / 2600,
+                   "writer_accuracy": 4101 / 4243}
 
 
 @pytest.mark.parametrize("figure, named", [("accuracy", "MNIST test accuracy"),
-                                           ("style_accuracy", "style set accuracy")], ids=["MNIST", "style set"])
+                                           ("style_accuracy", "style set accuracy"),
+                                           ("writer_accuracy", "real writers accuracy")],
+                         ids=["MNIST", "style set", "real writers"])
 def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsys, figure, named):
-    figures = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, figure: ONE_IMAGE_WORSE[figure]}
+    figures = {**FIGURES, figure: ONE_IMAGE_WORSE[figure]}
     fake = workspace(model_copy(tmp_path / "new", **figures))
     assert run(fake, tmp_path) == 1
     assert fake.operations()[-2:] == ["jobs.download", "models.get"]
@@ -252,15 +293,15 @@ def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsy
 
 
 @pytest.mark.parametrize("figures", [
-    {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY},  # its style figure reads below the tag
-    {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600},
+    FIGURES,  # its style and writers figures read below their tags (0.95115... < 0.9512, 0.96677... < 0.9668)
+    {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600, "writer_accuracy": 4103 / 4243},
 ], ids=["as good", "better"])
 def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path, figures):
     fake = workspace(model_copy(tmp_path / "new", **figures))
     assert run(fake, tmp_path) == 0
     _, tagged = fake.objects("models.create_or_update")
-    assert tagged.tags["accuracy"] == f"{figures['accuracy']:.4f}"
-    assert tagged.tags["style_accuracy"] == f"{figures['style_accuracy']:.4f}"
+    for tag in FIGURES:
+        assert tagged.tags[tag] == f"{figures[tag]:.4f}", tag
 
 
 def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped_model, tmp_path, capsys):
@@ -272,16 +313,33 @@ def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped
 
 
 def test_a_version_registered_before_the_style_set_is_compared_on_mnist_only(tmp_path, capsys):
-    tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style_accuracy tag
-    fake = workspace(model_copy(tmp_path / "new", style_accuracy=0.5), registered_tags=tags)
+    tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style_accuracy or writer_accuracy tag
+    fake = workspace(model_copy(tmp_path / "new", style_accuracy=0.5, writer_accuracy=0.5), registered_tags=tags)
     assert run(fake, tmp_path) == 0
-    assert "mnist-cnn:6 has no style_accuracy tag (registered before the style set): compared on MNIST only" in (
-        capsys.readouterr().err)
+    assert ("mnist-cnn:6 has no style_accuracy or writer_accuracy tag (registered before the style set and the "
+            "real writers): compared on MNIST test accuracy only") in capsys.readouterr().err
 
     worse = workspace(model_copy(tmp_path / "worse", accuracy=ONE_IMAGE_WORSE["accuracy"]), registered_tags=tags)
     assert run(worse, tmp_path / "second") == 1
     assert "models.create_or_update" not in worse.operations()
     assert "MNIST test accuracy" in capsys.readouterr().err
+
+
+def test_a_version_registered_before_the_real_writers_is_compared_without_them(tmp_path, capsys):
+    tags = {tag: value for tag, value in REGISTERED_TAGS.items() if tag != "writer_accuracy"}
+    fake = workspace(model_copy(tmp_path / "new", writer_accuracy=0.5), registered_tags=tags)
+    assert run(fake, tmp_path) == 0
+    assert ("mnist-cnn:6 has no writer_accuracy tag (registered before the real writers): compared on MNIST test "
+            "accuracy and style set accuracy only") in capsys.readouterr().err
+    _, tagged = fake.objects("models.create_or_update")
+    assert tagged.tags["writer_accuracy"] == "0.5000"  # so the next run compares it
+
+    worse = workspace(model_copy(tmp_path / "worse", style_accuracy=ONE_IMAGE_WORSE["style_accuracy"],
+                                 writer_accuracy=0.5), registered_tags=tags)
+    assert run(worse, tmp_path / "second") == 1
+    assert "models.create_or_update" not in worse.operations()
+    error = capsys.readouterr().err
+    assert "style set accuracy" in error and "real writers accuracy" not in error
 
 
 def test_a_latest_version_that_was_never_checked_stops_it(shipped_model, tmp_path, capsys):
@@ -318,6 +376,9 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
     assert printed["inputs"]["min_style_accuracy"] == aml_run.definitions.pipeline_defaults()["min_style_accuracy"]
     assert f"/azureml/{printed['name']}/trained_model/" in printed["outputs"]["trained_model"]["path"]
     assert printed["inputs"]["raw_mnist"]["path"].startswith("azureml:mnist:")
+    assert printed["inputs"]["raw_writers"]["path"] == "azureml:handwriting@latest"  # no HANDWRITING_DIR
+    for gate in ("min_writer_accuracy", "min_writer_digit_accuracy"):
+        assert printed["inputs"][gate] == aml_run.definitions.pipeline_defaults()[gate]
     assert printed["settings"]["continue_on_step_failure"] is False
 
 
@@ -352,6 +413,21 @@ def test_dry_run_checks_the_local_data(tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
+def test_dry_run_checks_the_local_handwriting_and_shows_its_version(tmp_path, capsys):
+    env = {"GIT_COMMIT": "c0ffee1", "MNIST_DIR": str(MNIST_SLICE), "HANDWRITING_DIR": str(HANDWRITING_SLICE)}
+    assert run_pipeline.main(["--dry-run"], env=env, connect_to=None) == 0
+    captured = capsys.readouterr()
+    version = aml_run.data_assets.local_writers(HANDWRITING_SLICE).version
+    assert yaml.safe_load(captured.out)["inputs"]["raw_writers"]["path"] == f"azureml:handwriting:{version}"
+    assert f"real writers azureml:handwriting:{version} (263 recorded digits by 136 writers)" in captured.err
+
+    (tmp_path / "handwriting").mkdir()
+    assert run_pipeline.main(["--dry-run", "--writers-dir", str(tmp_path / "handwriting")], env=env,
+                             connect_to=None) == 1
+    assert f"error: handwriting folder {tmp_path / 'handwriting'} has no unipen-digits.json.gz" in (
+        capsys.readouterr().err)
+
+
 def test_the_data_version_follows_the_content(tmp_path):
     shutil.copytree(MNIST_SLICE, tmp_path / "copy")
     same = aml_run.data_assets.local_data_version(tmp_path / "copy")
@@ -360,6 +436,151 @@ def test_the_data_version_follows_the_content(tmp_path):
     labels[0] = (labels[0] + 1) % 10
     write_idx(tmp_path / "copy" / "t10k-labels-idx1-ubyte.gz", labels)
     assert aml_run.data_assets.local_data_version(tmp_path / "copy") != same
+
+
+# --- the real writers: the handwriting folder's two files, as a content-hashed data asset, into train and evaluate ---
+
+def handwriting_copy(folder: Path) -> Path:
+    """A copy of the shipped handwriting slice with what else a handwriting folder holds beside the digits (the
+    full one has UNIPEN's letters and a README too): none of it belongs to the data asset."""
+    shutil.copytree(HANDWRITING_SLICE, folder)
+    write_records(folder / "unipen-lowercase.json.gz", [{"label": "a", "source": "x", "writer": "w", "strokes": []}])
+    (folder / "README.md").write_text("where these come from\n")
+    return folder
+
+
+def read_records(path: Path) -> list[dict]:
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
+def write_records(path: Path, records: list) -> None:
+    path.write_bytes(gzip.compress(json.dumps(records).encode()))
+
+
+def writers_data_gets(fake) -> list[str]:
+    """The versions of the real writers' data asset the run asked the workspace for."""
+    return [call.kwargs["version"] for call in fake.calls("data.get") if call.args == ("handwriting",)]
+
+
+def test_the_writers_asset_is_the_two_digit_files_versioned_by_their_content(shipped_model, tmp_path):
+    folder = handwriting_copy(tmp_path / "handwriting")
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path, env={"HANDWRITING_DIR": str(folder)}) == 0
+
+    _, uploaded = fake.objects("data.create_or_update")
+    assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "handwriting"
+    assert not Path(uploaded.path).is_relative_to(folder)  # a staging folder, gone now
+    names = sorted(DIGIT_FILES.values())
+    assert fake.uploaded["handwriting", uploaded.version] == names  # no letters, no README
+    listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
+    assert uploaded.version == hashlib.sha256(listing.encode()).hexdigest()[:12]  # as MNIST's version is made
+    samples = [record for name in names for record in read_records(folder / name)]
+    assert uploaded.tags == {"digits": str(len(samples)), "writers": str(len({r["writer"] for r in samples}))}
+    assert int(uploaded.tags["digits"]) > 200 and int(uploaded.tags["writers"]) > 100
+    assert CREDIT in uploaded.description and "CC BY 4.0" in uploaded.description
+
+    [job] = fake.objects("jobs.create_or_update")
+    writers_input = job.inputs.raw_writers._data
+    assert (writers_input.type, writers_input.path, writers_input.mode) == (
+        "uri_folder", f"azureml:handwriting:{uploaded.version}", "ro_mount")
+    jobs = job._to_dict()["jobs"]
+    for name in ("train", "evaluate"):
+        assert jobs[name]["inputs"]["writers"]["path"] == "${{parent.inputs.raw_writers}}"
+    rest = job._to_rest_object().as_dict()["properties"]  # what is submitted
+    assert rest["inputs"]["raw_writers"]["uri"] == f"azureml:handwriting:{uploaded.version}"
+    result = job._validate()
+    assert result.passed, result.error_messages
+
+
+def test_the_writers_version_follows_the_content_and_is_uploaded_once(shipped_model, tmp_path):
+    folder = handwriting_copy(tmp_path / "handwriting")
+    fake = workspace(shipped_model, exists={"compute", "environment", "data"}, registered_environment=ENVIRONMENT)
+    env = {"MNIST_DIR": "", "HANDWRITING_DIR": str(folder)}
+    assert run(fake, tmp_path, env=env) == 0
+    [first] = writers_data_gets(fake)
+    assert fake.operations().count("data.create_or_update") == 1
+    assert first == aml_run.data_assets.local_writers(HANDWRITING_SLICE).version  # the other files do not count
+
+    fake.log.clear()  # the same files again, the other files changed: the workspace has that version
+    (folder / "README.md").write_text("edited\n")
+    (folder / "unipen-lowercase.json.gz").unlink()
+    assert run(fake, tmp_path, env=env) == 0
+    assert writers_data_gets(fake) == [first] and "data.create_or_update" not in fake.operations()
+    [job] = fake.objects("jobs.create_or_update")
+    assert job.inputs.raw_writers._data.path == f"azureml:handwriting:{first}"
+
+    pendigits = folder / DIGIT_FILES["pendigits"]
+    write_records(pendigits, read_records(pendigits)[:-1])  # one recorded digit fewer: a new version, uploaded
+    fake.log.clear()
+    assert run(fake, tmp_path, env=env) == 0
+    [second] = writers_data_gets(fake)
+    assert second != first and fake.operations().count("data.create_or_update") == 1
+    [job] = fake.objects("jobs.create_or_update")
+    assert job.inputs.raw_writers._data.path == f"azureml:handwriting:{second}"
+    registered, _ = fake.objects("models.create_or_update")
+    assert registered.tags["writers_version"] == second
+
+
+def test_the_writers_asset_name_is_a_setting(shipped_model, tmp_path):
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path, "--writers-name", "pen-strokes", "--writers-dir", str(HANDWRITING_SLICE),
+               env={"HANDWRITING_DIR": ""}) == 0
+    _, uploaded = fake.objects("data.create_or_update")
+    assert uploaded.name == "pen-strokes" and fake.uploaded["pen-strokes", uploaded.version]
+    [job] = fake.objects("jobs.create_or_update")
+    assert job.inputs.raw_writers._data.path == f"azureml:pen-strokes:{uploaded.version}"
+
+
+def handwriting_without(folder: Path, key: str | None) -> Path:
+    """The slice, one of whose recorded digits lacks `key` (None: both files without any recorded digit)."""
+    handwriting_copy(folder)
+    for name in DIGIT_FILES.values():
+        records = read_records(folder / name)
+        if key is None:
+            records = []
+        elif name == DIGIT_FILES["unipen"]:
+            del records[0][key]
+        write_records(folder / name, records)
+    return folder
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda folder: folder, "handwriting folder {folder}: not found"),
+    (lambda folder: folder.write_text("a file"), "handwriting folder {folder}: not a folder"),
+    (lambda folder: folder.mkdir(),
+     "handwriting folder {folder} has no unipen-digits.json.gz and no pendigits-digits.json.gz"),
+    (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["pendigits"]).unlink(),
+     "handwriting folder {folder} has no pendigits-digits.json.gz:"),
+    (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["pendigits"]).write_bytes(b"not gzip"),
+     "handwriting folder {folder}/pendigits-digits.json.gz: not a readable handwriting file"),
+    (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["unipen"]).write_bytes(
+        gzip.compress(json.dumps([{"label": 1}] * 50).encode())[:-20]),  # cut short
+     "handwriting folder {folder}/unipen-digits.json.gz: not a readable handwriting file"),
+    (lambda folder: handwriting_without(folder, None),
+     "handwriting folder {folder}: its unipen-digits.json.gz and pendigits-digits.json.gz hold no recorded digit"),
+    (lambda folder: handwriting_without(folder, "writer"),
+     "handwriting folder {folder}: 1 of its 263 recorded digits have no label 0-9, source, writer or strokes"),
+], ids=["missing", "a file", "empty", "one file missing", "not gzip", "cut short", "no digits", "no writer"])
+def test_a_bad_handwriting_folder_stops_it_before_it_is_uploaded(shipped_model, tmp_path, capsys, make, problem):
+    folder = tmp_path / "handwriting"
+    make(folder)
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path, env={"HANDWRITING_DIR": str(folder)}) == 1
+    assert not writers_data_gets(fake) and "jobs.create_or_update" not in fake.operations()
+    assert [data.name for data in fake.objects("data.create_or_update")] == ["mnist"]
+    assert not (tmp_path / "model").exists()
+    error = capsys.readouterr().err
+    assert f"error: {problem.format(folder=folder)}" in error
+    assert "set HANDWRITING_DIR (or --writers-dir) to the folder holding the real writers' unipen-digits" in error
+
+
+def test_a_handwriting_file_that_changes_before_it_is_uploaded_stops_it(tmp_path):
+    folder = handwriting_copy(tmp_path / "handwriting")
+    checked = aml_run.data_assets.local_writers(folder)
+    write_records(folder / DIGIT_FILES["unipen"], read_records(folder / DIGIT_FILES["unipen"])[1:])
+    (tmp_path / "staging").mkdir()
+    with pytest.raises(aml_run.steps.StepFailed, match="unipen-digits.json.gz changed while it was being uploaded"):
+        aml_run.data_assets.stage_writers(checked, tmp_path / "staging")
 
 
 # --- corrections: the app's corrections folder, as a content-hashed data asset, into train and evaluate ---
@@ -395,14 +616,16 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"FEEDBACK_DIR": str(folder)}) == 0
 
-    assert fake.operations()[:10] == [
+    assert fake.operations()[:12] == [
         "compute.get", "compute.begin_create_or_update", "environments.get", "environments.create_or_update",
         "data.get", "data.create_or_update",  # MNIST
+        "data.get", "data.create_or_update",  # the real writers
         "data.get", "data.create_or_update",  # the corrections
         "jobs.create_or_update", "jobs.stream"]
-    mnist, uploaded = fake.objects("data.create_or_update")
+    mnist, writers, uploaded = fake.objects("data.create_or_update")
     assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "digit-feedback"
     assert fake.calls("data.get") == [Call(("mnist",), {"version": mnist.version, "label": None}),
+                                      Call(("handwriting",), {"version": writers.version, "label": None}),
                                       Call(("digit-feedback",), {"version": uploaded.version, "label": None})]
     assert fake.uploaded["digit-feedback", uploaded.version] == names  # the readable accepted records, no other
     listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
@@ -429,9 +652,9 @@ def test_corrections_are_uploaded_as_a_data_asset_and_given_to_train_and_evaluat
 
 def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_path):
     folder = corrections(tmp_path / "feedback")
-    fake = workspace(model_copy(tmp_path / "new"), exists={"compute", "environment", "data"},
+    fake = workspace(model_copy(tmp_path / "new"), exists={"compute", "environment", "data", "writers"},
                      registered_environment=ENVIRONMENT)
-    env = {"FEEDBACK_DIR": str(folder), "MNIST_DIR": ""}
+    env = {"FEEDBACK_DIR": str(folder), "MNIST_DIR": "", "HANDWRITING_DIR": ""}
     assert run(fake, tmp_path, env=env) == 0
     [first] = feedback_data_gets(fake)
     assert fake.operations().count("data.create_or_update") == 1
@@ -462,7 +685,7 @@ def test_the_corrections_version_follows_the_content_and_is_uploaded_once(tmp_pa
 def test_without_corrections_the_pipeline_has_no_corrections_input_and_validates(shipped_model, tmp_path):
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"FEEDBACK_DIR": ""}) == 0
-    assert not feedback_data_gets(fake) and fake.operations().count("data.create_or_update") == 1  # MNIST only
+    assert not feedback_data_gets(fake) and fake.operations().count("data.create_or_update") == 2  # MNIST, writers
     [job] = fake.objects("jobs.create_or_update")
     assert "corrections" not in job.inputs
     assert "corrections" not in job._to_rest_object().as_dict()["properties"]["inputs"]  # what would be submitted
@@ -548,7 +771,7 @@ def test_with_feedback_unreviewed_the_records_waiting_are_uploaded_too_never_the
     corrections(folder, records=2, start=6, decision=REJECTED)
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, "--feedback-unreviewed", env={"FEEDBACK_DIR": str(folder)}) == 0
-    _, uploaded = fake.objects("data.create_or_update")
+    _, _, uploaded = fake.objects("data.create_or_update")
     expected = sorted(f"{ACCEPTED}/{path.name}" for path in [*folder.glob("*.png"), *folder.glob(f"{ACCEPTED}/*")])
     assert fake.uploaded["digit-feedback", uploaded.version] == expected and len(expected) == 6
     assert uploaded.tags == {"accepted": "4", "unreviewed": "2"}
@@ -566,11 +789,12 @@ def test_no_workspace_is_a_usage_error(tmp_path, capsys):
     assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
 
 
-def test_a_style_gate_above_one_is_a_usage_error(capsys):
+@pytest.mark.parametrize("gate", ["--min-style-accuracy", "--min-writer-accuracy", "--min-writer-digit-accuracy"])
+def test_a_gate_above_one_is_a_usage_error(capsys, gate):
     with pytest.raises(SystemExit) as exit_info:
-        run_pipeline.main(["--min-style-accuracy", "95"], env=ENV, connect_to=None)
+        run_pipeline.main([gate, "95"], env=ENV, connect_to=None)
     assert exit_info.value.code == 2
-    assert "--min-style-accuracy" in capsys.readouterr().err
+    assert gate in capsys.readouterr().err
 
 
 def test_connect_makes_a_client_for_the_workspace_without_a_network_call():
@@ -584,15 +808,24 @@ def test_a_workflow_reads_the_model_and_its_accuracies_from_github_output(shippe
     outputs = tmp_path / "github_output"
     assert run(workspace(shipped_model), tmp_path, env={"GITHUB_OUTPUT": str(outputs)}) == 0
     assert outputs.read_text().splitlines() == ["model=mnist-cnn:7", f"accuracy={SHIPPED_ACCURACY}",
-                                                f"style_accuracy={STYLE_ACCURACY}"]
+                                                f"style_accuracy={STYLE_ACCURACY}",
+                                                f"writer_accuracy={WRITER_ACCURACY}"]
 
 
-def test_reusing_a_model_from_before_the_style_set_leaves_its_style_accuracy_empty(tmp_path, capsys):
+def test_reusing_a_model_from_before_the_style_set_leaves_its_style_and_writer_accuracy_empty(tmp_path, capsys):
     outputs = tmp_path / "github_output"
-    fake = workspace(model_copy(tmp_path / "old", style_accuracy=None))
+    fake = workspace(model_copy(tmp_path / "old", style_accuracy=None, writer_accuracy=None))
     assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
-    assert outputs.read_text().splitlines()[-1] == "style_accuracy="
-    assert "style set not measured" in capsys.readouterr().out
+    assert outputs.read_text().splitlines()[-2:] == ["style_accuracy=", "writer_accuracy="]
+    assert "style set not measured, real writers not measured" in capsys.readouterr().out
+
+
+def test_reusing_a_model_from_before_the_real_writers_leaves_its_writer_accuracy_empty(tmp_path, capsys):
+    outputs = tmp_path / "github_output"
+    fake = workspace(model_copy(tmp_path / "old", writer_accuracy=None))
+    assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
+    assert outputs.read_text().splitlines()[-2:] == [f"style_accuracy={STYLE_ACCURACY}", "writer_accuracy="]
+    assert "real writers not measured" in capsys.readouterr().out
 
 
 GITHUB_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
@@ -668,7 +901,7 @@ def microsofts_azureml(folder: Path) -> Path:
 
 def test_the_entry_point_runs_by_its_path_from_anywhere_with_microsofts_azureml_installed(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(microsofts_azureml(tmp_path / "site")), "GIT_COMMIT": "c0ffee1",
-           "MNIST_DIR": str(MNIST_SLICE)}
+           "MNIST_DIR": str(MNIST_SLICE), "HANDWRITING_DIR": str(HANDWRITING_SLICE)}
     result = subprocess.run([sys.executable, str(ENTRY_POINT), "--dry-run"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -115,20 +115,15 @@ def test_reads_the_real_writers_slice_as_its_metadata_says(classifier, metadata,
     assert right.mean() == pytest.approx(metadata["writers_validation"]["accuracy"], abs=0.01)
 
 
-def test_reads_digits_drawn_small_with_the_apps_brush(classifier):
+def test_reads_digits_drawn_small_with_the_apps_brush(classifier, metadata):
     """Each stroke template of training/styles.py (US and continental school styles), drawn as is at 15, 17.5
-    and 20 % of the canvas height with the app's fixed brush: its strokes reach the preprocessing twice as thick,
-    relative to the digit, as MNIST's."""
-    from training.strokes import draw_lines
-    from training.styles import TEMPLATES
+    and 20 % of the canvas height with the app's fixed brush: the figure metadata.json holds, and the target."""
+    from training.styles import small_digits
 
-    rng = np.random.default_rng(0)
-    frames, digits = [], []
-    for height in (0.15, 0.175, 0.2):
-        for digit, strokes in TEMPLATES.values():
-            frames.append(preprocess(draw_lines([np.asarray(stroke, float) for stroke in strokes], height, rng)))
-            digits.append(digit)
-    assert (classifier.predict_many(np.stack(frames)).argmax(1) == np.array(digits)).mean() >= TARGET_SMALL_ACCURACY
+    small = small_digits()
+    right = classifier.predict_many(to_model_input(small["images"])).argmax(1) == small["labels"]
+    assert right.mean() == pytest.approx(metadata["small_styles"]["accuracy"], abs=1e-9)
+    assert right.mean() >= TARGET_SMALL_ACCURACY
 
 
 def test_tflite_agrees_with_keras(classifier, full_mnist):

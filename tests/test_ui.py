@@ -67,3 +67,21 @@ def test_drawings_stay_within_their_memory_cap_whatever_is_sent():
                  DataWithFiles(data={"session_hash": "page-y", "type": "composite"}, files=[])):
         drawings.accept_blobs(junk)  # ignored, no error
     assert drawings.latest("page-x") is None and drawings.latest("page-y") is None
+
+
+def test_the_page_states_the_figure_on_people_it_never_saw_first():
+    """The heading gives the shipped model's accuracy on the real writers kept out, then MNIST's; a model trained
+    before the real writers (no such figure in its metadata) still serves, with MNIST's alone."""
+    classifier, metadata = load_classifier(MODEL_DIR)
+
+    def heading(metadata: dict) -> str:
+        demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
+                        concurrency=1)
+        return next(block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown))
+
+    writers = metadata["writers_validation"]
+    text = heading(metadata)
+    assert text.index(f"{writers['accuracy']:.2%}") < text.index(f"{metadata['test_accuracy']:.2%}")
+    assert f"{writers['writers']} writers it never saw" in text
+    older = {key: value for key, value in metadata.items() if key != "writers_validation"}
+    assert "writers" not in heading(older) and f"{metadata['test_accuracy']:.2%}" in heading(older)

@@ -35,7 +35,7 @@ from app.classifier import Classifier
 from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
 from training.data import load_corrections, load_mnist, to_model_input
 from training.strokes import load_writers
-from training.styles import load_style_set
+from training.styles import load_style_set, small_digits
 
 GROUPS = ("styles", "datasets", "sources")  # what a set may name for each image, to give accuracies per group
 MATRIX_TITLES = {"style_validation": "Style set (held-out fonts and templates)",  # confusion matrices: set -> title
@@ -66,7 +66,8 @@ def set_metrics(probabilities: np.ndarray, data: dict[str, np.ndarray]) -> dict:
     groups = {f"per_{key.rstrip('s')}_accuracy": {str(name): float(right[data[key] == name].mean())
                                                    for name in np.unique(data[key])}
               for key in GROUPS if key in data}
-    return {"accuracy": metrics["test_accuracy"], "images": metrics["test_images"],
+    people = {"writers": len(np.unique(data["writers"]))} if "writers" in data else {}
+    return {"accuracy": metrics["test_accuracy"], "images": metrics["test_images"], **people,
             "worst_digit_accuracy": min(metrics["per_class_accuracy"].values()),
             "per_digit_accuracy": metrics["per_class_accuracy"], **groups,
             "confusion_matrix": metrics["confusion_matrix"]}
@@ -167,8 +168,9 @@ def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
 
 
 def validation_sets(mnist, styles=None, writers=None, corrections=None) -> dict[str, dict[str, np.ndarray]]:
-    """The named sets a model is measured on: MNIST's test set, and the kept-out splits of those given."""
-    sets = {"mnist_test": {"images": mnist.x_test, "labels": mnist.y_test}}
+    """The named sets a model is measured on: MNIST's test set, the stroke templates drawn small
+    (training.styles.small_digits), and the kept-out splits of those given."""
+    sets = {"mnist_test": {"images": mnist.x_test, "labels": mnist.y_test}, "small_styles": small_digits()}
     for name, data in (("style_validation", styles), ("writers_validation", writers),
                        ("feedback_validation", corrections)):
         if data is not None:

@@ -145,6 +145,24 @@ def style_digits(which: str, per_template: int, seed: int = 0) -> tuple[np.ndarr
     return np.stack(images), np.asarray(labels, np.uint8), names
 
 
+SMALL_HEIGHTS = (0.15, 0.175, 0.2)  # of the canvas: digits drawn small, whose strokes the fixed brush makes thick
+
+
+def small_digits(heights: tuple[float, ...] = SMALL_HEIGHTS) -> dict[str, np.ndarray]:
+    """Every template drawn as is (no jitter, no slant) at each of `heights` of the canvas with the app's fixed
+    brush, through the app's preprocessing: uint8 images [N, 28, 28], labels and a style name each. Drawn
+    small, a digit's strokes are two or three times as thick, relative to it, as MNIST's."""
+    rng = np.random.default_rng(0)
+    images, labels, names = [], [], []
+    for height in heights:
+        for name, (digit, strokes) in TEMPLATES.items():
+            frame = preprocess(draw_lines([np.asarray(stroke, float) for stroke in strokes], height, rng))[..., 0]
+            images.append(np.round(frame * 255).astype(np.uint8))
+            labels.append(digit)
+            names.append(f"template {name}")
+    return {"images": np.stack(images), "labels": np.asarray(labels, np.uint8), "styles": np.asarray(names)}
+
+
 SEEDS = {"training": 1, "validation": 2}  # fixed: the validation set is frozen
 SIZES = {"training": (250, 25), "validation": (100, 20)}  # drawings per template, per font and digit
 STYLE_SET_FILE = "style_set.npz"

@@ -1,5 +1,6 @@
-"""The data the pipeline reads: the MNIST and corrections data assets, each checked on this machine with the
-code that reads it, versioned by its content, and uploaded when the workspace lacks that version."""
+"""The data the pipeline reads: the MNIST, real writers (handwriting) and corrections data assets, each checked
+on this machine with the code that reads it, versioned by its content, and uploaded when the workspace lacks
+that version."""
 
 import hashlib
 import shutil
@@ -17,6 +18,11 @@ from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 from app.feedback import ACCEPTED, count_records
 from training.data import CorrectionsError, MnistError, load_mnist, read_corrections
+from training.strokes import CREDIT, DIGIT_FILES, read_digits
+
+WRITERS_SETTING = "set HANDWRITING_DIR (or --writers-dir)"
+RECORD_KEYS = {"label", "source", "writer", "strokes"}  # what training/strokes.py reads of a recorded digit
+DIGITS = {str(digit) for digit in range(10)}
 
 
 def content_version(checksums: dict[str, str]) -> str:
@@ -38,6 +44,62 @@ def local_data_version(data_dir: Path) -> str:
     except MnistError as error:
         raise StepFailed(f"local MNIST folder: {error}") from None
     return content_version(mnist.checksums)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Handwriting:
+    """The real writers' handwriting folder, checked as training reads it: its DIGIT_FILES, exactly what its data
+    asset version holds (any other file in the folder is neither counted nor uploaded)."""
+    folder: Path
+    checksums: dict[str, str]  # file name (one of DIGIT_FILES) -> SHA-256
+    digits: int  # the recorded digits in them
+    writers: int  # the people who wrote them
+
+    @property
+    def version(self) -> str:
+        return content_version(self.checksums)
+
+    def describe(self) -> str:
+        return f"{self.digits} recorded digits by {self.writers} writers"
+
+
+def local_writers(folder: Path) -> Handwriting:
+    """Check the handwriting folder with training's own reader (training.strokes.read_digits) before anything is
+    uploaded; its version is a digest of the SHA-256s of its DIGIT_FILES."""
+    files = " and ".join(DIGIT_FILES.values())
+    fix = f"{WRITERS_SETTING} to the folder holding the real writers' {files}"
+    with step(f"checking the real writers' pen strokes in {folder}"):
+        if not folder.is_dir():
+            raise StepFailed(f"handwriting folder {folder}: {'not a folder' if folder.exists() else 'not found'}: "
+                             f"{fix}")
+        missing = [name for name in DIGIT_FILES.values() if not (folder / name).is_file()]
+        if missing:
+            raise StepFailed(f"handwriting folder {folder} has no {' and no '.join(missing)}: {fix}")
+        checksums = {name: sha256_file(folder / name) for name in DIGIT_FILES.values()}
+        try:
+            samples = read_digits(folder)
+        except ValueError as error:
+            raise StepFailed(f"handwriting folder {error}: {fix}") from None
+        if not samples:
+            raise StepFailed(f"handwriting folder {folder}: its {files} hold no recorded digit: {fix}")
+        unlike = sum(not RECORD_KEYS <= sample.keys() or str(sample["label"]) not in DIGITS for sample in samples)
+        if unlike:
+            raise StepFailed(f"handwriting folder {folder}: {unlike} of its {len(samples)} recorded digits have no "
+                             f"label 0-9, source, writer or strokes, as training/strokes.py reads them: {fix}")
+    return Handwriting(folder, checksums, len(samples), len({sample["writer"] for sample in samples}))
+
+
+def stage_writers(handwriting: Handwriting, staging: Path) -> None:
+    """Copy the checked files, and nothing else of their folder, into the folder that is uploaded; the version
+    names this content."""
+    for name, digest in handwriting.checksums.items():
+        copy = Path(shutil.copy2(handwriting.folder / name, staging / name))
+        if sha256_file(copy) != digest:
+            raise StepFailed(f"{handwriting.folder / name} changed while it was being uploaded: run again")
 
 
 @dataclass(frozen=True)
@@ -122,6 +184,34 @@ def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
         return ml_client.data.create_or_update(Data(
             name=settings.data_name, version=version, type=AssetTypes.URI_FOLDER, path=str(settings.data_dir),
             description="MNIST: the four IDX files (train 60,000, test 10,000 images)"))
+
+
+def ensure_writers(ml_client: MLClient, settings: Settings) -> Data:
+    """The real writers' data asset: the local handwriting folder's version (only its DIGIT_FILES, uploaded when
+    missing), else the latest version."""
+    if settings.writers_dir is None:
+        with step(f"data asset {settings.writers_name} (latest version)"):
+            try:
+                return ml_client.data.get(settings.writers_name, label="latest")
+            except ResourceNotFoundError:
+                raise StepFailed(f"the workspace has no data asset {settings.writers_name}: {WRITERS_SETTING} to a "
+                                 f"local handwriting folder ({' and '.join(DIGIT_FILES.values())}) to upload "
+                                 "it") from None
+    handwriting = local_writers(settings.writers_dir)
+    with step(f"data asset {settings.writers_name}:{handwriting.version} ({handwriting.describe()})"):
+        try:
+            return ml_client.data.get(settings.writers_name, version=handwriting.version)
+        except ResourceNotFoundError:
+            pass
+        print(f"   uploading {', '.join(handwriting.checksums)} of {handwriting.folder}", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="handwriting-") as staging:
+            stage_writers(handwriting, Path(staging))
+            return ml_client.data.create_or_update(Data(
+                name=settings.writers_name, version=handwriting.version, type=AssetTypes.URI_FOLDER, path=staging,
+                tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers)},
+                description=f"Real writers' pen strokes, isolated digits ({', '.join(handwriting.checksums)}: "
+                            "each its label, writer and strokes), drawn with the app's brush and split by writer "
+                            f"by training/strokes.py. Sources and licence: {CREDIT}"))
 
 
 def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:

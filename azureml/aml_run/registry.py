@@ -15,24 +15,41 @@ from aml_run.install import find_model_folder
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 from app.contract import METADATA_FILE
+from training.strokes import CREDIT
 
 # The registered version's figures are tags rounded to 4 decimals, so a model exactly as good can read up to
-# half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more.
+# half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more (the
+# real writers kept out are about 4,200 images).
 TAG_ROUNDING = 0.00005
-FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accuracy"}  # the tags compared
+FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accuracy",
+           "writer_accuracy": "real writers accuracy"}  # the tags compared
+METADATA_FIGURES = {"accuracy": ("test_accuracy",), "style_accuracy": ("style_validation", "accuracy"),
+                    "writer_accuracy": ("writers_validation", "accuracy")}  # where metadata.json holds each
+# The tags a version registered before that data has not: such a version is compared without them.
+ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers"}
+
+
+def metadata_figures(metadata: dict) -> dict[str, float]:
+    """FIGURES from a model's metadata.json (a KeyError names the one missing)."""
+    figures = {}
+    for tag, keys in METADATA_FIGURES.items():
+        value = metadata
+        for key in keys:
+            value = value[key]
+        figures[tag] = float(value)
+    return figures
 
 
 def job_figures(ml_client: MLClient, job: Job) -> dict[str, float]:
-    """The new model's FIGURES, from metadata.json in the job's output."""
+    """The new model's FIGURES, from metadata.json in the job's output (the evaluate step's metrics.json holds
+    the same figures: the same model.tflite on the same sets)."""
     label = f"output {MODEL_OUTPUT} of job {job.name}"
     with tempfile.TemporaryDirectory(prefix="job-output-") as download_dir:
         with step(f"downloading {label}"):
             ml_client.jobs.download(name=job.name, output_name=MODEL_OUTPUT, download_path=download_dir)
         folder = find_model_folder(Path(download_dir), label)
         with step(f"reading {METADATA_FILE} of {label}"):
-            metadata = json.loads((folder / METADATA_FILE).read_text())
-            return {"accuracy": float(metadata["test_accuracy"]),
-                    "style_accuracy": float(metadata["style_validation"]["accuracy"])}
+            return metadata_figures(json.loads((folder / METADATA_FILE).read_text()))
 
 
 def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
@@ -46,8 +63,9 @@ def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
 
 def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -> None:
     """Stop the run, before anything is registered, when the new model is worse than the registered version
-    on MNIST or on the style set. With no registered version, the evaluate step's gates alone decided; a version
-    registered before the style set (no style_accuracy tag) is compared on MNIST only."""
+    on MNIST, on the style set or on the real writers kept out. With no registered version, the evaluate step's
+    gates alone decided; a version registered before the style set or the real writers (no style_accuracy or
+    writer_accuracy tag) is compared on the figures it has."""
     if registered is None:
         print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
               "becomes the first", file=sys.stderr)
@@ -58,9 +76,11 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
         raise StepFailed(f"{label}, the latest registered version, has no accuracy tag: it was registered but "
                          f"never checked; archive it (az ml model archive --name {registered.name} --version "
                          f"{registered.version}) so that the latest checked version is compared, and run again")
-    if "style_accuracy" not in tags:
-        print(f"   {label} has no style_accuracy tag (registered before the style set): compared on MNIST only",
-              file=sys.stderr)
+    missing = [tag for tag in ADDED_LATER if tag not in tags]
+    if missing:
+        print(f"   {label} has no {' or '.join(missing)} tag (registered before "
+              f"{' and '.join(ADDED_LATER[tag] for tag in missing)}): compared on "
+              f"{' and '.join(FIGURES[tag] for tag in FIGURES if tag in tags)} only", file=sys.stderr)
     with step(f"comparing with the registered model {label}"):
         worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
                  if tag in tags and new[tag] < float(tags[tag]) - TAG_ROUNDING]
@@ -69,17 +89,20 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
                          f"({'; '.join(worse)}): not registered")
 
 
-def register_model(ml_client: MLClient, job: Job, data: Data, corrections: Data | None, settings: Settings) -> Model:
+def register_model(ml_client: MLClient, job: Job, data: Data, writers: Data, corrections: Data | None,
+                   settings: Settings) -> Model:
     """Register the job's model folder as a new version (accuracies are tagged once its files are checked),
-    tagged with what it was trained on: no feedback_* tags, no corrections."""
-    tags = {"data_asset": data.name, "data_version": str(data.version), "git_commit": settings.git_commit,
-            "pipeline_job": job.name}
+    tagged with what it was trained on: no feedback_* tags, no corrections. Its description credits the real
+    writers' data (CC BY 4.0 asks for it)."""
+    tags = {"data_asset": data.name, "data_version": str(data.version), "writers_asset": writers.name,
+            "writers_version": str(writers.version), "git_commit": settings.git_commit, "pipeline_job": job.name}
     if corrections is not None:
         tags.update(feedback_asset=corrections.name, feedback_version=str(corrections.version))
     model = Model(
         name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
-        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots", tags=tags)
+        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots. Trained on MNIST, "
+                    f"the style set and real writers' pen strokes: {CREDIT}", tags=tags)
     with step(f"registering model {settings.model_name} from job {job.name}"):
         return ml_client.models.create_or_update(model)
 
@@ -91,9 +114,9 @@ def latest_model(ml_client: MLClient, settings: Settings) -> Model:
 
 
 def tag_accuracy(ml_client: MLClient, model: Model, metadata: dict) -> Model:
-    """Add the checked MNIST test accuracy and style set accuracy to the new version's tags (tags are the
-    mutable part of a version; the next run compares its model with them)."""
+    """Add the checked MNIST test accuracy, style set accuracy and real writers' accuracy to the new version's
+    tags (tags are the mutable part of a version; the next run compares its model with them)."""
     with step(f"tagging model {model.name}:{model.version} with its accuracies"):
-        model.tags = {**(model.tags or {}), "accuracy": f"{metadata['test_accuracy']:.4f}",
-                      "style_accuracy": f"{metadata['style_validation']['accuracy']:.4f}"}
+        figures = {tag: f"{figure:.4f}" for tag, figure in metadata_figures(metadata).items()}
+        model.tags = {**(model.tags or {}), **figures}
         return ml_client.models.create_or_update(model)

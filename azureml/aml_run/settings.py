@@ -19,6 +19,8 @@ class Settings:
     workspace: str | None  # AZUREML_WORKSPACE
     data_dir: Path | None  # MNIST_DIR: the local IDX folder, uploaded when its version is missing
     data_name: str  # the data asset's name
+    writers_dir: Path | None  # HANDWRITING_DIR: the real writers' pen strokes, uploaded when their version is missing
+    writers_name: str  # their data asset's name
     feedback_dir: Path | None  # FEEDBACK_DIR: the corrections folder, uploaded when its version is missing; None: none
     feedback_unreviewed: bool  # --feedback-unreviewed: its records waiting for review too, not only the accepted
     feedback_name: str  # the corrections data asset's name
@@ -27,6 +29,8 @@ class Settings:
     epochs: int | None  # None: the train step's own default (TrainConfig in training/train.py)
     min_accuracy: float
     min_style_accuracy: float
+    min_writer_accuracy: float
+    min_writer_digit_accuracy: float
     git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
     reuse_latest: bool
     dry_run: bool
@@ -63,6 +67,12 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                         help="local MNIST IDX folder: its content picks the data asset version, uploaded when "
                              "missing (default: $MNIST_DIR; none: the latest data asset version)")
     parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
+    parser.add_argument("--writers-dir", type=Path, default=env.get("HANDWRITING_DIR") or None,
+                        help="local handwriting folder (the real writers' pen strokes: unipen-digits.json.gz, "
+                             "pendigits-digits.json.gz): its two files pick the data asset version, uploaded when "
+                             "missing (default: $HANDWRITING_DIR; none: the latest data asset version)")
+    parser.add_argument("--writers-name", default="handwriting",
+                        help="the real writers' data asset name (default: handwriting)")
     parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
                         help="the app's corrections folder: its records accepted in review (python -m "
                              "training.review) are trained on, and gated on their kept-out split; their content "
@@ -84,15 +94,22 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     parser.add_argument("--min-style-accuracy", type=float, default=defaults["min_style_accuracy"],
                         help=f"the evaluate step's gate on the style set's held-out fonts and templates "
                              f"(default: {defaults['min_style_accuracy']}, pipeline.yml's)")
+    parser.add_argument("--min-writer-accuracy", type=float, default=defaults["min_writer_accuracy"],
+                        help=f"the evaluate step's gate on the real writers kept out "
+                             f"(default: {defaults['min_writer_accuracy']}, pipeline.yml's)")
+    parser.add_argument("--min-writer-digit-accuracy", type=float, default=defaults["min_writer_digit_accuracy"],
+                        help=f"the evaluate step's gate on the real writers kept out, their worst digit "
+                             f"(default: {defaults['min_writer_digit_accuracy']}, pipeline.yml's)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--reuse-latest", action="store_true",
                       help="skip training: fetch the latest registered version of --model-name")
     mode.add_argument("--dry-run", action="store_true",
                       help="offline: load and validate every definition, print the pipeline YAML")
     args = parser.parse_args(argv)
-    if ((args.epochs is not None and args.epochs < 1) or not 0.0 <= args.min_accuracy <= 1.0
-            or not 0.0 <= args.min_style_accuracy <= 1.0):
-        parser.error("--epochs must be >= 1, and --min-accuracy and --min-style-accuracy between 0 and 1")
+    gates = (args.min_accuracy, args.min_style_accuracy, args.min_writer_accuracy, args.min_writer_digit_accuracy)
+    if (args.epochs is not None and args.epochs < 1) or not all(0.0 <= gate <= 1.0 for gate in gates):
+        parser.error("--epochs must be >= 1, and --min-accuracy, --min-style-accuracy, --min-writer-accuracy and "
+                     "--min-writer-digit-accuracy between 0 and 1")
     if args.feedback_unreviewed and not args.feedback_dir:
         parser.error("--feedback-unreviewed needs a corrections folder: set FEEDBACK_DIR or pass --feedback-dir")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
@@ -103,10 +120,12 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                      "--workspace)")
     return Settings(
         subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
-        data_dir=args.data_dir, data_name=args.data_name, feedback_dir=args.feedback_dir,
+        data_dir=args.data_dir, data_name=args.data_name, writers_dir=args.writers_dir,
+        writers_name=args.writers_name, feedback_dir=args.feedback_dir,
         feedback_unreviewed=args.feedback_unreviewed, feedback_name=args.feedback_name, model_name=args.model_name,
         model_dir=args.model_dir,
         epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
+        min_writer_accuracy=args.min_writer_accuracy, min_writer_digit_accuracy=args.min_writer_digit_accuracy,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
         github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,

@@ -28,9 +28,9 @@ def pin_environment(pipeline: PipelineJob, environment: Environment) -> None:
 
 
 def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Settings, data_path: str,
-                   corrections_path: str | None = None) -> PipelineJob:
-    """The pipeline with this run's name, data versions, gates, environment version and commit (its epochs
-    came with loading it); validated offline.
+                   writers_path: str, corrections_path: str | None = None) -> PipelineJob:
+    """The pipeline with this run's name, data versions (MNIST's, the real writers', the corrections'), gates,
+    environment version and commit (its epochs came with loading it); validated offline.
 
     The job is named here so that its model output can be put at azureml/<job name>/trained_model/ on the
     default datastore: where jobs.download() looks for an output the service does not list, and it lists no
@@ -39,11 +39,15 @@ def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Se
     pipeline.outputs[MODEL_OUTPUT].path = (
         f"azureml://datastores/{MODEL_DATASTORE}/paths/azureml/{pipeline.name}/{MODEL_OUTPUT}/")
     pipeline.inputs.raw_mnist = Input(type=AssetTypes.URI_FOLDER, path=data_path, mode=InputOutputModes.RO_MOUNT)
+    pipeline.inputs.raw_writers = Input(type=AssetTypes.URI_FOLDER, path=writers_path,
+                                        mode=InputOutputModes.RO_MOUNT)
     if corrections_path:
         setattr(pipeline.inputs, CORRECTIONS_INPUT, Input(type=AssetTypes.URI_FOLDER, path=corrections_path,
                                                           mode=InputOutputModes.RO_MOUNT))
     pipeline.inputs.min_accuracy = settings.min_accuracy
     pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
+    pipeline.inputs.min_writer_accuracy = settings.min_writer_accuracy
+    pipeline.inputs.min_writer_digit_accuracy = settings.min_writer_digit_accuracy
     pin_environment(pipeline, environment)
     pipeline.tags = {"git_commit": settings.git_commit}
     validation = pipeline._validate()  # the SDK's offline check; the tests check what it misses

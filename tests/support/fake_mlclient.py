@@ -15,6 +15,7 @@ from azure.ai.ml.entities import AmlCompute, Data, Model
 from azure.core.exceptions import ResourceNotFoundError
 
 EXISTING_MNIST = ("mnist", "3")  # the data asset (name, version) a workspace with "data" has
+EXISTING_WRITERS = ("handwriting", "2")  # the real writers' data asset a workspace with "writers" has
 
 
 class Call(NamedTuple):
@@ -26,10 +27,11 @@ class FakeMLClient:
     """The workspace of one test case.
 
     model_files: what a download of a registered model writes (None: nothing); job_files: what a download of
-    the job's output writes (default: the same). exists: which of "compute", "environment", "data" (MNIST)
-    the workspace already has; registered_environment: what environments.get answers for it. registered_tags:
-    the latest registered model version's tags (None: no version yet). final_status, stream_error: how the
-    pipeline job ends; register_error: what models.create_or_update raises.
+    the job's output writes (default: the same). exists: which of "compute", "environment", "data" (MNIST),
+    "writers" (the real writers' handwriting) the workspace already has; registered_environment: what
+    environments.get answers for it. registered_tags: the latest registered model version's tags (None: no
+    version yet). final_status, stream_error: how the pipeline job ends; register_error: what
+    models.create_or_update raises.
     """
 
     def __init__(self, model_files: Path | None, *, registered_tags: dict | None, exists=(), final_status="Completed",
@@ -94,11 +96,11 @@ class FakeMLClient:
         self.record("data.get", name, version=version, label=label)
         if (name, version) in self.uploaded:
             return Data(name=name, version=version, path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
-        mnist, mnist_version = EXISTING_MNIST
-        if "data" not in self.exists or name != mnist:
-            raise ResourceNotFoundError(f"data {name} not found")
-        return Data(name=name, version=version or mnist_version,
-                    path="azureml://datastores/workspaceblobstore/paths/mnist/")
+        for kind, (existing, existing_version) in (("data", EXISTING_MNIST), ("writers", EXISTING_WRITERS)):
+            if kind in self.exists and name == existing:
+                return Data(name=name, version=version or existing_version,
+                            path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
+        raise ResourceNotFoundError(f"data {name} not found")
 
     def data_create(self, data):
         self.record("data.create_or_update", data)

@@ -1,0 +1,62 @@
+"""Which training data moves which figure: the same network trained side by side on MNIST with and without the
+style set and the real writers' training split, each model measured on every kept-out set.
+
+    python bench/bench_data.py --data ../shared/data/mnist --writers ../shared/data/handwriting [--epochs 8]
+
+Each recipe is trained for --epochs (fewer than the shipped model's, to fit three runs in about 25 minutes on
+2 cores), exported to model.tflite and read by training.evaluate's one classifier. Prints a table: a row per
+recipe, a column per figure.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.contract import TFLITE_FILE  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
+from training.data import load_mnist  # noqa: E402
+from training.evaluate import evaluate, validation_sets  # noqa: E402
+from training.export import write_model_files  # noqa: E402
+from training.strokes import load_writers  # noqa: E402
+from training.styles import build_style_set  # noqa: E402
+from training.train import TrainConfig, train  # noqa: E402
+
+RECIPES = {  # name -> the extra training sets mixed into MNIST's
+    "MNIST + style set": ("style",),
+    "MNIST + real writers": ("writers",),
+    "MNIST + style set + real writers": ("style", "writers"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the MNIST IDX folder")
+    parser.add_argument("--writers", required=True, help="the handwriting folder (pen strokes)")
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    mnist, styles, writers = load_mnist(args.data), build_style_set(), load_writers(args.writers)
+    sets = validation_sets(mnist, styles, writers)
+    training = {"style": styles["training"], "writers": writers["training"]}
+    rows = []
+    for name, parts in RECIPES.items():
+        model, _, run = train(mnist, {part: training[part] for part in parts}, TrainConfig(epochs=args.epochs), 0)
+        with tempfile.TemporaryDirectory() as folder:
+            write_model_files(model, Path(folder))
+            metrics, _ = evaluate(Path(folder) / TFLITE_FILE, sets)
+        kept_out = metrics["writers_validation"]
+        rows.append((name, f"{metrics['mnist_test']['test_accuracy']:.2%}",
+                     f"{kept_out['accuracy']:.2%} / {kept_out['worst_digit_accuracy']:.1%}",
+                     " / ".join(f"{kept_out['per_dataset_accuracy'][dataset]:.2%}"
+                                for dataset in ("unipen", "pendigits")),
+                     f"{metrics['style_validation']['accuracy']:.2%}", f"{metrics['small_styles']['accuracy']:.1%}",
+                     f"{run['seconds']:.0f} s"))
+        print(f"{name}: done", file=sys.stderr)
+    print(markdown_table(["training data", "MNIST test", "real writers kept out / worst digit",
+                          "UNIPEN / pen digits", "style set held out", "templates drawn small", "fitting"], rows))
+
+
+if __name__ == "__main__":
+    main()
