@@ -44,7 +44,7 @@ def input_pipeline(mnist, styles, config: TrainConfig, read=None):
     """train.py's training batches, endless; read replaces the warp's bilinear read while they are traced."""
     own, training_model.bilinear = training_model.bilinear, read or training_model.bilinear
     try:
-        return make_datasets(mnist, styles, config)[0].repeat()
+        return make_datasets(mnist, [styles], config)[0].repeat()
     finally:
         training_model.bilinear = own
 

@@ -154,14 +154,14 @@ def test_a_poisoned_batch_left_unreviewed_changes_nothing_training_learns_from(t
         store.keep(new_record(sevens[index % len(sevens)], meant=1, answered=7, probability=0.999,
                               model_sha256=SERVED_MODEL))
     config = train.TrainConfig(validation_images=100)
-    without = train.training_arrays(mnist_slice, style_slice["training"], config)
-    poisoned = train.training_arrays(mnist_slice, style_slice["training"], config,
-                                     load_corrections(folder)["training"])
+    without = train.training_arrays(mnist_slice, [style_slice["training"]], config)
+    poisoned = train.training_arrays(mnist_slice, [style_slice["training"], load_corrections(folder)["training"]],
+                                     config)
     for (x_without, y_without), (x_poisoned, y_poisoned) in zip(without, poisoned, strict=True):
         np.testing.assert_array_equal(x_poisoned, x_without)
         np.testing.assert_array_equal(y_poisoned, y_without)
-    told = train.training_arrays(mnist_slice, style_slice["training"], config,
-                                 load_corrections(folder, include_unreviewed=True)["training"])
+    told = train.training_arrays(
+        mnist_slice, [style_slice["training"], load_corrections(folder, include_unreviewed=True)["training"]], config)
     assert (told[0][1] == 1).sum() - (without[0][1] == 1).sum() >= 200  # told to, it would learn them
 
 
