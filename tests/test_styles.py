@@ -95,6 +95,6 @@ def test_a_bad_style_set_file_is_a_clear_error(tmp_path, style_slice, damage, me
             splits["training"]["images"] = splits["training"]["images"][:, :20]
         elif damage == "label 10":
             splits["training"]["labels"] = splits["training"]["labels"] + 10
-        styles.save_style_set(path, splits)
+        styles.save_splits(path, splits)
     with pytest.raises(styles.StyleSetError, match=message):
         styles.load_style_set(path)

@@ -130,9 +130,35 @@ def writers_set(folder: str | Path, which=tuple(SEEDS), workers: int = 2) -> dic
     return splits
 
 
-def save_writers(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
+def save_splits(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
+    """Splits of drawn digits ({"training": {...}, "validation": {...}}) as one .npz file: `{split}_{key}`."""
     np.savez_compressed(path, **{f"{which}_{key}": value for which, data in splits.items()
                                  for key, value in data.items()})
+
+
+def read_splits(path, keys: tuple[str, ...], error: type[ValueError], kind: str,
+                rebuild: str) -> dict[str, dict[str, np.ndarray]]:
+    """Both splits of drawn digits from a file written by save_splits, checked: uint8 images [N, 28, 28], N
+    labels 0-9, and N of each of `keys`. A bad file raises `error`, naming the file, the fault and `rebuild`."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError) as fault:
+        raise error(f"{path}: not a readable {kind} ({fault}); {rebuild}") from None
+    splits = {}
+    for which in SEEDS:
+        try:
+            data = {key: arrays[f"{which}_{key}"] for key in ("images", "labels", *keys)}
+        except KeyError as missing:
+            raise error(f"{path}: no array {missing}; {rebuild}") from None
+        images, labels = data["images"], data["labels"]
+        if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
+                or any(value.shape != (len(images),) for key, value in data.items() if key != "images")
+                or (len(labels) and labels.max() > 9)):
+            raise error(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9 and N of "
+                        f"{', '.join(keys)}; {rebuild}")
+        splits[which] = data
+    return splits
 
 
 class WritersError(ValueError):
@@ -141,34 +167,12 @@ class WritersError(ValueError):
 
 def load_writers(path, which=tuple(SEEDS)) -> dict[str, dict[str, np.ndarray]]:
     """The splits `which` of the real writers: drawn now from a handwriting folder (writers_set), or read from a
-    file written by save_writers, checked."""
+    file written by save_splits, checked."""
     if Path(path).is_dir():
         return writers_set(path, which)
-    return {split: data for split, data in read_writers_file(path).items() if split in which}
-
-
-def read_writers_file(path) -> dict[str, dict[str, np.ndarray]]:
-    """Both splits from a file written by save_writers, checked."""
-    rebuild = "rebuild it with python -m training.strokes --out"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise WritersError(f"{path}: not a readable writers file ({error}); {rebuild}") from None
-    splits = {}
-    for which in SEEDS:
-        try:
-            data = {key: arrays[f"{which}_{key}"] for key in ("images", "labels", "datasets", "sources", "writers")}
-        except KeyError as missing:
-            raise WritersError(f"{path}: no array {missing}; {rebuild}") from None
-        images, labels = data["images"], data["labels"]
-        if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
-                or any(value.shape != (len(images),) for key, value in data.items() if key != "images")
-                or (len(labels) and labels.max() > 9)):
-            raise WritersError(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9, "
-                               f"datasets, sources and writers; {rebuild}")
-        splits[which] = data
-    return splits
+    splits = read_splits(path, ("datasets", "sources", "writers"), WritersError, "writers file",
+                         "rebuild it with python -m training.strokes --out")
+    return {split: data for split, data in splits.items() if split in which}
 
 
 def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict[str, np.ndarray]]:
@@ -187,9 +191,9 @@ def main() -> None:
     for which, data in splits.items():
         print(f"{which}: {len(data['labels'])} digits by {len(set(data['writers']))} writers")
     if args.out:
-        save_writers(args.out, splits)
+        save_splits(args.out, splits)
     if args.slice:
-        save_writers(args.slice, every(splits, SLICE_STEP))
+        save_splits(args.slice, every(splits, SLICE_STEP))
 
 
 if __name__ == "__main__":

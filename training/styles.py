@@ -26,7 +26,7 @@ from PIL import Image
 
 from app.contract import BRUSH_RADIUS, CANVAS_SIZE  # the app's Sketchpad and its brush
 from app.preprocess import preprocess
-from training.strokes import draw_lines
+from training.strokes import draw_lines, every, read_splits, save_splits
 
 
 def arc(centre_x, centre_y, radius_x, radius_y, start_degrees, end_degrees, points=16):
@@ -192,37 +192,13 @@ def build_style_set() -> dict[str, dict[str, np.ndarray]]:
     return {which: style_set(which) for which in SEEDS}
 
 
-def save_style_set(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
-    np.savez_compressed(path, **{f"{which}_{key}": value for which, data in splits.items()
-                                 for key, value in data.items()})
-
-
 class StyleSetError(ValueError):
     """A style set file is missing, unreadable or not what `python -m training.styles --out` writes."""
 
 
 def load_style_set(path) -> dict[str, dict[str, np.ndarray]]:
-    """Both splits from a file written by save_style_set, checked: {"training": {...}, "validation": {...}}."""
-    rebuild = "rebuild it with python -m training.styles --out"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise StyleSetError(f"{path}: not a readable style set ({error}); {rebuild}") from None
-    splits = {}
-    for which in SEEDS:
-        try:
-            data = {key: arrays[f"{which}_{key}"] for key in ("images", "labels", "styles")}
-        except KeyError as missing:
-            raise StyleSetError(f"{path}: no array {missing}; {rebuild}") from None
-        images, labels = data["images"], data["labels"]
-        if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
-                or labels.shape != (len(images),) or data["styles"].shape != (len(images),)
-                or (len(labels) and labels.max() > 9)):
-            raise StyleSetError(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9 "
-                                f"and N style names; {rebuild}")
-        splits[which] = data
-    return splits
+    """Both splits from a file written by save_splits, checked: {"training": {...}, "validation": {...}}."""
+    return read_splits(path, ("styles",), StyleSetError, "style set", "rebuild it with python -m training.styles --out")
 
 
 def picture(data: dict[str, np.ndarray], path, per_digit: int = 20) -> None:
@@ -235,11 +211,6 @@ def picture(data: dict[str, np.ndarray], path, per_digit: int = 20) -> None:
     Image.fromarray(255 - np.concatenate(rows)).resize((per_digit * 64, 10 * 64), Image.Resampling.NEAREST).save(path)
 
 
-def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict[str, np.ndarray]]:
-    """Every `step`-th image of each split: the slice the tests carry."""
-    return {which: {key: value[::step] for key, value in data.items()} for which, data in splits.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write both splits to this .npz file")
@@ -249,10 +220,10 @@ def main() -> None:
     args = parser.parse_args()
     splits = build_style_set()
     if args.out:
-        save_style_set(args.out, splits)
+        save_splits(args.out, splits)
         print(f"wrote {args.out}: " + ", ".join(f"{len(data['labels'])} {which}" for which, data in splits.items()))
     if args.slice:
-        save_style_set(args.slice, every(splits, SLICE_STEP))
+        save_splits(args.slice, every(splits, SLICE_STEP))
     if args.picture:
         picture(splits["validation"], args.picture)
 
