@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -206,7 +207,11 @@ def test_a_flood_of_corrections_keeps_at_most_the_limits(tmp_path):
         kept_from_one = len(record_paths(tmp_path / "feedback"))
         many_clients, many_seconds = flood_corrections(url, png, 1000, [f"198.51.100.{i}" for i in range(1, 101)])
         kept = len(record_paths(tmp_path / "feedback"))
-        refusal = correct(url, png, "192.0.2.1")
+        # The pod's bucket refills one a second, so a slow runner may take the next one: go on to a refusal.
+        late = []
+        while len(late) <= settings.feedback_per_client_per_minute and 429 not in {r.status_code for r in late}:
+            late.append(correct(url, png, "192.0.2.1"))
+        refusal = late[-1]
         time.sleep(int(refusal.headers.get("retry-after", 0)))
         user = correct(url, png, "192.0.2.1")
         samples = metric_samples(url)
@@ -227,8 +232,12 @@ def test_a_flood_of_corrections_keeps_at_most_the_limits(tmp_path):
     assert user.status_code == 201, user.text  # a real user, once the flood has passed
     by_reason = {reason: samples.get(("digits_feedback_refused_total", (("reason", reason),)), 0)
                  for reason in ("client_limit", "pod_limit")}
-    assert by_reason["client_limit"] == count(one_client, "address") + count(many_clients, "address")
-    assert by_reason["pod_limit"] == count(one_client, "server") + count(many_clients, "server") + 1
+    refused_late = Counter("address" if "address" in r.json()["detail"] else "server"
+                           for r in late if r.status_code == 429)
+    assert by_reason["client_limit"] == count(one_client, "address") + count(many_clients, "address") + \
+        refused_late["address"]
+    assert by_reason["pod_limit"] == count(one_client, "server") + count(many_clients, "server") + \
+        refused_late["server"]
     assert by_reason["pod_limit"] > 0 and by_reason["client_limit"] > 0
     assert predictions and set(predictions) == {200}, "a prediction was refused during the flood"
 
