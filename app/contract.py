@@ -3,7 +3,10 @@
 Input:  float32 array of shape [N, 28, 28, 1], values in [0, 1], white ink (1.0) on black (0.0),
         the digit fitted into a 20x20 box and centred by its centre of mass in the 28x28 frame,
         the way MNIST itself was made.
-Output: float32 array of shape [N, 10], one probability per digit 0-9, each row summing to 1.
+Output: float32 array of shape [N, 11], one probability per class in CLASS_NAMES, each row summing to 1:
+        the digits 0-9, then "not a digit" (index NOT_A_DIGIT: a letter, a shape, a scribble, several
+        characters). A model trained before that class gives [N, 10] (LEGACY_CLASSES); the classifier still
+        serves it, with a zero "not a digit" column, and says so at start (app/classifier.py).
 
 Training (`training.data.to_model_input`), the app's preprocessing, the LiteRT classifier and the
 tests all check against the functions here. The model folder holds the files named below, and the
@@ -14,8 +17,13 @@ import numpy as np
 
 IMAGE_SIZE = 28
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-NUM_CLASSES = 10
-CLASS_NAMES = [str(digit) for digit in range(NUM_CLASSES)]
+NUM_DIGITS = 10
+DIGITS = [str(digit) for digit in range(NUM_DIGITS)]
+NOT_A_DIGIT = NUM_DIGITS  # the class index, and the label the training gives every negative
+NOT_A_DIGIT_NAME = "not a digit"
+CLASS_NAMES = [*DIGITS, NOT_A_DIGIT_NAME]
+NUM_CLASSES = len(CLASS_NAMES)
+LEGACY_CLASSES = NUM_DIGITS  # the output width of a model trained before NOT_A_DIGIT
 
 # The drawing the app hands to preprocessing, which the style set (training/styles.py) draws like: the
 # Sketchpad's square canvas and its brush's radius, in pixels. The radius makes a stroke like MNIST's when
@@ -44,7 +52,8 @@ def check_input(batch: np.ndarray) -> np.ndarray:
 def check_output(probabilities: np.ndarray, batch_size: int, atol: float = 1e-4) -> np.ndarray:
     """Return `probabilities` unchanged if they meet the output contract, else raise ValueError."""
     if probabilities.shape != (batch_size, NUM_CLASSES):
-        raise ValueError(f"model output must have shape [{batch_size}, 10], got {list(probabilities.shape)}")
+        raise ValueError(f"model output must have shape [{batch_size}, {NUM_CLASSES}], "
+                         f"got {list(probabilities.shape)}")
     if not np.isfinite(probabilities).all() or probabilities.min() < 0.0:
         raise ValueError("model output must be finite and non-negative")
     if not np.allclose(probabilities.sum(axis=1), 1.0, atol=atol):

@@ -4,24 +4,27 @@
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
     FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
-    HANDWRITING_DIR=../shared/data/handwriting python azureml/run_pipeline.py   # upload the real writers if new
+    HANDWRITING_DIR=../shared/data/handwriting python azureml/run_pipeline.py   # upload the pen strokes if new
 
-Training: makes sure the compute cluster, the environment, the MNIST data asset and the real writers' data
-asset exist (uploading the local IDX folder, $MNIST_DIR, and the two pen stroke files of the handwriting
-folder, $HANDWRITING_DIR, as new data asset versions when the workspace lacks them; without them, their
+Training: makes sure the compute cluster, the environment, the MNIST data asset and the handwriting data
+asset exist (uploading the local IDX folder, $MNIST_DIR, and the five pen stroke files of the handwriting
+folder, $HANDWRITING_DIR: the real writers' digits, and the letters and symbols learnt as "not a digit", as
+new data asset versions when the workspace lacks them; without them, their
 latest versions), and with $FEEDBACK_DIR the corrections data asset too (the records of the app's
 corrections folder accepted in review, python -m training.review, and with --feedback-unreviewed those
 waiting too; checked with app.feedback, uploaded the same way); submits azureml/pipeline.yml (the train step
-mixes the real writers in and the evaluate step gates on those kept out; with corrections, the train step
+mixes the real writers and the negatives in, and the evaluate step gates on those kept out: the writers' accuracy,
+each group of the negatives refused, the digits refused; with corrections, the train step
 mixes them in, and the evaluate step's gate also refuses a model worse than the model in service on the
 kept-out ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json
 from the job's output and refuses it when it is worse than the latest registered version on MNIST, on the
-style set or on the real writers kept out (the first model is registered on the evaluate step's gates
-alone); registers the trained model folder as a `custom_model` tagged with its data asset versions and git
-commit, its description crediting the real writers' data.
+style set or on the real writers kept out, or refuses fewer of the negatives kept out (the first model is
+registered on the evaluate step's gates alone); registers the trained model folder as a `custom_model` tagged
+with its data asset versions and git commit, its description crediting the handwriting data.
 Then, in both modes, it downloads the model by name and version (see azureml/README.md), checks the files
 against metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
-registered version with its accuracy, style set accuracy and real writers' accuracy, and copies the files
+registered version with its accuracy, style set accuracy, real writers' accuracy and refusal figures (the
+negatives kept out, the real writers' digits kept out), and copies the files
 into app/model/ (--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
@@ -56,7 +59,7 @@ from aml_run.data_assets import (
 )
 from aml_run.definitions import load_definitions
 from aml_run.install import download_and_check, install_model
-from aml_run.registry import job_figures, latest_model, refuse_if_worse, register_model, registered_model, tag_accuracy
+from aml_run.registry import job_figures, latest_model, refuse_if_worse, register_model, registered_model, tag_figures
 from aml_run.report import report
 from aml_run.settings import Settings, parse_args
 from aml_run.steps import StepFailed, step
@@ -79,7 +82,7 @@ def dry_run(settings: Settings) -> str:
                     else f"azureml:{settings.writers_name}@latest")
     corrections_path = f"azureml:{settings.feedback_name}:{corrections.version}" if corrections else None
     pipeline = build_pipeline(pipeline, environment, settings, data_path, writers_path, corrections_path)
-    writers = f"real writers {writers_path}" + (f" ({handwriting.describe()})" if handwriting else "")
+    writers = f"handwriting {writers_path}" + (f" ({handwriting.describe()})" if handwriting else "")
     feedback = f"corrections {corrections_path} ({corrections.describe()})" if corrections else "no corrections"
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
           f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None, conne
         with tempfile.TemporaryDirectory(prefix="model-download-") as download_dir:
             folder, metadata = download_and_check(ml_client, model, Path(download_dir), settings.min_accuracy)
             if not settings.reuse_latest:
-                model = tag_accuracy(ml_client, model, metadata)
+                model = tag_figures(ml_client, model, metadata)
             install_model(folder, settings.model_dir)
     except StepFailed as error:
         print(f"error: {error}", file=sys.stderr)

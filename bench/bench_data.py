@@ -3,7 +3,7 @@ style set and the real writers' training split, each model measured on every kep
 
     python bench/bench_data.py --data ../shared/data/mnist --writers ../shared/data/handwriting [--epochs 8]
 
-Each recipe is trained for --epochs (fewer than the shipped model's, to fit three runs in about 25 minutes on
+Each recipe is trained for --epochs (fewer than the shipped model's, to fit four runs in about 30 minutes on
 2 cores), exported to model.tflite and read by training.evaluate's one classifier. Prints a table: a row per
 recipe, a column per figure.
 """
@@ -25,6 +25,7 @@ from training.styles import build_style_set  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
 RECIPES = {  # name -> the extra training sets mixed into MNIST's
+    "MNIST only": (),
     "MNIST + style set": ("style",),
     "MNIST + real writers": ("writers",),
     "MNIST + style set + real writers": ("style", "writers"),

@@ -5,11 +5,12 @@ with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML r
 folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound, and a
 $[[...]] part left out when an optional input in it has no value), and the steps wired as pipeline.yml
 wires them. The styles step draws every template and font of the style set, but only a few times each
-(SMALL_STYLE_SET); then one epoch on 300 MNIST images, those and the real writers' training split drawn from the
+(SMALL_SETS); then one epoch on 300 MNIST images, those, the real writers' training split and the negatives'
+("not a digit": letters and symbols, and a few generated shapes of each kind, SMALL_SETS), both drawn from the
 shipped handwriting slice (tests/data/handwriting, the folder the `handwriting` data asset holds, every 100th
-recorded digit), whose writers kept out are measured and gated on. The pipeline runs without corrections (no
-`corrections` input, as run_pipeline.py submits it without FEEDBACK_DIR); train and evaluate then run again
-with a corrections folder written by the app's FeedbackStore.
+recorded character), whose writers and negatives kept out are measured and gated on. The pipeline runs without
+corrections (no `corrections` input, as run_pipeline.py submits it without FEEDBACK_DIR); train and evaluate
+then run again with a corrections folder written by the app's FeedbackStore.
 """
 
 import json
@@ -40,23 +41,38 @@ from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, REPO
 from training import prep, review
 from training.data import MnistError, load_mnist, write_idx
 from training.fonts import families
+from training.negatives import GENERATED
 from training.strokes import read_digits, writer_split
 from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
 
 PIPELINE_DEFAULTS = read_yaml(PIPELINE_YAML)["inputs"]  # the gates' defaults, run_pipeline.py's
 PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "epochs": 1, "min_accuracy": 0.0,
-                   "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0}
+                   "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
+                   "min_refused": 0.0, "max_digits_refused": 1.0}
+NO_GATES = {name: value for name, value in PIPELINE_INPUTS.items() if name.startswith(("min_", "max_"))}
 # The recorded digits of the slice on each side of the split by writer (training/strokes.py), none unreadable.
 WRITER_DIGITS = {which: sum(writer_split(sample["writer"]) == which for sample in read_digits(HANDWRITING_SLICE))
                  for which in ("training", "validation")}
 WRITERS_FIGURES = {"accuracy", "worst_digit_accuracy", "per_digit_accuracy", "per_dataset_accuracy",
-                   "per_source_accuracy", "images", "confusion_matrix"}  # what writers_validation holds
+                   "per_source_accuracy", "images", "refused", "confusion_matrix"}  # what writers_validation holds
+NEGATIVES_FIGURES = {"refused", "worst_group_refused", "per_group_refused", "per_kind_refused", "images"}
+NEGATIVE_GROUPS = {"unseen writers", "unseen characters", "generated", "unseen shapes"}
 # Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
 NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
-# The style set at its full size takes minutes to draw. The styles step runs the same main() with the same
-# arguments, its drawings per template and per font and digit cut to a few (training/styles.py, SIZES).
-SMALL_STYLE_SET = {"styles": ("python -m training.styles ", "python -c 'import training.styles as styles; "
-                              "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' ")}
+# The style set and the negatives at their full size take minutes to draw. The steps run the same main() with
+# the same arguments, their drawings cut to a few: per template and per font and digit (training/styles.py,
+# SIZES); letters and symbols, and drawings of each generated kind (training/negatives.py, SIZES).
+SMALL_NEGATIVES = ("import training.negatives as negatives; "
+                   "negatives.SIZES.update(training=(100, 2), validation=(40, 3))")
+SMALL_SETS = {
+    "styles": ("python -m training.styles ",
+               "python -c 'import training.styles as styles; "
+               "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' "),
+    **{name: (f"python -m training.{name} ", f"python -c '{SMALL_NEGATIVES}; import training.{name} as step; "
+                                              "raise SystemExit(step.main())' ") for name in ("train", "evaluate")}}
+# SMALL_NEGATIVES' validation split: up to 40 letters and symbols in each of their two groups (unseen writers,
+# unseen characters), 3 drawings of each generated kind.
+MOST_KEPT_OUT_NEGATIVES = 2 * 40 + len(GENERATED) * 3
 
 OPTIONAL_PART = re.compile(r"\$\[\[(.*?)\]\]")  # Azure ML's $[[...]]: kept only when its inputs have values
 
@@ -74,6 +90,16 @@ def render(command: str, inputs: dict, outputs: dict) -> str:
         return match[1] if given else ""
 
     return COMMAND_PLACEHOLDER.sub(value, OPTIONAL_PART.sub(optional, command))
+
+
+def small_component(job_name: str) -> dict:
+    """The component pipeline.yml's job runs, its command drawing the style set and the negatives small (SMALL_SETS)."""
+    component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"][job_name]))
+    if job_name in SMALL_SETS:
+        module, small = SMALL_SETS[job_name]
+        assert component["command"].startswith(module), component["command"]
+        component["command"] = small + component["command"].removeprefix(module)
+    return component
 
 
 def run_component(component: dict, inputs: dict, outputs: dict, snapshot: Path) -> subprocess.CompletedProcess:
@@ -121,11 +147,7 @@ def pipeline_run(snapshot, tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
     results, outputs = {}, {}
     for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
-        component = read_yaml(node_component_path(node))
-        if job_name in SMALL_STYLE_SET:
-            module, small = SMALL_STYLE_SET[job_name]
-            assert component["command"].startswith(module), component["command"]
-            component["command"] = small + component["command"].removeprefix(module)
+        component = small_component(job_name)
         inputs = node_inputs(node, outputs)
         inputs.update(NODE_INPUTS.get(job_name, {}))
         outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
@@ -167,12 +189,18 @@ def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["test_images"] == 200
     assert metadata["training"]["style_images"] == len(styles["training"]["labels"])  # the styles step's set
     assert metadata["training"]["writers_images"] == WRITER_DIGITS["training"]  # the handwriting folder given
+    assert metadata["training"]["negatives_images"] > 0  # its letters and symbols, and generated shapes
     assert metadata["training"]["training_images"] == (300 + metadata["training"]["style_images"]
-                                                       + metadata["training"]["writers_images"])
+                                                       + metadata["training"]["writers_images"]
+                                                       + metadata["training"]["negatives_images"])
     assert metadata["style_validation"]["images"] == len(styles["validation"]["labels"])
     assert WRITERS_FIGURES <= set(metadata["writers_validation"])
     assert metadata["writers_validation"]["images"] == WRITER_DIGITS["validation"]
     assert set(metadata["writers_validation"]["per_dataset_accuracy"]) == {"unipen", "pendigits"}
+    negatives = metadata["negatives_validation"]  # the figure run_pipeline.py tags as `refused`
+    assert NEGATIVES_FIGURES <= set(negatives) and set(negatives["per_group_refused"]) == NEGATIVE_GROUPS
+    assert 0 < negatives["images"] <= MOST_KEPT_OUT_NEGATIVES  # drawn small: SMALL_SETS took effect
+    assert metadata["data"]["negatives"]["source"] == str(HANDWRITING_SLICE)
 
 
 def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
@@ -190,25 +218,33 @@ def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     # and the real writers kept out: the figure run_pipeline.py reads from metadata.json is the gate's
     assert WRITERS_FIGURES <= set(metrics["writers_validation"])
     assert metrics["writers_validation"]["images"] == WRITER_DIGITS["validation"]
-    for figure in ("accuracy", "worst_digit_accuracy", "per_digit_accuracy"):
+    for figure in ("accuracy", "worst_digit_accuracy", "per_digit_accuracy", "refused"):
         assert metrics["writers_validation"][figure] == trained["writers_validation"][figure], figure
+    # and the negatives kept out: the same drawings (fixed seeds), so the same figures
+    assert NEGATIVES_FIGURES <= set(metrics["negatives_validation"])
+    for figure in ("images", "refused", "worst_group_refused", "per_group_refused"):
+        assert metrics["negatives_validation"][figure] == trained["negatives_validation"][figure], figure
+    assert metrics["refused"] == trained["refused"]  # MNIST's test digits answered "not a digit"
 
 
 def test_train_and_evaluate_are_given_the_handwriting_folder(pipeline_run):
     results, _ = pipeline_run
     for name in ("train", "evaluate"):
         assert f"--writers {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
+        assert f"--negatives {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
 
 
 def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_path):
     _, outputs = pipeline_run
-    component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
+    component = small_component("evaluate")
     metrics = json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
     accuracy, style_accuracy = metrics["test_accuracy"], metrics["style_validation"]["accuracy"]
-    writers = metrics["writers_validation"]
+    writers, negatives = metrics["writers_validation"], metrics["negatives_validation"]
     at_every_gate = {"min_accuracy": accuracy, "min_style_accuracy": style_accuracy,
                      "min_writer_accuracy": writers["accuracy"],
-                     "min_writer_digit_accuracy": writers["worst_digit_accuracy"]}
+                     "min_writer_digit_accuracy": writers["worst_digit_accuracy"],
+                     "min_refused": negatives["worst_group_refused"],
+                     "max_digits_refused": max(metrics["refused"], writers["refused"])}
     inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
               "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **at_every_gate}
 
@@ -221,6 +257,9 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
     writer_above = gate("writer_above", min_writer_accuracy=writers["accuracy"] + 0.005)
     writer_digit_above = gate("writer_digit_above", min_writer_digit_accuracy=writers["worst_digit_accuracy"] + 0.005)
     default = gate("default", **{name: PIPELINE_DEFAULTS[name] for name in at_every_gate})
+    refused_above = gate("refused_above", min_refused=negatives["worst_group_refused"] + 0.005)
+    digits_refused_below = gate("digits_refused_below", max_digits_refused=max(metrics["refused"],
+                                                                               writers["refused"]) - 0.005)
 
     assert at.returncode == 0, at.stderr[-2000:]
     assert above.returncode == 1 and "test accuracy" in above.stderr and "below the minimum" in above.stderr
@@ -229,10 +268,18 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
         assert failed.returncode == 1 and named in failed.stderr, failed.stderr[-2000:]
         assert failed.stderr.count("below the minimum") == 1  # the other gates passed
     assert "writers_validation accuracy" not in writer_digit_above.stderr
+    assert refused_above.returncode == 1, refused_above.stderr[-2000:]
+    assert "negatives_validation worst group refused" in refused_above.stderr
+    assert refused_above.stderr.count("below the minimum") == 1
+    assert digits_refused_below.returncode == 1, digits_refused_below.stderr[-2000:]
+    assert "refused" in digits_refused_below.stderr and "above the maximum" in digits_refused_below.stderr
+    assert "below the minimum" not in digits_refused_below.stderr
     # One epoch on 300 images is far from the pipeline's gates.
     assert accuracy < PIPELINE_DEFAULTS["min_accuracy"] and default.returncode == 1
     assert writers["accuracy"] < PIPELINE_DEFAULTS["min_writer_accuracy"]
     assert "writers_validation accuracy" in default.stderr
+    assert negatives["worst_group_refused"] < PIPELINE_DEFAULTS["min_refused"]
+    assert "negatives_validation worst group refused" in default.stderr
     assert (tmp_path / "above" / "metrics.json").is_file()  # the failed step keeps its evidence
 
 
@@ -266,7 +313,7 @@ def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
         pipeline = read_yaml(PIPELINE_YAML)
         for job_name in ("train", "evaluate"):
             node = pipeline["jobs"][job_name]
-            component = read_yaml(node_component_path(node))
+            component = small_component(job_name)
             inputs = {**node_inputs(node, outputs), **NODE_INPUTS.get(job_name, {})}
             if job_name == "evaluate":
                 inputs.update(min_accuracy=0.0, min_style_accuracy=0.0)  # only the corrections' gate can fail
@@ -299,11 +346,10 @@ def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_
     results, outputs, _ = corrections_run
     assert results["evaluate"].returncode == 1, results["evaluate"].stderr[-2000:]  # the model in service: all right
 
-    component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"]["evaluate"]))
+    component = small_component("evaluate")
     served_wrong = corrections_folder(tmp_path / "feedback", served_right=False, mnist_slice=mnist_slice)
     inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, "min_accuracy": 0.0,
-              "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **NO_GATES,
               "feedback": served_wrong}
     passed = run_component(component, inputs, {"report": tmp_path / "report"}, snapshot)
     assert passed.returncode == 0, passed.stderr[-2000:]  # the model in service: none right

@@ -30,7 +30,9 @@ from tests.support.azureml_definitions import (
     snapshot_files,
 )
 from tests.support.azureml_run import aml_run
+from training.evaluate import MAX_DIGITS_REFUSED
 from training.fonts import FONT_DIR, FONTS
+from training.negatives import CHARACTER_FILES
 from training.strokes import DIGIT_FILES
 from training.styles import STYLE_SET_FILE
 
@@ -50,6 +52,9 @@ with warnings.catch_warnings():
 # input may be bound to one.
 RUN_INPUTS = aml_run.definitions.RUN_INPUTS
 FEEDBACK_FLAG = "$[[--feedback ${{inputs.feedback}}]]"  # Azure ML's syntax for an optional input's argument
+HANDWRITING_FILES = (*DIGIT_FILES.values(), *CHARACTER_FILES.values())  # what the handwriting folder holds
+REFUSAL_GATES = (("min_refused", "--min-refused"), ("max_digits_refused", "--max-digits-refused"))
+COMMAND_FLAG = re.compile(r"(?<![^\s\[])(--[\w-]+)")  # an option in a command: "--writers", "$[[--epochs"
 
 # marshmallow 3.26 warns about how the SDK's schema classes are written, each time they are used.
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
@@ -199,6 +204,9 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_accuracy"), "jobs.evaluate.inputs.min_accuracy"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_writer_digit_accuracy"),
      "jobs.evaluate.inputs.min_writer_digit_accuracy"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_refused"), "jobs.evaluate.inputs.min_refused"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(max_digits_refused="${{parent.inputs.max_digit_refused}}"),
+     "jobs.evaluate.inputs.max_digits_refused"),
     (lambda p: p["jobs"]["train"]["inputs"].pop("writers"), "jobs.train.inputs.writers"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(writers="${{parent.inputs.raw_writer}}"),
      "jobs.evaluate.inputs.writers"),
@@ -214,7 +222,8 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.epochs}}"),
      "jobs.evaluate.inputs.min_accuracy"),  # a run's input, left out without --epochs: not for a required input
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unbound input without a default", "unbound gate", "unbound writer gate", "unbound writers",
+        "unbound input without a default", "unbound gate", "unbound writer gate", "unbound refusal gate",
+        "refusal gate misspelled", "unbound writers",
         "writers input misspelled", "unused pipeline input", "later job", "run input misspelled",
         "run input for a required input", "corrections for the writers", "epochs for a required input"])
 def test_the_binding_check_finds_what_the_sdk_lets_through(break_it, problem):
@@ -261,10 +270,13 @@ def test_the_pipeline_reads_the_handwriting_data_asset_as_it_reads_mnist():
 def test_train_and_evaluate_take_the_real_writers_folder_always(name):
     spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["writers"]
     assert spec["type"] == "uri_folder" and not spec.get("optional") and "default" not in spec
-    assert all(file in spec["description"] for file in DIGIT_FILES.values())
+    assert all(file in spec["description"] for file in HANDWRITING_FILES)
     command = read_yaml(COMPONENT_YAMLS[name])["command"]
     assert "--writers ${{inputs.writers}} " in command
     assert "$[[--writers" not in command and command.count("--writers") == 1  # not optional: always passed
+    # The negatives ("not a digit") are the same folder's letters and symbols: always passed, the same input.
+    assert "--negatives ${{inputs.writers}} " in command
+    assert "$[[--negatives" not in command and command.count("--negatives") == 1
     assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["writers"] == "${{parent.inputs.raw_writers}}"
     component = load_component(COMPONENT_YAMLS[name])
     assert component.inputs["writers"].optional is not True
@@ -287,9 +299,26 @@ def test_evaluate_gates_on_the_real_writers_with_the_pipelines_thresholds():
     assert "min_writer_accuracy" not in read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"]
 
 
-def test_the_pipeline_credits_the_real_writers_data():
+def test_evaluate_gates_on_the_refusals_with_the_pipelines_thresholds():
+    """min_refused: each group of the negatives kept out refused at least that share; max_digits_refused: at
+    most that share of MNIST's test digits and of the real writers kept out answered "not a digit"."""
+    component = read_yaml(COMPONENT_YAMLS["evaluate"])
+    pipeline = read_yaml(PIPELINE_YAML)
+    for gate, flag in REFUSAL_GATES:
+        assert component["inputs"][gate] == {"type": "number", "min": 0, "max": 1}
+        assert f"{flag} ${{{{inputs.{gate}}}}}" in component["command"] and component["command"].count(flag) == 1
+        assert pipeline["jobs"]["evaluate"]["inputs"][gate] == f"${{{{parent.inputs.{gate}}}}}"
+        assert gate not in pipeline["jobs"]["train"]["inputs"]
+    assert pipeline["inputs"]["min_refused"] == 0.95
+    assert pipeline["inputs"]["max_digits_refused"] == MAX_DIGITS_REFUSED  # training/evaluate.py's target
+
+
+def test_the_pipeline_says_what_it_trains_and_credits_the_handwriting_data():
     description = read_yaml(PIPELINE_YAML)["description"]
     assert "UNIPEN" in description and "UCI" in description and "CC BY 4.0" in description
+    assert '"not a digit"' in description and "letters and symbols" in description
+    for gate in ("min_refused", "max_digits_refused"):
+        assert gate in description
 
 
 # --- corrections: an optional input of train and evaluate, bound to the run's `corrections` when it has one ---
@@ -365,7 +394,7 @@ def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_opti
 
 
 @pytest.mark.parametrize("gate", ["min_accuracy", "min_style_accuracy", "min_writer_accuracy",
-                                  "min_writer_digit_accuracy"])
+                                  "min_writer_digit_accuracy", "min_refused", "max_digits_refused"])
 def test_the_gates_are_written_once_in_the_pipeline(gate):
     """run_pipeline.py takes its defaults from pipeline.yml; the component has none to disagree with them."""
     assert 0 < read_yaml(PIPELINE_YAML)["inputs"][gate] <= 1
@@ -394,6 +423,38 @@ def test_component_runs_the_training_package(name):
     component = read_yaml(COMPONENT_YAMLS[name])
     assert component["command"].startswith(f"python -m training.{name} ")
     assert (COMPONENT_YAMLS[name].parent / component["code"]).resolve() == REPO
+
+
+def cli_options(path: Path) -> set[str]:
+    """The options a training CLI's argparse takes: the "--..." names of every add_argument call in its file."""
+    options = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
+            options.update(arg.value for arg in node.args
+                           if isinstance(arg, ast.Constant) and str(arg.value).startswith("--"))
+    return options
+
+
+def unknown_flags(command: str, module: str) -> set[str]:
+    """The options a component's command passes that its training module's CLI does not take."""
+    return set(COMMAND_FLAG.findall(command)) - cli_options(REPO / "training" / f"{module}.py")
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_every_option_of_the_command_is_one_the_cli_takes(name):
+    """The command's options are the CLI's real ones (argparse would stop the step on Azure ML otherwise)."""
+    command = read_yaml(COMPONENT_YAMLS[name])["command"]
+    assert COMMAND_FLAG.findall(command), command
+    assert unknown_flags(command, name) == set()
+
+
+def test_the_option_check_finds_a_misspelled_option():
+    command = read_yaml(COMPONENT_YAMLS["evaluate"])["command"]
+    assert unknown_flags(command.replace("--min-refused ", "--min-refusal "), "evaluate") == {"--min-refusal"}
+    assert unknown_flags(command.replace("--negatives ", "--negative "), "evaluate") == {"--negative"}
+    assert "--negatives" in cli_options(REPO / "training" / "train.py")
+    optional = read_yaml(COMPONENT_YAMLS["train"])["command"].replace("$[[--epochs ", "$[[--epoch ")
+    assert unknown_flags(optional, "train") == {"--epoch"}  # an optional part's option is checked too
 
 
 @pytest.mark.parametrize("name", COMPONENT_NAMES)

@@ -4,7 +4,8 @@ The fake (tests/support/fake_mlclient.py) records every call by operation and an
 in the case at hand; the entity objects the entry point hands it (AmlCompute, Environment, Data, PipelineJob,
 Model) are the real azure-ai-ml classes. The model it downloads, as the job's output and as the registered
 version, is a copy of the model the repository ships in app/model/, its metadata.json given the figures the
-case needs. The real writers' handwriting folder is the shipped slice (tests/data/handwriting) or a copy of it.
+case needs. The handwriting folder (the real writers' digits, and the letters and symbols learnt as "not a
+digit") is the shipped slice (tests/data/handwriting) or a copy of it.
 Corrections folders are written with the app's own FeedbackStore and reviewed with training.review.
 The entry point and its package are imported as running the script finds them (tests/support/azureml_run.py),
 and run by path too.
@@ -31,6 +32,8 @@ from tests.support.fake_mlclient import EXISTING_MNIST, EXISTING_WRITERS, Call, 
 from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR
 from training import review
 from training.data import load_mnist, write_idx
+from training.negatives import CHARACTER_FILES, read_characters
+from training.negatives import CREDIT as CHARACTERS_CREDIT
 from training.strokes import CREDIT, DIGIT_FILES
 
 with warnings.catch_warnings():
@@ -48,8 +51,12 @@ ENV = {"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000", "AZURE_R
 SHIPPED_ACCURACY = json.loads((MODEL_DIR / "metadata.json").read_text())["test_accuracy"]
 STYLE_ACCURACY = 2473 / 2600  # a figure with more than 4 decimals, as the style set's are: its tag reads 0.9512
 WRITER_ACCURACY = 4102 / 4243  # the real writers kept out (as many as the full data keeps out): its tag reads 0.9668
+REFUSED = 6283 / 6600  # the negatives kept out refused (about as many as the full data keeps out): tag 0.9520
+DIGITS_REFUSED = 8 / 4243  # the real writers' digits kept out answered "not a digit": tag 0.0019
 REGISTERED_TAGS = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "style_accuracy": f"{STYLE_ACCURACY:.4f}",
-                   "writer_accuracy": f"{WRITER_ACCURACY:.4f}", "data_version": "3"}
+                   "writer_accuracy": f"{WRITER_ACCURACY:.4f}", "refused": f"{REFUSED:.4f}",
+                   "digits_refused": f"{DIGITS_REFUSED:.4f}", "data_version": "3"}
+HANDWRITING_FILES = sorted([*DIGIT_FILES.values(), *CHARACTER_FILES.values()])  # the handwriting asset's files
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", Marshmallow4Warning)
     ENVIRONMENT = load_environment(aml_run.definitions.ENVIRONMENT_YAML)  # environment.yml's version, whatever it is
@@ -61,18 +68,23 @@ def workspace(model_files: Path | None, **case) -> FakeMLClient:
 
 
 def model_copy(folder: Path, accuracy: float = SHIPPED_ACCURACY, style_accuracy: float | None = STYLE_ACCURACY,
-               writer_accuracy: float | None = WRITER_ACCURACY) -> Path:
+               writer_accuracy: float | None = WRITER_ACCURACY, refused: float | None = REFUSED,
+               digits_refused: float | None = DIGITS_REFUSED) -> Path:
     """A copy of the repository's model folder whose metadata.json has these figures (None: not measured on the
-    style set, or on the real writers)."""
+    style set, on the real writers, on the negatives, or the real writers' digits refused not measured)."""
     shutil.copytree(MODEL_DIR, folder)
     metadata = json.loads((folder / "metadata.json").read_text())
     metadata["test_accuracy"] = accuracy
-    metadata.pop("style_validation", None)
-    metadata.pop("writers_validation", None)
+    for kept_out in ("style_validation", "writers_validation", "negatives_validation"):
+        metadata.pop(kept_out, None)
     if style_accuracy is not None:
         metadata["style_validation"] = {"accuracy": style_accuracy, "images": 2600}
     if writer_accuracy is not None:
         metadata["writers_validation"] = {"accuracy": writer_accuracy, "images": 4243}
+        if digits_refused is not None:
+            metadata["writers_validation"]["refused"] = digits_refused
+    if refused is not None:
+        metadata["negatives_validation"] = {"refused": refused, "worst_group_refused": refused, "images": 6600}
     (folder / "metadata.json").write_text(json.dumps(metadata))
     return folder
 
@@ -93,7 +105,8 @@ def run(fake, tmp_path, *args, env=None):
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995", "--min-style-accuracy", "0.9",
-               "--min-writer-accuracy", "0.98", "--min-writer-digit-accuracy", "0.96") == 0
+               "--min-writer-accuracy", "0.98", "--min-writer-digit-accuracy", "0.96", "--min-refused", "0.9",
+               "--max-digits-refused", "0.01") == 0
 
     assert fake.operations() == [
         "compute.get", "compute.begin_create_or_update",
@@ -115,7 +128,7 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     data, writers = fake.objects("data.create_or_update")
     assert isinstance(data, Data) and data.type == "uri_folder" and Path(data.path) == MNIST_SLICE
     assert isinstance(writers, Data) and writers.type == "uri_folder" and writers.name == "handwriting"
-    assert fake.uploaded["handwriting", writers.version] == sorted(DIGIT_FILES.values())  # from a staging folder
+    assert fake.uploaded["handwriting", writers.version] == HANDWRITING_FILES  # from a staging folder
     assert fake.calls("data.get") == [Call(("mnist",), {"version": data.version, "label": None}),
                                       Call(("handwriting",), {"version": writers.version, "label": None})]
 
@@ -127,6 +140,7 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert job.inputs.raw_writers._data.path == f"azureml:handwriting:{writers.version}"
     assert job.inputs.raw_writers._data.mode == "ro_mount"
     assert job.inputs.min_writer_accuracy._data == 0.98 and job.inputs.min_writer_digit_accuracy._data == 0.96
+    assert job.inputs.min_refused._data == 0.9 and job.inputs.max_digits_refused._data == 0.01
     assert job.settings.continue_on_step_failure is False and job.tags["git_commit"] == "c0ffee1"
     # Named by the script, its model output where jobs.download() looks when the service lists none (README).
     assert job.name.startswith("mnist-c0ffee1-")
@@ -145,10 +159,12 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert registered.tags["data_version"] == data.version and registered.tags["git_commit"] == "c0ffee1"
     assert registered.tags["writers_asset"] == "handwriting" and registered.tags["writers_version"] == writers.version
     assert CREDIT in registered.description  # the real writers' data credited, as CC BY 4.0 asks
+    assert CHARACTERS_CREDIT in registered.description and '"not a digit"' in registered.description
     assert fake.calls("models.download") == [Call((), {"name": "mnist-cnn", "version": "7"})]  # the registered one
     assert isinstance(tagged, Model) and tagged.version == "7"
     assert tagged.tags["accuracy"] == f"{SHIPPED_ACCURACY:.4f}" and tagged.tags["style_accuracy"] == "0.9512"
     assert tagged.tags["writer_accuracy"] == "0.9668"
+    assert tagged.tags["refused"] == "0.9520" and tagged.tags["digits_refused"] == "0.0019"
     assert tagged.tags["data_version"] == data.version and tagged.tags["writers_version"] == writers.version
 
     installed = tmp_path / "model"
@@ -188,6 +204,20 @@ def test_no_writers_data_asset_and_no_local_handwriting_folder_stops_it(shipped_
     assert fake.calls("data.get")[-1] == Call(("handwriting",), {"version": None, "label": "latest"})
     error = capsys.readouterr().err
     assert "the workspace has no data asset handwriting: set HANDWRITING_DIR (or --writers-dir)" in error
+
+
+def test_a_latest_writers_version_from_before_not_a_digit_stops_it_before_submitting(shipped_model, tmp_path, capsys):
+    """A handwriting version uploaded before the letters and symbols (no `characters` tag) holds the digit files
+    only: the train step would fail reading the letters, after a node was allocated and the writers drawn."""
+    fake = workspace(shipped_model, exists={"compute", "environment", "data", "writers"},
+                     registered_environment=ENVIRONMENT, writers_tags={"digits": "26279", "writers": "247"})
+    assert run(fake, tmp_path, env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 1
+    assert fake.operations()[-1] == "data.get" and "jobs.create_or_update" not in fake.operations()
+    error = capsys.readouterr().err
+    assert "error: handwriting:2, the latest version, has no characters tag" in error
+    assert 'not the letters and symbols the model learns as "not a digit"' in error
+    assert "set HANDWRITING_DIR (or --writers-dir) to a local handwriting folder (" in error
+    assert all(name in error for name in HANDWRITING_FILES)
 
 
 def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path, capsys):
@@ -241,8 +271,10 @@ def test_an_empty_download_of_the_job_output_registers_nothing(shipped_model, tm
     assert f"download of output trained_model of job {fake.job_name} is empty" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("unmeasured, named", [("style_accuracy", "style_validation"),
-                                                ("writer_accuracy", "writers_validation")])
+@pytest.mark.parametrize("unmeasured, named", [("style_accuracy", "style_validation.accuracy"),
+                                                ("writer_accuracy", "writers_validation.accuracy"),
+                                                ("refused", "negatives_validation.refused"),
+                                                ("digits_refused", "writers_validation.refused")])
 def test_a_job_output_not_measured_on_a_kept_out_set_registers_nothing(tmp_path, capsys, unmeasured, named):
     fake = workspace(model_copy(tmp_path / "new", **{unmeasured: None}))
     assert run(fake, tmp_path) == 1
@@ -268,17 +300,20 @@ def test_a_download_without_the_model_file_stops_it(shipped_model, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-# --- registration refuses a model worse than the registered version, on MNIST, the style set or the real writers ---
+# --- registration refuses a model worse than the registered version: on MNIST, the style set or the real writers,
+# or refusing fewer of the negatives kept out ---
 
-FIGURES = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, "writer_accuracy": WRITER_ACCURACY}
+FIGURES = {"accuracy": SHIPPED_ACCURACY, "style_accuracy": STYLE_ACCURACY, "writer_accuracy": WRITER_ACCURACY,
+           "refused": REFUSED}
 ONE_IMAGE_WORSE = {"accuracy": SHIPPED_ACCURACY - 1 / 10_000, "style_accuracy": 2472 / 2600,
-                   "writer_accuracy": 4101 / 4243}
+                   "writer_accuracy": 4101 / 4243, "refused": 6282 / 6600}
 
 
 @pytest.mark.parametrize("figure, named", [("accuracy", "MNIST test accuracy"),
                                            ("style_accuracy", "style set accuracy"),
-                                           ("writer_accuracy", "real writers accuracy")],
-                         ids=["MNIST", "style set", "real writers"])
+                                           ("writer_accuracy", "real writers accuracy"),
+                                           ("refused", "negatives kept out refused")],
+                         ids=["MNIST", "style set", "real writers", "negatives"])
 def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsys, figure, named):
     figures = {**FIGURES, figure: ONE_IMAGE_WORSE[figure]}
     fake = workspace(model_copy(tmp_path / "new", **figures))
@@ -293,8 +328,9 @@ def test_a_model_worse_than_the_registered_one_is_not_registered(tmp_path, capsy
 
 
 @pytest.mark.parametrize("figures", [
-    FIGURES,  # its style and writers figures read below their tags (0.95115... < 0.9512, 0.96677... < 0.9668)
-    {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600, "writer_accuracy": 4103 / 4243},
+    FIGURES,  # its style, writers and negatives figures read below their tags (0.95115... < 0.9512, ...)
+    {"accuracy": SHIPPED_ACCURACY + 1 / 10_000, "style_accuracy": 2474 / 2600, "writer_accuracy": 4103 / 4243,
+     "refused": 6284 / 6600},
 ], ids=["as good", "better"])
 def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path, figures):
     fake = workspace(model_copy(tmp_path / "new", **figures))
@@ -302,6 +338,15 @@ def test_a_model_as_good_as_the_registered_one_or_better_is_registered(tmp_path,
     _, tagged = fake.objects("models.create_or_update")
     for tag in FIGURES:
         assert tagged.tags[tag] == f"{figures[tag]:.4f}", tag
+
+
+def test_more_digits_refused_than_the_registered_version_is_not_compared(tmp_path, capsys):
+    """The real writers' digits refused are tagged, not compared: the writers' accuracy already counts a refused
+    digit as an error, and the evaluate step's max_digits_refused bounds the share."""
+    fake = workspace(model_copy(tmp_path / "new", digits_refused=30 / 4243))  # 0.0071 against the tag's 0.0019
+    assert run(fake, tmp_path) == 0
+    _, tagged = fake.objects("models.create_or_update")
+    assert tagged.tags["digits_refused"] == "0.0071" and "worse" not in capsys.readouterr().err
 
 
 def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped_model, tmp_path, capsys):
@@ -313,11 +358,13 @@ def test_the_first_model_is_registered_on_the_evaluate_steps_gates_alone(shipped
 
 
 def test_a_version_registered_before_the_style_set_is_compared_on_mnist_only(tmp_path, capsys):
-    tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style_accuracy or writer_accuracy tag
-    fake = workspace(model_copy(tmp_path / "new", style_accuracy=0.5, writer_accuracy=0.5), registered_tags=tags)
+    tags = {"accuracy": f"{SHIPPED_ACCURACY:.4f}", "data_version": "3"}  # no style, writer or refusal tag
+    fake = workspace(model_copy(tmp_path / "new", style_accuracy=0.5, writer_accuracy=0.5, refused=0.5),
+                     registered_tags=tags)
     assert run(fake, tmp_path) == 0
-    assert ("mnist-cnn:6 has no style_accuracy or writer_accuracy tag (registered before the style set and the "
-            "real writers): compared on MNIST test accuracy only") in capsys.readouterr().err
+    assert ("mnist-cnn:6 has no style_accuracy, writer_accuracy or refused tag (registered before the style set, "
+            'the real writers and the class "not a digit"): compared on MNIST test accuracy only'
+            ) in capsys.readouterr().err
 
     worse = workspace(model_copy(tmp_path / "worse", accuracy=ONE_IMAGE_WORSE["accuracy"]), registered_tags=tags)
     assert run(worse, tmp_path / "second") == 1
@@ -326,11 +373,12 @@ def test_a_version_registered_before_the_style_set_is_compared_on_mnist_only(tmp
 
 
 def test_a_version_registered_before_the_real_writers_is_compared_without_them(tmp_path, capsys):
-    tags = {tag: value for tag, value in REGISTERED_TAGS.items() if tag != "writer_accuracy"}
-    fake = workspace(model_copy(tmp_path / "new", writer_accuracy=0.5), registered_tags=tags)
+    tags = {tag: value for tag, value in REGISTERED_TAGS.items()
+            if tag not in ("writer_accuracy", "refused", "digits_refused")}
+    fake = workspace(model_copy(tmp_path / "new", writer_accuracy=0.5, refused=0.5), registered_tags=tags)
     assert run(fake, tmp_path) == 0
-    assert ("mnist-cnn:6 has no writer_accuracy tag (registered before the real writers): compared on MNIST test "
-            "accuracy and style set accuracy only") in capsys.readouterr().err
+    assert ("mnist-cnn:6 has no writer_accuracy or refused tag (registered before the real writers and the class "
+            '"not a digit"): compared on MNIST test accuracy and style set accuracy only') in capsys.readouterr().err
     _, tagged = fake.objects("models.create_or_update")
     assert tagged.tags["writer_accuracy"] == "0.5000"  # so the next run compares it
 
@@ -340,6 +388,25 @@ def test_a_version_registered_before_the_real_writers_is_compared_without_them(t
     assert "models.create_or_update" not in worse.operations()
     error = capsys.readouterr().err
     assert "style set accuracy" in error and "real writers accuracy" not in error
+
+
+def test_a_version_registered_before_not_a_digit_is_compared_without_the_refusals(tmp_path, capsys):
+    """The champion before this change has no refused or digits_refused tag: compared on its accuracies alone,
+    and the new version gets both tags, so that the next run compares the refusals too."""
+    tags = {tag: value for tag, value in REGISTERED_TAGS.items() if tag not in ("refused", "digits_refused")}
+    fake = workspace(model_copy(tmp_path / "new", refused=0.5, digits_refused=0.0025), registered_tags=tags)
+    assert run(fake, tmp_path) == 0
+    assert ('mnist-cnn:6 has no refused tag (registered before the class "not a digit"): compared on MNIST test '
+            "accuracy, style set accuracy and real writers accuracy only") in capsys.readouterr().err
+    _, tagged = fake.objects("models.create_or_update")
+    assert tagged.tags["refused"] == "0.5000" and tagged.tags["digits_refused"] == "0.0025"
+
+    worse = workspace(model_copy(tmp_path / "worse", writer_accuracy=ONE_IMAGE_WORSE["writer_accuracy"],
+                                 refused=0.5), registered_tags=tags)
+    assert run(worse, tmp_path / "second") == 1
+    assert "models.create_or_update" not in worse.operations()
+    error = capsys.readouterr().err
+    assert "real writers accuracy" in error and "negatives kept out refused" not in error
 
 
 def test_a_latest_version_that_was_never_checked_stops_it(shipped_model, tmp_path, capsys):
@@ -377,7 +444,7 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
     assert f"/azureml/{printed['name']}/trained_model/" in printed["outputs"]["trained_model"]["path"]
     assert printed["inputs"]["raw_mnist"]["path"].startswith("azureml:mnist:")
     assert printed["inputs"]["raw_writers"]["path"] == "azureml:handwriting@latest"  # no HANDWRITING_DIR
-    for gate in ("min_writer_accuracy", "min_writer_digit_accuracy"):
+    for gate in ("min_writer_accuracy", "min_writer_digit_accuracy", "min_refused", "max_digits_refused"):
         assert printed["inputs"][gate] == aml_run.definitions.pipeline_defaults()[gate]
     assert printed["settings"]["continue_on_step_failure"] is False
 
@@ -419,7 +486,10 @@ def test_dry_run_checks_the_local_handwriting_and_shows_its_version(tmp_path, ca
     captured = capsys.readouterr()
     version = aml_run.data_assets.local_writers(HANDWRITING_SLICE).version
     assert yaml.safe_load(captured.out)["inputs"]["raw_writers"]["path"] == f"azureml:handwriting:{version}"
-    assert f"real writers azureml:handwriting:{version} (263 recorded digits by 136 writers)" in captured.err
+    characters = len(read_characters(HANDWRITING_SLICE, like_digits=True))
+    assert characters > 500  # the slice holds the letters and symbols too
+    assert (f"handwriting azureml:handwriting:{version} (263 recorded digits by 136 writers, {characters} letters and "
+            "symbols)") in captured.err
 
     (tmp_path / "handwriting").mkdir()
     assert run_pipeline.main(["--dry-run", "--writers-dir", str(tmp_path / "handwriting")], env=env,
@@ -438,14 +508,15 @@ def test_the_data_version_follows_the_content(tmp_path):
     assert aml_run.data_assets.local_data_version(tmp_path / "copy") != same
 
 
-# --- the real writers: the handwriting folder's two files, as a content-hashed data asset, into train and evaluate ---
+# --- the handwriting folder's five files (the real writers' digits, the letters and symbols learnt as "not a digit"),
+# as a content-hashed data asset, into train and evaluate ---
 
 def handwriting_copy(folder: Path) -> Path:
-    """A copy of the shipped handwriting slice with what else a handwriting folder holds beside the digits (the
-    full one has UNIPEN's letters and a README too): none of it belongs to the data asset."""
+    """A copy of the shipped handwriting slice with what else a handwriting folder holds (the full one has a
+    README, someone's notes may be there): none of it belongs to the data asset."""
     shutil.copytree(HANDWRITING_SLICE, folder)
-    write_records(folder / "unipen-lowercase.json.gz", [{"label": "a", "source": "x", "writer": "w", "strokes": []}])
     (folder / "README.md").write_text("where these come from\n")
+    (folder / "unipen-digits.json.gz.bak").write_bytes((folder / DIGIT_FILES["unipen"]).read_bytes())
     return folder
 
 
@@ -462,7 +533,7 @@ def writers_data_gets(fake) -> list[str]:
     return [call.kwargs["version"] for call in fake.calls("data.get") if call.args == ("handwriting",)]
 
 
-def test_the_writers_asset_is_the_two_digit_files_versioned_by_their_content(shipped_model, tmp_path):
+def test_the_writers_asset_is_the_five_handwriting_files_versioned_by_their_content(shipped_model, tmp_path):
     folder = handwriting_copy(tmp_path / "handwriting")
     fake = workspace(shipped_model)
     assert run(fake, tmp_path, env={"HANDWRITING_DIR": str(folder)}) == 0
@@ -470,14 +541,20 @@ def test_the_writers_asset_is_the_two_digit_files_versioned_by_their_content(shi
     _, uploaded = fake.objects("data.create_or_update")
     assert isinstance(uploaded, Data) and uploaded.type == "uri_folder" and uploaded.name == "handwriting"
     assert not Path(uploaded.path).is_relative_to(folder)  # a staging folder, gone now
-    names = sorted(DIGIT_FILES.values())
-    assert fake.uploaded["handwriting", uploaded.version] == names  # no letters, no README
+    names = HANDWRITING_FILES
+    assert len(names) == 5 and fake.uploaded["handwriting", uploaded.version] == names  # no README, no copy
     listing = "".join(f"{name} {hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
     assert uploaded.version == hashlib.sha256(listing.encode()).hexdigest()[:12]  # as MNIST's version is made
-    samples = [record for name in names for record in read_records(folder / name)]
-    assert uploaded.tags == {"digits": str(len(samples)), "writers": str(len({r["writer"] for r in samples}))}
+    samples = [record for name in DIGIT_FILES.values() for record in read_records(folder / name)]
+    characters = [record for name in CHARACTER_FILES.values() for record in read_records(folder / name)]
+    assert uploaded.tags == {"digits": str(len(samples)), "writers": str(len({r["writer"] for r in samples})),
+                             "characters": str(len(characters))}
     assert int(uploaded.tags["digits"]) > 200 and int(uploaded.tags["writers"]) > 100
+    assert int(uploaded.tags["characters"]) > 500
     assert CREDIT in uploaded.description and "CC BY 4.0" in uploaded.description
+    assert CHARACTERS_CREDIT in uploaded.description  # the letters and symbols credited too
+    assert "letters and symbols (sections 1b, 1c, 1d" in uploaded.description
+    assert '"not a digit"' in uploaded.description
 
     [job] = fake.objects("jobs.create_or_update")
     writers_input = job.inputs.raw_writers._data
@@ -503,7 +580,7 @@ def test_the_writers_version_follows_the_content_and_is_uploaded_once(shipped_mo
 
     fake.log.clear()  # the same files again, the other files changed: the workspace has that version
     (folder / "README.md").write_text("edited\n")
-    (folder / "unipen-lowercase.json.gz").unlink()
+    (folder / "unipen-digits.json.gz.bak").unlink()
     assert run(fake, tmp_path, env=env) == 0
     assert writers_data_gets(fake) == [first] and "data.create_or_update" not in fake.operations()
     [job] = fake.objects("jobs.create_or_update")
@@ -520,6 +597,13 @@ def test_the_writers_version_follows_the_content_and_is_uploaded_once(shipped_mo
     registered, _ = fake.objects("models.create_or_update")
     assert registered.tags["writers_version"] == second
 
+    symbols = folder / CHARACTER_FILES["symbols"]
+    write_records(symbols, read_records(symbols)[:-1])  # one recorded symbol fewer: a new version, uploaded
+    fake.log.clear()
+    assert run(fake, tmp_path, env=env) == 0
+    [third] = writers_data_gets(fake)
+    assert third not in (first, second) and fake.operations().count("data.create_or_update") == 1
+
 
 def test_the_writers_asset_name_is_a_setting(shipped_model, tmp_path):
     fake = workspace(shipped_model)
@@ -531,26 +615,39 @@ def test_the_writers_asset_name_is_a_setting(shipped_model, tmp_path):
     assert job.inputs.raw_writers._data.path == f"azureml:pen-strokes:{uploaded.version}"
 
 
-def handwriting_without(folder: Path, key: str | None) -> Path:
-    """The slice, one of whose recorded digits lacks `key` (None: both files without any recorded digit)."""
+def handwriting_without(folder: Path, key: str | None, files=DIGIT_FILES) -> Path:
+    """The slice, one of whose recorded digits (files=CHARACTER_FILES: letters or symbols) lacks `key` (None:
+    those files without any record)."""
     handwriting_copy(folder)
-    for name in DIGIT_FILES.values():
+    for name in files.values():
         records = read_records(folder / name)
         if key is None:
             records = []
-        elif name == DIGIT_FILES["unipen"]:
+        elif name == next(iter(files.values())):
             del records[0][key]
         write_records(folder / name, records)
     return folder
+
+
+CHARACTERS = len(read_characters(HANDWRITING_SLICE, like_digits=True))  # the slice's letters and symbols
 
 
 @pytest.mark.parametrize("make, problem", [
     (lambda folder: folder, "handwriting folder {folder}: not found"),
     (lambda folder: folder.write_text("a file"), "handwriting folder {folder}: not a folder"),
     (lambda folder: folder.mkdir(),
-     "handwriting folder {folder} has no unipen-digits.json.gz and no pendigits-digits.json.gz"),
+     "handwriting folder {folder} has no unipen-digits.json.gz and no pendigits-digits.json.gz and no "
+     "unipen-uppercase.json.gz and no unipen-lowercase.json.gz and no unipen-symbols.json.gz:"),
     (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["pendigits"]).unlink(),
      "handwriting folder {folder} has no pendigits-digits.json.gz:"),
+    (lambda folder: (handwriting_copy(folder) / CHARACTER_FILES["uppercase"]).unlink(),
+     "handwriting folder {folder} has no unipen-uppercase.json.gz:"),
+    (lambda folder: (handwriting_copy(folder) / CHARACTER_FILES["lowercase"]).unlink(),
+     "handwriting folder {folder} has no unipen-lowercase.json.gz:"),
+    (lambda folder: (handwriting_copy(folder) / CHARACTER_FILES["symbols"]).unlink(),
+     "handwriting folder {folder} has no unipen-symbols.json.gz:"),
+    (lambda folder: (handwriting_copy(folder) / CHARACTER_FILES["lowercase"]).write_bytes(b"not gzip"),
+     "handwriting folder {folder}/unipen-lowercase.json.gz: not a readable handwriting file"),
     (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["pendigits"]).write_bytes(b"not gzip"),
      "handwriting folder {folder}/pendigits-digits.json.gz: not a readable handwriting file"),
     (lambda folder: (handwriting_copy(folder) / DIGIT_FILES["unipen"]).write_bytes(
@@ -560,7 +657,18 @@ def handwriting_without(folder: Path, key: str | None) -> Path:
      "handwriting folder {folder}: its unipen-digits.json.gz and pendigits-digits.json.gz hold no recorded digit"),
     (lambda folder: handwriting_without(folder, "writer"),
      "handwriting folder {folder}: 1 of its 263 recorded digits have no label 0-9, source, writer or strokes"),
-], ids=["missing", "a file", "empty", "one file missing", "not gzip", "cut short", "no digits", "no writer"])
+    (lambda folder: handwriting_without(folder, None, CHARACTER_FILES),
+     "handwriting folder {folder}: its unipen-uppercase.json.gz, unipen-lowercase.json.gz, unipen-symbols.json.gz "
+     "hold no recorded letter or symbol"),
+    (lambda folder: handwriting_without(folder, "strokes", CHARACTER_FILES),
+     f"handwriting folder {{folder}}: 1 of its {CHARACTERS} recorded letters and symbols have no source, writer or "
+     "strokes"),
+    (lambda folder: handwriting_without(folder, "label", CHARACTER_FILES),
+     "handwriting folder {folder}: a recorded letter or symbol in its unipen-uppercase.json.gz, "
+     "unipen-lowercase.json.gz, unipen-symbols.json.gz has no label"),
+], ids=["missing", "a file", "empty", "one file missing", "uppercase missing", "lowercase missing",
+        "symbols missing", "letters not gzip", "not gzip", "cut short", "no digits", "no writer", "no characters",
+        "a character without strokes", "a character without a label"])
 def test_a_bad_handwriting_folder_stops_it_before_it_is_uploaded(shipped_model, tmp_path, capsys, make, problem):
     folder = tmp_path / "handwriting"
     make(folder)
@@ -789,7 +897,8 @@ def test_no_workspace_is_a_usage_error(tmp_path, capsys):
     assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("gate", ["--min-style-accuracy", "--min-writer-accuracy", "--min-writer-digit-accuracy"])
+@pytest.mark.parametrize("gate", ["--min-style-accuracy", "--min-writer-accuracy", "--min-writer-digit-accuracy",
+                                  "--min-refused", "--max-digits-refused"])
 def test_a_gate_above_one_is_a_usage_error(capsys, gate):
     with pytest.raises(SystemExit) as exit_info:
         run_pipeline.main([gate, "95"], env=ENV, connect_to=None)

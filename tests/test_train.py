@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from app.classifier import Classifier, sha256_file
-from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
-from tests.support.paths import MNIST_SLICE, STYLE_SLICE, WRITERS_SLICE
+from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, TFLITE_FILE
+from tests.support.paths import MNIST_SLICE, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
 from training import train
 from training.data import to_model_input
 
@@ -20,7 +20,7 @@ from training.data import to_model_input
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--writers", str(WRITERS_SLICE),
-                       "--out", str(out), "--epochs", "1",
+                       "--negatives", str(NEGATIVES_SLICE), "--out", str(out), "--epochs", "1",
                        "--validation-images", "100", "--verbose", "0"]) == 0
     return out
 
@@ -34,7 +34,14 @@ def test_writes_every_output(trained):
         assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_metadata_describes_the_run(trained, mnist_slice, style_slice, writers_slice):
+@pytest.fixture(scope="module")
+def negatives_slice():
+    from training.negatives import load_negatives
+
+    return load_negatives(NEGATIVES_SLICE)
+
+
+def test_metadata_describes_the_run(trained, mnist_slice, style_slice, writers_slice, negatives_slice):
     metadata = json.loads((trained / METADATA_FILE).read_text())
     for name in (KERAS_FILE, TFLITE_FILE):
         assert metadata["files"][name]["sha256"] == sha256_file(trained / name)
@@ -43,7 +50,11 @@ def test_metadata_describes_the_run(trained, mnist_slice, style_slice, writers_s
     assert metadata["training"]["style_images"] == style_images
     writers_images = len(writers_slice["training"]["labels"])
     assert metadata["training"]["writers_images"] == writers_images
-    assert metadata["training"]["training_images"] == 300 + style_images + writers_images
+    negative_images = len(negatives_slice["training"]["labels"])
+    assert metadata["training"]["negatives_images"] == negative_images
+    assert metadata["training"]["training_images"] == 300 + style_images + writers_images + negative_images
+    assert metadata["model"]["classes"] == CLASS_NAMES and "[N, 11]" in metadata["model"]["output"]
+    assert "UNIPEN" in metadata["data"]["negatives"]["credit"] and "letters" in metadata["data"]["negatives"]["credit"]
     assert "CC BY 4.0" in metadata["data"]["writers"]["credit"] and "UNIPEN" in metadata["data"]["writers"]["credit"]
     writers = metadata["writers_validation"]
     assert writers["images"] == len(writers_slice["validation"]["labels"])
@@ -57,8 +68,9 @@ def test_metadata_describes_the_run(trained, mnist_slice, style_slice, writers_s
     assert {"python", "keras", "numpy", "ai-edge-litert"} <= set(metadata["libraries"])
     assert len(metadata["history"]["loss"]) == 1 and "val_accuracy" in metadata["history"]
     confusion = np.array(metadata["confusion_matrix"])
-    assert confusion.shape == (10, 10) and confusion.sum() == 200
+    assert confusion.shape == (11, 11) and confusion.sum() == 200 and confusion[NOT_A_DIGIT].sum() == 0
     assert metadata["test_accuracy"] == pytest.approx(confusion.trace() / 200)
+    assert metadata["refused"] == pytest.approx(confusion[:, NOT_A_DIGIT].sum() / 200)
     assert set(metadata["per_class_accuracy"]) == {str(d) for d in range(10)}
 
 
@@ -66,6 +78,18 @@ def test_metadata_accuracy_is_the_tflite_accuracy(trained, mnist_slice):
     metadata = json.loads((trained / METADATA_FILE).read_text())
     probabilities = Classifier(trained / TFLITE_FILE).predict(to_model_input(mnist_slice.x_test))
     assert (probabilities.argmax(1) == mnist_slice.y_test).mean() == metadata["test_accuracy"]
+
+
+def test_metadata_holds_the_refusals_of_the_served_file(trained, negatives_slice):
+    """The share of each kept-out group of negatives that model.tflite answers "not a digit"."""
+    metadata = json.loads((trained / METADATA_FILE).read_text())["negatives_validation"]
+    kept_out = negatives_slice["validation"]
+    refused = Classifier(trained / TFLITE_FILE).predict(to_model_input(kept_out["images"])).argmax(1) == NOT_A_DIGIT
+    assert metadata["images"] == len(refused) and metadata["refused"] == pytest.approx(refused.mean())
+    for group in ("unseen writers", "unseen characters", "generated", "unseen shapes"):
+        assert metadata["per_group_refused"][group] == pytest.approx(refused[kept_out["groups"] == group].mean())
+    assert metadata["worst_group_refused"] == min(metadata["per_group_refused"].values())
+    assert sum(metadata["answered_as_digit"].values()) == (~refused).sum()
 
 
 def test_metadata_holds_the_style_set_accuracy_of_the_served_file(trained, style_slice):

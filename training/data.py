@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.contract import IMAGE_SIZE, NUM_CLASSES, check_input
+from app.contract import IMAGE_SIZE, NUM_DIGITS, check_input
 from app.feedback import ACCEPTED, Record, RecordError, read_record, record_paths
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
@@ -128,7 +128,7 @@ def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_
     if len(images) != len(labels):
         raise MnistError(f"{images_name} holds {len(images)} images but {labels_name} "
                          f"holds {len(labels)} labels")
-    if len(labels) and labels.max() >= NUM_CLASSES:
+    if len(labels) and labels.max() >= NUM_DIGITS:
         raise MnistError(f"{labels_name}: label {labels.max()} is not a digit 0-9")
 
 

@@ -3,13 +3,17 @@ the real writers, the style set and the users' corrections.
 
     python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
         [--writers ../shared/data/handwriting --min-writer-accuracy 0.99 --min-writer-digit-accuracy 0.97]
+        [--negatives ../shared/data/handwriting --min-refused 0.95] [--max-digits-refused 0.003]
         [--styles style_set.npz --min-style-accuracy 0.97] [--feedback feedback [--feedback-unreviewed]]
         [--served app/model [--max-digit-drop 0.005]] [--out DIR]
 
 One classifier reads each named set (`validation_sets`, `evaluate`): the next set is a line there. Prints the
 metrics as JSON (with --out, also writes them to DIR/metrics.json beside a confusion matrix per set) and exits
-with status 1 when a figure is below its minimum: MNIST's test accuracy (--min-accuracy); the real writers
-kept out (their whole writers, never trained on: training/strokes.py), overall and their worst digit; the
+with status 1 when a figure is below its minimum: MNIST's test accuracy (--min-accuracy, a digit answered "not a
+digit" counting as an error); the real writers kept out (their whole writers, never trained on:
+training/strokes.py), overall and their worst digit; each group of the drawings that are no digit kept out
+(whole writers and whole kinds: training/negatives.py) refused (--min-refused); the share of MNIST's test digits
+and of the real writers' answered "not a digit" (--max-digits-refused); the
 style set's validation split (held-out fonts and templates); or, with --feedback, the accuracy on the
 corrections folder's kept-out records (training.data.load_corrections: those accepted in review, and with
 --feedback-unreviewed those waiting too) below the model in service's on them (the share it answered right
@@ -32,19 +36,23 @@ from pathlib import Path
 import numpy as np
 
 from app.classifier import Classifier
-from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
+from app.contract import DIGITS, NOT_A_DIGIT, NUM_CLASSES, TFLITE_FILE
 from training.data import load_corrections, load_mnist, to_model_input
+from training.negatives import load_negatives
 from training.strokes import load_writers
 from training.styles import load_style_set, small_digits
 
 GROUPS = ("styles", "datasets", "sources")  # what a set may name for each image, to give accuracies per group
+NEGATIVE_GROUPS = ("groups", "datasets", "kinds")  # what the negatives name for each drawing
 MATRIX_TITLES = {"style_validation": "Style set (held-out fonts and templates)",  # confusion matrices: set -> title
                  "writers_validation": "Real writers kept out"}
+MAX_DIGITS_REFUSED = 0.003  # the gate's default: digits answered "not a digit", on each set of real digits
 MAX_DIGIT_DROP = 0.005  # with --served: how far below the model in service a digit may fall (about 5 test images)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, per-class accuracy and confusion matrix (rows: true digit, columns: predicted)."""
+    """Accuracy (a digit answered "not a digit" counts as an error), per-digit accuracy, the share refused
+    ("not a digit") and the confusion matrix (rows: true class, columns: answered; 11 x 11)."""
     predicted = probabilities.argmax(axis=1)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -53,7 +61,8 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
         "test_accuracy": float((predicted == labels).mean()),
         "test_images": int(len(labels)),
         "test_errors": int((predicted != labels).sum()),
-        "per_class_accuracy": {name: float(acc) for name, acc in zip(CLASS_NAMES, per_class, strict=True)},
+        "refused": float((predicted == NOT_A_DIGIT).mean()) if len(labels) else 0.0,
+        "per_class_accuracy": {name: float(acc) for name, acc in zip(DIGITS, per_class[:len(DIGITS)], strict=True)},
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -68,7 +77,7 @@ def set_metrics(probabilities: np.ndarray, data: dict[str, np.ndarray]) -> dict:
               for key in GROUPS if key in data}
     people = {"writers": len(np.unique(data["writers"]))} if "writers" in data else {}
     return {"accuracy": metrics["test_accuracy"], "images": metrics["test_images"], **people,
-            "worst_digit_accuracy": min(metrics["per_class_accuracy"].values()),
+            "refused": metrics["refused"], "worst_digit_accuracy": min(metrics["per_class_accuracy"].values()),
             "per_digit_accuracy": metrics["per_class_accuracy"], **groups,
             "confusion_matrix": metrics["confusion_matrix"]}
 
@@ -76,15 +85,31 @@ def set_metrics(probabilities: np.ndarray, data: dict[str, np.ndarray]) -> dict:
 def evaluate(tflite_path: Path, sets: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict[str, np.ndarray]]:
     """One LiteRT classifier on each named set ({name: images, labels, ...}): {name: metrics} and {name:
     probabilities}. MNIST's test set ("mnist_test") gets classification_metrics, the corrections
-    ("feedback_validation") feedback_metrics, every other set set_metrics."""
+    ("feedback_validation") feedback_metrics, the negatives ("negatives_validation") refusal_metrics, every other
+    set set_metrics."""
     classifier = Classifier(tflite_path)
     metrics, probabilities = {}, {}
     for name, data in sets.items():
         probabilities[name] = classifier.predict_many(to_model_input(data["images"]))
         measure = {"mnist_test": lambda p, d: classification_metrics(p, d["labels"]),
-                   "feedback_validation": feedback_metrics}.get(name, set_metrics)
+                   "feedback_validation": feedback_metrics,
+                   "negatives_validation": refusal_metrics}.get(name, set_metrics)
         metrics[name] = measure(probabilities[name], data)
     return metrics, probabilities
+
+
+def refusal_metrics(probabilities: np.ndarray, negatives: dict[str, np.ndarray]) -> dict:
+    """On drawings that are no digit: the share answered "not a digit", overall, per group (unseen writers,
+    unseen characters, generated, unseen shapes), dataset and kind, the worst group and kind, and the digits
+    answered instead."""
+    refused = probabilities.argmax(axis=1) == NOT_A_DIGIT
+    per = {f"per_{key.rstrip('s')}_refused": {str(name): float(refused[negatives[key] == name].mean())
+                                              for name in np.unique(negatives[key])}
+           for key in NEGATIVE_GROUPS if key in negatives}
+    answered = np.bincount(probabilities[~refused].argmax(axis=1), minlength=len(DIGITS))
+    worst = {name.replace("per_", "worst_"): min(values.values()) for name, values in per.items() if values}
+    return {"refused": float(refused.mean()) if len(refused) else 0.0, "images": int(len(refused)), **worst,
+            **per, "answered_as_digit": dict(zip(DIGITS, answered.tolist(), strict=True))}
 
 
 def feedback_metrics(probabilities: np.ndarray, corrections: dict[str, np.ndarray]) -> dict:
@@ -103,7 +128,7 @@ def feedback_metrics(probabilities: np.ndarray, corrections: dict[str, np.ndarra
 def digit_drops(per_class: dict[str, float], served: dict[str, float], tolerance: float) -> list[str]:
     """The digits a model reads more than `tolerance` worse than the model in service, each as "7: 0.9844 <
     0.9912" (per-class accuracies, as classification_metrics gives them, on the same images)."""
-    return [f"{digit}: {per_class[digit]:.4f} < {served[digit]:.4f}" for digit in CLASS_NAMES
+    return [f"{digit}: {per_class[digit]:.4f} < {served[digit]:.4f}" for digit in DIGITS
             if per_class[digit] < served[digit] - tolerance]
 
 
@@ -137,8 +162,9 @@ def plot_confusion_matrix(confusion: list[list[int]], path: Path, title: str = "
     for (row, col), count in np.ndenumerate(matrix):
         ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
                 color="tab:green" if row == col else "black")
-    ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted digit",
-           ylabel="true digit", title=f"{title} ({matrix.trace()} of {matrix.sum()} right)")
+    names = [*DIGITS, "no"]  # the last row and column: "not a digit"
+    ax.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xticklabels=names, yticklabels=names,
+           xlabel="answered", ylabel="true class", title=f"{title} ({matrix.trace()} of {matrix.sum()} right)")
     fig.colorbar(image, ax=ax, label="errors")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -167,12 +193,13 @@ def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def validation_sets(mnist, styles=None, writers=None, corrections=None) -> dict[str, dict[str, np.ndarray]]:
+def validation_sets(mnist, styles=None, writers=None, corrections=None,
+                    negatives=None) -> dict[str, dict[str, np.ndarray]]:
     """The named sets a model is measured on: MNIST's test set, the stroke templates drawn small
     (training.styles.small_digits), and the kept-out splits of those given."""
     sets = {"mnist_test": {"images": mnist.x_test, "labels": mnist.y_test}, "small_styles": small_digits()}
     for name, data in (("style_validation", styles), ("writers_validation", writers),
-                       ("feedback_validation", corrections)):
+                       ("feedback_validation", corrections), ("negatives_validation", negatives)):
         if data is not None:
             sets[name] = data["validation"]
     return sets
@@ -187,18 +214,21 @@ def write_plots(metrics: dict, folder: Path) -> None:
                                   folder / f"{name.split('_')[0]}_confusion_matrix.png", title)
 
 
-def gate_failures(metrics: dict, minimums: dict[str, float]) -> list[str]:
-    """What falls below its minimum: {"accuracy": ...} for MNIST's test set, {"style_validation.accuracy": ...,
-    "writers_validation.worst_digit_accuracy": ...} for a kept-out set's figure (sets not measured are skipped)."""
+def gate_failures(metrics: dict, minimums: dict[str, float], maximums: dict[str, float] | None = None) -> list[str]:
+    """What falls below its minimum or rises above its maximum: {"accuracy": ...} or {"refused": ...} for MNIST's
+    test set, {"writers_validation.worst_digit_accuracy": ..., "negatives_validation.refused": ...} for a
+    kept-out set's figure (sets not measured are skipped)."""
     failures = []
-    for key, minimum in minimums.items():
-        name, _, figure = key.rpartition(".")
-        if name and name not in metrics:
-            continue
-        value = metrics[name][figure] if name else metrics["test_accuracy"]
-        if value < minimum:
-            label = f"{name} {figure.replace('_', ' ')}" if name else "test accuracy"
-            failures.append(f"{label} {value:.4f} is below the minimum {minimum:.4f}")
+    for bounds, below in ((minimums, True), ((maximums or {}), False)):
+        for key, bound in bounds.items():
+            name, _, figure = key.rpartition(".")
+            if name and name not in metrics:
+                continue
+            value = metrics[name][figure] if name else metrics["test_accuracy" if figure == "accuracy" else figure]
+            if (value < bound) if below else (value > bound):
+                label = f"{name} {figure.replace('_', ' ')}" if name else f"test {figure}"
+                failures.append(f"{label} {value:.4f} is {'below the minimum' if below else 'above the maximum'} "
+                                f"{bound:.4f}")
     return failures
 
 
@@ -218,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="fail below this accuracy on the real writers kept out (needs --writers)")
     parser.add_argument("--min-writer-digit-accuracy", type=float, default=0.0,
                         help="fail when a digit's accuracy on the real writers kept out is below this")
+    parser.add_argument("--negatives", type=Path, help="drawings that are no digit: the handwriting folder (drawn "
+                        "now) or a file of python -m training.negatives --out; those kept out are measured")
+    parser.add_argument("--min-refused", type=float, default=0.0, help="fail when a group of the negatives kept "
+                        "out (unseen writers, unseen characters, generated, unseen shapes) is refused less often")
+    parser.add_argument("--max-digits-refused", type=float, default=1.0, help="fail when more of MNIST's test "
+                        f"digits, or of the real writers' kept out, are answered \"not a digit\" (issue target: "
+                        f"{MAX_DIGITS_REFUSED})")
     parser.add_argument("--feedback", type=Path, help="the corrections folder (FEEDBACK_DIR): measure the kept-out "
                         "records of those accepted in review, and fail when the model reads them worse than the "
                         "model in service did")
@@ -235,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--min-writer-accuracy and --min-writer-digit-accuracy need --writers")
     if args.feedback_unreviewed and not args.feedback:
         parser.error("--feedback-unreviewed needs --feedback")
+    if args.min_refused > 0 and args.negatives is None:
+        parser.error("--min-refused needs --negatives")
     mnist = load_mnist(args.data)
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     sets = validation_sets(mnist, load_style_set(args.styles) if args.styles else None,
-                           load_writers(args.writers, which=("validation",)) if args.writers else None, corrections)
+                           load_writers(args.writers, which=("validation",)) if args.writers else None, corrections,
+                           load_negatives(args.negatives, which=("validation",)) if args.negatives else None)
     measured, _ = evaluate(args.model / TFLITE_FILE, sets)
     metrics = {**measured.pop("mnist_test"), **measured}
     if args.served:
@@ -255,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     failures = gate_failures(metrics, {"accuracy": args.min_accuracy,
                                        "style_validation.accuracy": args.min_style_accuracy,
                                        "writers_validation.accuracy": args.min_writer_accuracy,
-                                       "writers_validation.worst_digit_accuracy": args.min_writer_digit_accuracy})
+                                       "writers_validation.worst_digit_accuracy": args.min_writer_digit_accuracy,
+                                       "negatives_validation.worst_group_refused": args.min_refused},
+                             dict.fromkeys(("refused", "writers_validation.refused"), args.max_digits_refused))
     feedback = metrics.get("feedback_validation")
     if feedback and feedback["records"] == 0:
         print(f"no kept-out records in {args.feedback}: the feedback gate has nothing to compare", file=sys.stderr)

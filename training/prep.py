@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.contract import NUM_CLASSES
+from app.contract import NUM_DIGITS
 from training.data import Mnist, MnistError, load_mnist
 
 PREPARED_FILE = "mnist.npz"
@@ -32,7 +32,7 @@ def check_digits(mnist: Mnist) -> dict[str, list[int]]:
     """Images per digit in each split; a split missing a digit is not MNIST."""
     counts = {}
     for split, labels in (("train", mnist.y_train), ("test", mnist.y_test)):
-        per_digit = np.bincount(labels, minlength=NUM_CLASSES)
+        per_digit = np.bincount(labels, minlength=NUM_DIGITS)
         missing = [digit for digit, count in enumerate(per_digit) if count == 0]
         if missing:
             raise MnistError(f"{mnist.source}: the {split} split holds no image of digit(s) "

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.contract import IMAGE_SIZE, NUM_CLASSES
+from app.contract import IMAGE_SIZE, NUM_DIGITS
 from app.feedback import ACCEPTED, REJECTED, SUFFIX, Record, count_records, record_paths
 from training.data import read_records
 
@@ -190,7 +190,7 @@ def contact_sheet(folder: Path, records: list[tuple[str, Record]], flags: dict[s
     by_digit = defaultdict(list)
     for name, record in records:
         by_digit[record.meant].append((name, record))
-    blocks = "".join(digit_html(digit, by_digit[digit], flags, tokens) for digit in range(NUM_CLASSES))
+    blocks = "".join(digit_html(digit, by_digit[digit], flags, tokens) for digit in range(NUM_DIGITS))
     legend = "".join(f"<span><b>{reason}</b>: {html.escape(text)}</span>" for reason, text in REASONS.items())
     command = f"python -m training.review {shlex.quote(str(folder))}"
     return f"""<!DOCTYPE html>
@@ -216,7 +216,7 @@ def summary(folder: Path, records: list[tuple[str, Record]], flags: dict[str, li
         per_digit = Counter(record.meant for _, record in records)
         reasons = Counter(reason for found in flags.values() for reason in found)
         text = (f"{len(records)} records wait for review in {folder}, by digit meant: "
-                + ", ".join(f"{digit}: {per_digit[digit]}" for digit in range(NUM_CLASSES)) + ". "
+                + ", ".join(f"{digit}: {per_digit[digit]}" for digit in range(NUM_DIGITS)) + ". "
                 + f"{len(flags)} flagged, set to reject on the sheet"
                 + "".join(f"; {count}: {REASONS[reason]}" for reason, count in reasons.items()) + ".")
     if unreadable:

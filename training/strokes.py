@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from app.contract import BRUSH_RADIUS, CANVAS_SIZE
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE, NUM_DIGITS
 from app.preprocess import NothingToRead, preprocess
 
 DIGIT_FILES = {"unipen": "unipen-digits.json.gz", "pendigits": "pendigits-digits.json.gz"}  # dataset -> file
@@ -89,10 +89,11 @@ def read_digits(folder: str | Path) -> list[dict]:
     return samples
 
 
-def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
+def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int,
+                 carried: tuple[str, ...] = ("dataset", "source", "writer")) -> dict[str, np.ndarray]:
     """Each sample drawn once at a random height in `heights` and read by the app's preprocessing: uint8 images
-    [N, 28, 28], labels, and each one's dataset, lab and writer. Samples with nothing to read (a single dot,
-    a stray mark) are left out."""
+    [N, 28, 28], labels, and each one's `carried` fields (dataset, lab, writer: "datasets", "sources",
+    "writers"). Samples with nothing to read (a single dot, a stray mark) are left out."""
     rng = np.random.default_rng(seed)
     images, kept = [], []
     for sample in samples:
@@ -108,9 +109,7 @@ def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int) -
         kept.append(sample)
     return {"images": np.stack(images).reshape(-1, 28, 28),
             "labels": np.asarray([int(sample["label"]) for sample in kept], np.uint8),
-            "datasets": np.asarray([sample["dataset"] for sample in kept], str),
-            "sources": np.asarray([sample["source"] for sample in kept], str),
-            "writers": np.asarray([sample["writer"] for sample in kept], str)}
+            **{f"{field}s": np.asarray([sample[field] for sample in kept], str) for field in carried}}
 
 
 def writers_set(folder: str | Path, which=tuple(SEEDS), workers: int = 2) -> dict[str, dict[str, np.ndarray]]:
@@ -136,10 +135,11 @@ def save_splits(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
                                  for key, value in data.items()})
 
 
-def read_splits(path, keys: tuple[str, ...], error: type[ValueError], kind: str,
-                rebuild: str) -> dict[str, dict[str, np.ndarray]]:
-    """Both splits of drawn digits from a file written by save_splits, checked: uint8 images [N, 28, 28], N
-    labels 0-9, and N of each of `keys`. A bad file raises `error`, naming the file, the fault and `rebuild`."""
+def read_splits(path, keys: tuple[str, ...], error: type[ValueError], kind: str, rebuild: str,
+                allowed: tuple[int, ...] = tuple(range(NUM_DIGITS))) -> dict[str, dict[str, np.ndarray]]:
+    """Both splits of drawn pictures from a file written by save_splits, checked: uint8 images [N, 28, 28], N
+    labels among `allowed` (default: the digits), and N of each of `keys`. A bad file raises `error`, naming the
+    file, the fault and `rebuild`."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -154,9 +154,9 @@ def read_splits(path, keys: tuple[str, ...], error: type[ValueError], kind: str,
         images, labels = data["images"], data["labels"]
         if (images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28)
                 or any(value.shape != (len(images),) for key, value in data.items() if key != "images")
-                or (len(labels) and labels.max() > 9)):
-            raise error(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels 0-9 and N of "
-                        f"{', '.join(keys)}; {rebuild}")
+                or not np.isin(labels, allowed).all()):
+            raise error(f"{path}: the {which} split is not uint8 images [N, 28, 28] with N labels among "
+                        f"{', '.join(map(str, allowed))} and N of {', '.join(keys)}; {rebuild}")
         splits[which] = data
     return splits
 

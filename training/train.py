@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.contract import TFLITE_FILE
+from app.contract import CLASS_NAMES, NUM_CLASSES, TFLITE_FILE
 from training.data import Mnist, load_corrections, load_mnist, to_model_input
 from training.evaluate import (
     classification_metrics,
@@ -40,6 +40,8 @@ from training.evaluate import (
 )
 from training.export import write_metadata, write_model_files
 from training.model import Augmentation, FusedBatchNormalization, build_augmenter, build_model, plain_copy
+from training.negatives import CREDIT as NEGATIVES_CREDIT
+from training.negatives import NEGATIVES_FILE, load_negatives
 from training.strokes import CREDIT, WRITERS_FILE, load_writers
 from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
 
@@ -138,6 +140,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
                         f"(../shared/data/handwriting, drawn now: under a minute) or {WRITERS_FILE} from python -m "
                         "training.strokes --out; its training writers are mixed into MNIST's, those kept out measured "
                         "(default: none)")
+    parser.add_argument("--negatives", type=Path, help="drawings that are no digit, learnt as \"not a digit\": the "
+                        f"handwriting folder (letters and symbols, drawn now with generated shapes: ~2 min) or "
+                        f"{NEGATIVES_FILE} from python -m training.negatives --out; those kept out (whole writers "
+                        "and whole kinds) measured (default: none)")
     parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): the training "
                         "split of the records accepted in review (its accepted/ folder) is mixed into MNIST's, "
                         "their kept-out split measured (default: none)")
@@ -174,15 +180,23 @@ def main(argv: list[str] | None = None) -> int:
                                                                  for which, data in writers.items()))
     else:
         print("no --writers: trained and measured without the real writers", file=sys.stderr)
+    negatives = load_negatives(args.negatives) if args.negatives else None
+    if negatives:
+        print(f"negatives from {args.negatives}: " + ", ".join(f"{len(data['labels'])} {which} drawings of "
+                                                               f"{len(set(data['kinds']))} kinds"
+                                                               for which, data in negatives.items()))
+    else:
+        print("no --negatives: the model never learns to say \"not a digit\"", file=sys.stderr)
     # read before training: a bad folder fails now
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     extra = {"style": styles["training"], "writers": writers and writers["training"],
-             "corrections": corrections and corrections["training"]}
+             "negatives": negatives and negatives["training"], "corrections": corrections and corrections["training"]}
     model, history, run = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
                                 args.verbose)
 
     files = write_model_files(model, args.out)
-    measured, probabilities = evaluate(args.out / TFLITE_FILE, validation_sets(mnist, styles, writers, corrections))
+    measured, probabilities = evaluate(args.out / TFLITE_FILE,
+                                       validation_sets(mnist, styles, writers, corrections, negatives))
     tflite_metrics = measured.pop("mnist_test")  # the served file's figures; the kept-out sets' are in `measured`
     keras_probabilities = model.predict(to_model_input(mnist.x_test), batch_size=500, verbose=0)
     keras_metrics = classification_metrics(keras_probabilities, mnist.y_test)
@@ -197,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
                   "input": "float32 [N, 28, 28, 1] in [0, 1], white ink on black, MNIST-centred",
-                  "output": "float32 [N, 10] probabilities of the digits 0-9"},
+                  "output": f"float32 [N, {NUM_CLASSES}] probabilities of the digits 0-9 and not a digit",
+                  "classes": CLASS_NAMES},
         **tflite_metrics,  # the served file's figures
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
@@ -206,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "hyperparameters": asdict(config),
         "history": history,
         "data": {"source": mnist.source, "sha256": mnist.checksums,
-                 "writers": {"source": str(args.writers), "credit": CREDIT} if writers else None},
+                 "writers": {"source": str(args.writers), "credit": CREDIT} if writers else None,
+                 "negatives": {"source": str(args.negatives), "credit": NEGATIVES_CREDIT} if negatives else None},
         "files": files,
     })
     print(summary_line(tflite_metrics, keras_metrics, agreement, measured, run))
@@ -222,6 +238,10 @@ def summary_line(tflite: dict, keras_metrics: dict, agreement: float, measured: 
              f"top class agreement {agreement:.4%}"]
     parts += [f"{name} {figures['accuracy']:.4f}, worst digit {figures['worst_digit_accuracy']:.4f}"
               for name, figures in measured.items() if "worst_digit_accuracy" in figures]
+    if "negatives_validation" in measured:
+        negatives = measured["negatives_validation"]
+        parts.append(f"negatives kept out refused {negatives['refused']:.4f}, worst group "
+                     f"{negatives['worst_group_refused']:.4f}; MNIST test refused {tflite['refused']:.4f}")
     return "; ".join(parts) + f"; training took {run['seconds']:.0f} s"
 
 

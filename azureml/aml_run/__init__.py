@@ -5,7 +5,7 @@
                     DefaultAzureCredential; the MLClient
     definitions.py  the azureml/*.yml files: their paths, the names the code shares with them, loading them
     workspace.py    the compute cluster and the environment, made when the workspace lacks them
-    data_assets.py  the MNIST, real writers and corrections data assets: checked locally, versioned by
+    data_assets.py  the MNIST, handwriting and corrections data assets: checked locally, versioned by
                     content, uploaded
     submission.py   the pipeline job: built for this run (data, gates, environment version), submitted, awaited
     registry.py     the registered model: the new model's figures, the comparison, registration, tagging

@@ -1,4 +1,5 @@
-"""The data the pipeline reads: the MNIST, real writers (handwriting) and corrections data assets, each checked
+"""The data the pipeline reads: the MNIST, handwriting (the real writers' digits, and the letters and symbols
+learnt as "not a digit") and corrections data assets, each checked
 on this machine with the code that reads it, versioned by its content, and uploaded when the workspace lacks
 that version."""
 
@@ -18,10 +19,17 @@ from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 from app.feedback import ACCEPTED, count_records
 from training.data import CorrectionsError, MnistError, load_mnist, read_corrections
+from training.negatives import CHARACTER_FILES, read_characters
+from training.negatives import CREDIT as CHARACTERS_CREDIT
 from training.strokes import CREDIT, DIGIT_FILES, read_digits
 
 WRITERS_SETTING = "set HANDWRITING_DIR (or --writers-dir)"
+# The handwriting folder's files the train and evaluate steps read: the real writers' digits (training/strokes.py)
+# and UNIPEN's letters and symbols (training/negatives.py, the negatives), exactly what its data asset holds.
+HANDWRITING_FILES = (*DIGIT_FILES.values(), *CHARACTER_FILES.values())
 RECORD_KEYS = {"label", "source", "writer", "strokes"}  # what training/strokes.py reads of a recorded digit
+CHARACTER_KEYS = {"source", "writer", "strokes"}  # and training/negatives.py of a letter or symbol, beside its label
+CHARACTERS_TAG = "characters"  # a handwriting version's count of letters and symbols: none before the negatives
 DIGITS = {str(digit) for digit in range(10)}
 
 
@@ -52,45 +60,60 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Handwriting:
-    """The real writers' handwriting folder, checked as training reads it: its DIGIT_FILES, exactly what its data
-    asset version holds (any other file in the folder is neither counted nor uploaded)."""
+    """The handwriting folder, checked as training reads it: its HANDWRITING_FILES, exactly what its data asset
+    version holds (any other file in the folder is neither counted nor uploaded)."""
     folder: Path
-    checksums: dict[str, str]  # file name (one of DIGIT_FILES) -> SHA-256
+    checksums: dict[str, str]  # file name (one of HANDWRITING_FILES) -> SHA-256
     digits: int  # the recorded digits in them
     writers: int  # the people who wrote them
+    characters: int  # the recorded letters and symbols, those written like a digit included (not negatives)
 
     @property
     def version(self) -> str:
         return content_version(self.checksums)
 
     def describe(self) -> str:
-        return f"{self.digits} recorded digits by {self.writers} writers"
+        return f"{self.digits} recorded digits by {self.writers} writers, {self.characters} letters and symbols"
 
 
 def local_writers(folder: Path) -> Handwriting:
-    """Check the handwriting folder with training's own reader (training.strokes.read_digits) before anything is
-    uploaded; its version is a digest of the SHA-256s of its DIGIT_FILES."""
-    files = " and ".join(DIGIT_FILES.values())
-    fix = f"{WRITERS_SETTING} to the folder holding the real writers' {files}"
-    with step(f"checking the real writers' pen strokes in {folder}"):
+    """Check the handwriting folder with training's own readers (training.strokes.read_digits,
+    training.negatives.read_characters) before anything is uploaded; its version is a digest of the SHA-256s of
+    its HANDWRITING_FILES."""
+    digit_files, character_files = " and ".join(DIGIT_FILES.values()), ", ".join(CHARACTER_FILES.values())
+    fix = (f"{WRITERS_SETTING} to the folder holding the real writers' {digit_files} and the letters and symbols' "
+           f"{character_files}")
+    with step(f"checking the handwriting folder's pen strokes in {folder}"):
         if not folder.is_dir():
             raise StepFailed(f"handwriting folder {folder}: {'not a folder' if folder.exists() else 'not found'}: "
                              f"{fix}")
-        missing = [name for name in DIGIT_FILES.values() if not (folder / name).is_file()]
+        missing = [name for name in HANDWRITING_FILES if not (folder / name).is_file()]
         if missing:
             raise StepFailed(f"handwriting folder {folder} has no {' and no '.join(missing)}: {fix}")
-        checksums = {name: sha256_file(folder / name) for name in DIGIT_FILES.values()}
+        checksums = {name: sha256_file(folder / name) for name in HANDWRITING_FILES}
         try:
-            samples = read_digits(folder)
+            samples, characters = read_digits(folder), read_characters(folder, like_digits=True)
         except ValueError as error:
             raise StepFailed(f"handwriting folder {error}: {fix}") from None
+        except KeyError:  # read_characters names each record's kind by its label
+            raise StepFailed(f"handwriting folder {folder}: a recorded letter or symbol in its {character_files} has "
+                             f"no label, as training/negatives.py reads them: {fix}") from None
         if not samples:
-            raise StepFailed(f"handwriting folder {folder}: its {files} hold no recorded digit: {fix}")
+            raise StepFailed(f"handwriting folder {folder}: its {digit_files} hold no recorded digit: {fix}")
+        if not characters:
+            raise StepFailed(f"handwriting folder {folder}: its {character_files} hold no recorded letter or symbol: "
+                             f"{fix}")
         unlike = sum(not RECORD_KEYS <= sample.keys() or str(sample["label"]) not in DIGITS for sample in samples)
         if unlike:
             raise StepFailed(f"handwriting folder {folder}: {unlike} of its {len(samples)} recorded digits have no "
                              f"label 0-9, source, writer or strokes, as training/strokes.py reads them: {fix}")
-    return Handwriting(folder, checksums, len(samples), len({sample["writer"] for sample in samples}))
+        unlike = sum(not CHARACTER_KEYS <= character.keys() for character in characters)
+        if unlike:
+            raise StepFailed(f"handwriting folder {folder}: {unlike} of its {len(characters)} recorded letters and "
+                             "symbols have no source, writer or strokes, as training/negatives.py reads them: "
+                             f"{fix}")
+    return Handwriting(folder, checksums, len(samples), len({sample["writer"] for sample in samples}),
+                       len(characters))
 
 
 def stage_writers(handwriting: Handwriting, staging: Path) -> None:
@@ -187,16 +210,20 @@ def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
 
 
 def ensure_writers(ml_client: MLClient, settings: Settings) -> Data:
-    """The real writers' data asset: the local handwriting folder's version (only its DIGIT_FILES, uploaded when
-    missing), else the latest version."""
+    """The handwriting data asset: the local handwriting folder's version (only its HANDWRITING_FILES, uploaded
+    when missing), else the latest version."""
     if settings.writers_dir is None:
+        upload = f"{WRITERS_SETTING} to a local handwriting folder ({', '.join(HANDWRITING_FILES)}) to upload"
         with step(f"data asset {settings.writers_name} (latest version)"):
             try:
-                return ml_client.data.get(settings.writers_name, label="latest")
+                latest = ml_client.data.get(settings.writers_name, label="latest")
             except ResourceNotFoundError:
-                raise StepFailed(f"the workspace has no data asset {settings.writers_name}: {WRITERS_SETTING} to a "
-                                 f"local handwriting folder ({' and '.join(DIGIT_FILES.values())}) to upload "
-                                 "it") from None
+                raise StepFailed(f"the workspace has no data asset {settings.writers_name}: {upload} it") from None
+        if CHARACTERS_TAG not in (latest.tags or {}):  # made before the negatives: the train step would fail on it
+            raise StepFailed(f"{settings.writers_name}:{latest.version}, the latest version, has no {CHARACTERS_TAG} "
+                             "tag: it holds the real writers' digits only, not the letters and symbols the model "
+                             f"learns as \"not a digit\"; {upload} them")
+        return latest
     handwriting = local_writers(settings.writers_dir)
     with step(f"data asset {settings.writers_name}:{handwriting.version} ({handwriting.describe()})"):
         try:
@@ -208,10 +235,14 @@ def ensure_writers(ml_client: MLClient, settings: Settings) -> Data:
             stage_writers(handwriting, Path(staging))
             return ml_client.data.create_or_update(Data(
                 name=settings.writers_name, version=handwriting.version, type=AssetTypes.URI_FOLDER, path=staging,
-                tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers)},
-                description=f"Real writers' pen strokes, isolated digits ({', '.join(handwriting.checksums)}: "
-                            "each its label, writer and strokes), drawn with the app's brush and split by writer "
-                            f"by training/strokes.py. Sources and licence: {CREDIT}"))
+                tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers),
+                      CHARACTERS_TAG: str(handwriting.characters)},
+                description="Real writers' pen strokes, each its label, writer and strokes: isolated digits "
+                            f"({', '.join(DIGIT_FILES.values())}), drawn with the app's brush and split by writer "
+                            "by training/strokes.py; and UNIPEN's isolated letters and symbols (sections 1b, 1c, "
+                            f"1d: {', '.join(CHARACTER_FILES.values())}), drawn the same way by "
+                            "training/negatives.py as negatives, the model's class \"not a digit\" (those written "
+                            f"like a digit left out). Sources and licence: {CREDIT}; {CHARACTERS_CREDIT}"))
 
 
 def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:

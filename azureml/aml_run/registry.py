@@ -15,34 +15,43 @@ from aml_run.install import find_model_folder
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 from app.contract import METADATA_FILE
+from training.negatives import CREDIT as CHARACTERS_CREDIT
 from training.strokes import CREDIT
 
 # The registered version's figures are tags rounded to 4 decimals, so a model exactly as good can read up to
 # half a unit of the 4th decimal below them. Below that, one image of a set of up to 10,000 is worth more (the
-# real writers kept out are about 4,200 images).
+# real writers kept out are about 4,200 images, the negatives kept out at most 6,600).
 TAG_ROUNDING = 0.00005
+# The tags compared, each a share where higher is better: a new model lower on any is not registered.
 FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accuracy",
-           "writer_accuracy": "real writers accuracy"}  # the tags compared
+           "writer_accuracy": "real writers accuracy", "refused": "negatives kept out refused"}
+# The tags a version gets, where metadata.json holds each: FIGURES, and digits_refused, which is not compared.
+# The real writers' accuracy already counts a digit answered "not a digit" as an error, and the evaluate step's
+# max_digits_refused bounds the share; a model that refuses a digit it used to misread is no worse.
 METADATA_FIGURES = {"accuracy": ("test_accuracy",), "style_accuracy": ("style_validation", "accuracy"),
-                    "writer_accuracy": ("writers_validation", "accuracy")}  # where metadata.json holds each
+                    "writer_accuracy": ("writers_validation", "accuracy"),
+                    "refused": ("negatives_validation", "refused"), "digits_refused": ("writers_validation", "refused")}
 # The tags a version registered before that data has not: such a version is compared without them.
-ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers"}
+ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers",
+               "refused": 'the class "not a digit"'}
 
 
 def metadata_figures(metadata: dict) -> dict[str, float]:
-    """FIGURES from a model's metadata.json (a KeyError names the one missing)."""
+    """METADATA_FIGURES from a model's metadata.json: a KeyError names the one missing ("style_validation.accuracy")."""
     figures = {}
     for tag, keys in METADATA_FIGURES.items():
         value = metadata
         for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                raise KeyError(".".join(keys))
             value = value[key]
         figures[tag] = float(value)
     return figures
 
 
 def job_figures(ml_client: MLClient, job: Job) -> dict[str, float]:
-    """The new model's FIGURES, from metadata.json in the job's output (the evaluate step's metrics.json holds
-    the same figures: the same model.tflite on the same sets)."""
+    """The new model's METADATA_FIGURES, from metadata.json in the job's output (the evaluate step's metrics.json
+    holds the same figures: the same model.tflite on the same sets)."""
     label = f"output {MODEL_OUTPUT} of job {job.name}"
     with tempfile.TemporaryDirectory(prefix="job-output-") as download_dir:
         with step(f"downloading {label}"):
@@ -61,11 +70,17 @@ def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
             return None
 
 
+def listed(items: list[str], conjunction: str) -> str:
+    """The items as a phrase: "a", "a and b", "a, b and c" (conjunction: "and" or "or")."""
+    return f" {conjunction} ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
 def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -> None:
     """Stop the run, before anything is registered, when the new model is worse than the registered version
-    on MNIST, on the style set or on the real writers kept out. With no registered version, the evaluate step's
-    gates alone decided; a version registered before the style set or the real writers (no style_accuracy or
-    writer_accuracy tag) is compared on the figures it has."""
+    on MNIST, on the style set or on the real writers kept out, or refuses fewer of the negatives kept out. With no
+    registered version, the evaluate step's gates alone decided; a version registered before the style set, the
+    real writers or the negatives (no style_accuracy, writer_accuracy or refused tag) is compared on the figures
+    it has."""
     if registered is None:
         print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
               "becomes the first", file=sys.stderr)
@@ -78,9 +93,9 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
                          f"{registered.version}) so that the latest checked version is compared, and run again")
     missing = [tag for tag in ADDED_LATER if tag not in tags]
     if missing:
-        print(f"   {label} has no {' or '.join(missing)} tag (registered before "
-              f"{' and '.join(ADDED_LATER[tag] for tag in missing)}): compared on "
-              f"{' and '.join(FIGURES[tag] for tag in FIGURES if tag in tags)} only", file=sys.stderr)
+        print(f"   {label} has no {listed(missing, 'or')} tag (registered before "
+              f"{listed([ADDED_LATER[tag] for tag in missing], 'and')}): compared on "
+              f"{listed([FIGURES[tag] for tag in FIGURES if tag in tags], 'and')} only", file=sys.stderr)
     with step(f"comparing with the registered model {label}"):
         worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
                  if tag in tags and new[tag] < float(tags[tag]) - TAG_ROUNDING]
@@ -101,8 +116,10 @@ def register_model(ml_client: MLClient, job: Job, data: Data, writers: Data, cor
     model = Model(
         name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
-        description="MNIST digit CNN: model.keras, model.tflite (served), metadata.json, plots. Trained on MNIST, "
-                    f"the style set and real writers' pen strokes: {CREDIT}", tags=tags)
+        description="MNIST digit CNN, the digits and \"not a digit\": model.keras, model.tflite (served), "
+                    "metadata.json, plots. Trained on MNIST, the style set, real writers' pen strokes and, as \"not "
+                    f"a digit\", their letters and symbols and generated shapes: {CREDIT}; {CHARACTERS_CREDIT}",
+        tags=tags)
     with step(f"registering model {settings.model_name} from job {job.name}"):
         return ml_client.models.create_or_update(model)
 
@@ -113,10 +130,11 @@ def latest_model(ml_client: MLClient, settings: Settings) -> Model:
         return ml_client.models.get(settings.model_name, label="latest")
 
 
-def tag_accuracy(ml_client: MLClient, model: Model, metadata: dict) -> Model:
-    """Add the checked MNIST test accuracy, style set accuracy and real writers' accuracy to the new version's
-    tags (tags are the mutable part of a version; the next run compares its model with them)."""
-    with step(f"tagging model {model.name}:{model.version} with its accuracies"):
+def tag_figures(ml_client: MLClient, model: Model, metadata: dict) -> Model:
+    """Add the checked METADATA_FIGURES (MNIST test accuracy, style set accuracy, real writers' accuracy, the
+    negatives and the real writers' digits refused) to the new version's tags (tags are the mutable part of a
+    version; the next run compares its model with them)."""
+    with step(f"tagging model {model.name}:{model.version} with its figures"):
         figures = {tag: f"{figure:.4f}" for tag, figure in metadata_figures(metadata).items()}
         model.tags = {**(model.tags or {}), **figures}
         return ml_client.models.create_or_update(model)

@@ -31,6 +31,8 @@ class Settings:
     min_style_accuracy: float
     min_writer_accuracy: float
     min_writer_digit_accuracy: float
+    min_refused: float  # each group of the negatives kept out refused at least this share
+    max_digits_refused: float  # MNIST's test digits and the real writers kept out refused at most this share
     git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
     reuse_latest: bool
     dry_run: bool
@@ -68,9 +70,11 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                              "missing (default: $MNIST_DIR; none: the latest data asset version)")
     parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
     parser.add_argument("--writers-dir", type=Path, default=env.get("HANDWRITING_DIR") or None,
-                        help="local handwriting folder (the real writers' pen strokes: unipen-digits.json.gz, "
-                             "pendigits-digits.json.gz): its two files pick the data asset version, uploaded when "
-                             "missing (default: $HANDWRITING_DIR; none: the latest data asset version)")
+                        help="local handwriting folder (the real writers' digits, unipen-digits.json.gz and "
+                             "pendigits-digits.json.gz, and the letters and symbols learnt as \"not a digit\", "
+                             "unipen-uppercase.json.gz, unipen-lowercase.json.gz, unipen-symbols.json.gz): its five "
+                             "files pick the data asset version, uploaded when missing (default: $HANDWRITING_DIR; "
+                             "none: the latest data asset version)")
     parser.add_argument("--writers-name", default="handwriting",
                         help="the real writers' data asset name (default: handwriting)")
     parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
@@ -100,16 +104,24 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     parser.add_argument("--min-writer-digit-accuracy", type=float, default=defaults["min_writer_digit_accuracy"],
                         help=f"the evaluate step's gate on the real writers kept out, their worst digit "
                              f"(default: {defaults['min_writer_digit_accuracy']}, pipeline.yml's)")
+    parser.add_argument("--min-refused", type=float, default=defaults["min_refused"],
+                        help="the evaluate step's gate on the negatives kept out: each group's share answered \"not "
+                             f"a digit\" (default: {defaults['min_refused']}, pipeline.yml's)")
+    parser.add_argument("--max-digits-refused", type=float, default=defaults["max_digits_refused"],
+                        help="the evaluate step's gate on MNIST's test digits and the real writers kept out: the "
+                             f"share answered \"not a digit\" (default: {defaults['max_digits_refused']}, "
+                             "pipeline.yml's)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--reuse-latest", action="store_true",
                       help="skip training: fetch the latest registered version of --model-name")
     mode.add_argument("--dry-run", action="store_true",
                       help="offline: load and validate every definition, print the pipeline YAML")
     args = parser.parse_args(argv)
-    gates = (args.min_accuracy, args.min_style_accuracy, args.min_writer_accuracy, args.min_writer_digit_accuracy)
+    gates = (args.min_accuracy, args.min_style_accuracy, args.min_writer_accuracy, args.min_writer_digit_accuracy,
+             args.min_refused, args.max_digits_refused)
     if (args.epochs is not None and args.epochs < 1) or not all(0.0 <= gate <= 1.0 for gate in gates):
-        parser.error("--epochs must be >= 1, and --min-accuracy, --min-style-accuracy, --min-writer-accuracy and "
-                     "--min-writer-digit-accuracy between 0 and 1")
+        parser.error("--epochs must be >= 1, and --min-accuracy, --min-style-accuracy, --min-writer-accuracy, "
+                     "--min-writer-digit-accuracy, --min-refused and --max-digits-refused between 0 and 1")
     if args.feedback_unreviewed and not args.feedback_dir:
         parser.error("--feedback-unreviewed needs a corrections folder: set FEEDBACK_DIR or pass --feedback-dir")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
@@ -126,6 +138,7 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
         model_dir=args.model_dir,
         epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         min_writer_accuracy=args.min_writer_accuracy, min_writer_digit_accuracy=args.min_writer_digit_accuracy,
+        min_refused=args.min_refused, max_digits_refused=args.max_digits_refused,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
         github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,

@@ -48,6 +48,8 @@ def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Se
     pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
     pipeline.inputs.min_writer_accuracy = settings.min_writer_accuracy
     pipeline.inputs.min_writer_digit_accuracy = settings.min_writer_digit_accuracy
+    pipeline.inputs.min_refused = settings.min_refused
+    pipeline.inputs.max_digits_refused = settings.max_digits_refused
     pin_environment(pipeline, environment)
     pipeline.tags = {"git_commit": settings.git_commit}
     validation = pipeline._validate()  # the SDK's offline check; the tests check what it misses

@@ -2,8 +2,9 @@
 
     python tests/data/make_handwriting_slice.py ../shared/data/handwriting tests/data/handwriting
 
-Every 100th recorded digit of each file training/strokes.py reads, unchanged, in the same format (CC BY 4.0:
-UNIPEN and UCI's pen digits, credited in training/strokes.py and docs/model.md). Gzip's timestamp is zeroed,
+Every 100th recorded digit, letter and symbol of each file training/strokes.py and training/negatives.py read,
+unchanged, in the same format (CC BY 4.0: UNIPEN and UCI's pen digits, credited in training/strokes.py,
+training/negatives.py and docs/model.md). Gzip's timestamp is zeroed,
 so a rerun writes the same bytes.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from training.negatives import CHARACTER_FILES  # noqa: E402
 from training.strokes import DIGIT_FILES  # noqa: E402
 
 STEP = 100
@@ -22,7 +24,7 @@ STEP = 100
 def main(source: str, destination: str) -> None:
     out = Path(destination)
     out.mkdir(parents=True, exist_ok=True)
-    for name in DIGIT_FILES.values():
+    for name in [*DIGIT_FILES.values(), *CHARACTER_FILES.values()]:
         with gzip.open(Path(source) / name, "rt", encoding="utf-8") as file:
             samples = json.load(file)[::STEP]
         with open(out / name, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as file:

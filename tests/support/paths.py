@@ -8,4 +8,5 @@ BROWSER_COMPOSITE = REPO / "tests" / "data" / "browser_composite.png"  # a "7" d
 MODEL_DIR = REPO / "app" / "model"  # the model the app ships
 STYLE_SLICE = REPO / "tests" / "data" / "style_slice.npz"  # every 10th image of the style set
 WRITERS_SLICE = REPO / "tests" / "data" / "writers_slice.npz"  # every 10th real writer's digit, drawn and read
-HANDWRITING_SLICE = REPO / "tests" / "data" / "handwriting"  # every 100th recorded digit, as pen strokes
+HANDWRITING_SLICE = REPO / "tests" / "data" / "handwriting"  # every 100th recorded character, as pen strokes
+NEGATIVES_SLICE = REPO / "tests" / "data" / "negatives_slice.npz"  # every 40th drawing that is no digit

@@ -1,0 +1,107 @@
+"""Drawings that are no digit (training/negatives.py): none is written like a digit, the split keeps out whole
+writers and whole kinds, every generated kind draws something the app reads, the kept-out negatives are the
+ones the shipped model was measured on, and the gate fails a model that never says "not a digit"."""
+
+import numpy as np
+import pytest
+
+from app.contract import NOT_A_DIGIT
+from app.preprocess import preprocess
+from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
+from training.negatives import (
+    CHARACTER_FILES,
+    GENERATED,
+    KEPT_OUT_SHAPES,
+    LIKE_DIGITS,
+    SIZES,
+    SLICE_STEP,
+    kept_out_kinds,
+    load_negatives,
+    negatives_set,
+    read_characters,
+    shape_strokes,
+)
+from training.strokes import draw_lines, read_digits, screen_lines, writer_split
+
+SMALL = {"training": (300, 3), "validation": (40, 3)}  # letters and symbols; drawings of each generated kind
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    """The negatives of the repository's slice of pen strokes (every 100th), a few of each generated kind."""
+    return negatives_set(HANDWRITING_SLICE, sizes=SMALL)
+
+
+def test_what_people_write_like_a_digit_is_no_negative():
+    every_character = read_characters(HANDWRITING_SLICE, like_digits=True)
+    negatives = read_characters(HANDWRITING_SLICE)
+    assert {s["character"] for s in every_character} & LIKE_DIGITS == set("ODQUoIlij|ZzSsGbBgqTJ!$@()[]{}/'`,")
+    assert not {s["character"] for s in negatives} & LIKE_DIGITS
+    assert len(negatives) < len(every_character) and all(s["label"] == NOT_A_DIGIT for s in negatives)
+
+
+def test_the_split_keeps_out_whole_writers_and_whole_kinds(small_set):
+    kept_out = kept_out_kinds(s["kind"] for s in read_characters(HANDWRITING_SLICE))
+    for section in CHARACTER_FILES:  # letters of both cases and symbols among the unseen kinds
+        assert any(kind.startswith(f"{section}:") for kind in kept_out), section
+    training, validation = small_set["training"], small_set["validation"]
+    assert not set(training["kinds"]) & kept_out, "a kept-out kind was trained on"
+    real = training["datasets"] != "generated"
+    assert {writer_split(w) for w in training["writers"][real]} == {"training"}, "a kept-out writer was trained on"
+    groups = validation["groups"]
+    assert set(groups) == {"unseen writers", "unseen characters", "generated", "unseen shapes"}
+    unseen_writers = validation["writers"][groups == "unseen writers"]
+    assert {writer_split(w) for w in unseen_writers} == {"validation"}
+    assert set(validation["kinds"][groups == "unseen characters"]) <= kept_out
+    assert set(validation["kinds"][groups == "unseen shapes"]) == {f"generated:{s}" for s in KEPT_OUT_SHAPES}
+    assert set(training["labels"]) == set(validation["labels"]) == {NOT_A_DIGIT}
+
+
+def test_every_generated_kind_draws_a_readable_drawing():
+    """Each kind, drawn as the Sketchpad would send it, gives the app a frame with ink in it."""
+    rng = np.random.default_rng(0)
+    letters, digits = read_characters(HANDWRITING_SLICE), read_digits(HANDWRITING_SLICE)
+    for kind in GENERATED:
+        for _ in range(5):
+            frame = preprocess(draw_lines(screen_lines(shape_strokes(kind, rng, letters, digits)), 0.5, rng))
+            assert 0.04 < (frame > 0.5).mean() < 0.6, kind
+
+
+def test_the_kept_out_negatives_are_frozen(handwriting_dir):
+    """The negatives kept out are what the shipped model was measured on. A deliberate change rebuilds the slice
+    with `python -m training.negatives --data DIR --slice tests/data/negatives_slice.npz` and says so."""
+    drawn = negatives_set(handwriting_dir, which=("validation",))["validation"]
+    frozen = load_negatives(NEGATIVES_SLICE)["validation"]
+    assert np.array_equal(drawn["kinds"][::SLICE_STEP], frozen["kinds"])
+    assert np.array_equal(drawn["writers"][::SLICE_STEP], frozen["writers"])
+    assert np.abs(drawn["images"][::SLICE_STEP].astype(int) - frozen["images"]).max() <= 1
+    assert len(drawn["labels"]) >= 0.95 * (3 * SIZES["validation"][0] + len(GENERATED) * SIZES["validation"][1])
+
+
+def test_a_file_of_digits_is_no_negatives_file(tmp_path):
+    """Whatever is not what --out writes is refused, naming the fault: a writers file, digits' labels."""
+    from training.negatives import NegativesError
+    from training.strokes import save_splits
+
+    with pytest.raises(NegativesError, match="no array 'training_kinds'"):
+        load_negatives(WRITERS_SLICE)
+    relabelled = {which: {**data, "labels": np.full_like(data["labels"], 3)}
+                  for which, data in load_negatives(NEGATIVES_SLICE).items()}
+    save_splits(tmp_path / "digits.npz", relabelled)
+    with pytest.raises(NegativesError, match="labels among 10 "):
+        load_negatives(tmp_path / "digits.npz")
+
+
+def test_the_gate_fails_a_model_that_never_says_not_a_digit(tmp_path, capsys):
+    """training.evaluate's refusal gate: the shipped model passes it; a model trained without negatives, which
+    answers a digit for every drawing, fails it."""
+    from training import evaluate, train
+
+    gate = ["--data", str(MNIST_SLICE), "--negatives", str(NEGATIVES_SLICE), "--min-refused", "0.9",
+            "--max-digits-refused", "0.01"]
+    assert evaluate.main(["--model", str(MODEL_DIR), *gate]) == 0
+    assert train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "1", "--verbose", "0",
+                       "--styles", str(STYLE_SLICE)]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--model", str(tmp_path), *gate]) == 1
+    assert "negatives_validation worst group refused 0.0000 is below the minimum" in capsys.readouterr().err
