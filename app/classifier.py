@@ -3,21 +3,37 @@
 A LiteRT Interpreter is not thread-safe (concurrent invoke() raises), so one lock serialises the
 calls; a forward pass is short next to decoding an image, so requests decoding theirs in parallel rarely
 wait on it.
+
+A model trained before "not a digit" (LEGACY_CLASSES outputs) still serves: predict() appends a zero "not a
+digit" column, so everything downstream sees NUM_CLASSES; such a model answers a digit for every drawing, and
+load_classifier says so at start.
 """
 
 import hashlib
 import json
+import logging
 import threading
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from app.contract import INPUT_SHAPE, METADATA_FILE, NUM_CLASSES, TFLITE_FILE, check_input, check_output
+from app.contract import (
+    INPUT_SHAPE,
+    LEGACY_CLASSES,
+    METADATA_FILE,
+    NUM_CLASSES,
+    TFLITE_FILE,
+    check_input,
+    check_output,
+)
+
+log = logging.getLogger("app.classifier")
 
 
 class Classifier:
-    """Digit probabilities for a batch meeting the model contract (app/contract.py)."""
+    """Class probabilities for a batch meeting the model contract (app/contract.py). `refuses_non_digits`:
+    the model has the "not a digit" class; False for a legacy model, whose every answer is a digit."""
 
     def __init__(self, tflite_path: str | Path, num_threads: int = 1):
         self.path = Path(tflite_path)
@@ -26,14 +42,18 @@ class Classifier:
         self._output = self._interpreter.get_output_details()[0]
         if tuple(self._input["shape_signature"][1:]) != INPUT_SHAPE or self._input["dtype"] != np.float32:
             raise ValueError(f"{self.path}: input is {self._input['dtype'].__name__} "
-                             f"{list(self._input['shape_signature'])}, expected float32 [N, 28, 28, 1]")
-        if self._output["shape_signature"][-1] != NUM_CLASSES:
-            raise ValueError(f"{self.path}: output {list(self._output['shape_signature'])}, expected [N, 10]")
+                             f"{self._input['shape_signature'].tolist()}, expected float32 [N, 28, 28, 1]")
+        width = int(self._output["shape_signature"][-1])
+        if width not in (NUM_CLASSES, LEGACY_CLASSES):
+            raise ValueError(f"{self.path}: output {self._output['shape_signature'].tolist()}, expected "
+                             f"[N, {NUM_CLASSES}] (the digits 0-9 and \"not a digit\") or [N, {LEGACY_CLASSES}] "
+                             "(a model trained before \"not a digit\")")
+        self.refuses_non_digits = width == NUM_CLASSES
         self._lock = threading.Lock()
         self._batch_size = 0  # the batch size the interpreter's tensors are allocated for
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """float32 [N, 28, 28, 1] in [0, 1] -> float32 [N, 10] probabilities."""
+        """float32 [N, 28, 28, 1] in [0, 1] -> float32 [N, 11] probabilities, one per class in CLASS_NAMES."""
         check_input(batch)
         if len(batch) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
@@ -45,6 +65,8 @@ class Classifier:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
             probabilities = self._interpreter.get_tensor(self._output["index"]).copy()
+        if not self.refuses_non_digits:  # a legacy model: "not a digit" is never its answer
+            probabilities = np.pad(probabilities, ((0, 0), (0, NUM_CLASSES - LEGACY_CLASSES)))
         return check_output(probabilities, len(batch))
 
     def self_check(self) -> bool:
@@ -92,4 +114,8 @@ def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
         raise ModelError(f"{tflite_path} does not meet the model contract: {error}") from None
     if not classifier.self_check():
         raise ModelError(f"{tflite_path} does not answer a forward pass with valid probabilities")
+    if not classifier.refuses_non_digits:
+        log.warning(f"{tflite_path} was trained before \"not a digit\": it answers a digit for every drawing, "
+                    "letters and shapes too; retrain it (python -m training.train) to refuse them",
+                    extra={"fields": {"model": str(tflite_path), "refuses_non_digits": False}})
     return classifier, metadata

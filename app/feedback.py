@@ -6,6 +6,9 @@ it as JSON in the PNG's `feedback` text chunk:
 
     {"meant": 7, "answered": 1, "probability": 0.93, "model_sha256": "…", "time": "2026-11-30T01:23:45.678Z"}
 
+`meant` is a digit 0-9; `answered` is the class the model answered: a digit, or NOT_A_DIGIT (10) when it said
+the drawing was not a digit.
+
 No client address, no request header. The name is the time, the digit meant and a random id
 (20261130T012345678901Z-7-<32 hex>.png): replicas sharing the folder never pick the same name. Each record
 is written to a hidden temporary name and renamed once complete, so a crash mid-write leaves no half
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from app.contract import IMAGE_SIZE, NUM_CLASSES
+from app.contract import CLASS_NAMES, IMAGE_SIZE, NOT_A_DIGIT, NUM_CLASSES, NUM_DIGITS
 
 SUFFIX = ".png"
 ACCEPTED = "accepted"  # FEEDBACK_DIR/accepted/: records a person accepted, the ones training reads
@@ -55,8 +58,8 @@ class RecordError(ValueError):
 class Record:
     picture: np.ndarray  # uint8 [28, 28], MNIST's format: 0 = background, 255 = ink
     meant: int  # the digit the user meant
-    answered: int  # the digit the model answered
-    probability: float  # the model's probability for the digit it answered
+    answered: int  # the class the model answered: a digit, or NOT_A_DIGIT
+    probability: float  # the model's probability for its answer
     model_sha256: str  # the model.tflite that answered
     time: str  # ISO 8601, UTC
 
@@ -68,12 +71,22 @@ class Record:
 
 def check_digit(value) -> int:
     """The digit a user meant, as an int 0-9 (a string or a whole float is accepted); ValueError otherwise."""
+    return whole_number(value, NUM_DIGITS, "the digit meant must be one of 0-9")
+
+
+def check_answered(value) -> int:
+    """The class a model answered, as an int: a digit 0-9 or NOT_A_DIGIT (10); ValueError otherwise."""
+    return whole_number(value, NUM_CLASSES, f"the class answered must be a digit 0-9 or {NOT_A_DIGIT} (not a digit)")
+
+
+def whole_number(value, below: int, refusal: str) -> int:
+    """`value` as an int from 0 to below - 1 (a string or a whole float is accepted); ValueError(refusal) otherwise."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < NUM_CLASSES:
-        raise ValueError(f"the digit meant must be one of 0-9, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < below:
+        raise ValueError(f"{refusal}, not {value!r}")
     return int(value)
 
 
@@ -102,7 +115,7 @@ def read_record(path: Path) -> Record:
     if not isinstance(info, dict) or any(name not in info for name in FIELDS):
         raise RecordError(f"{path.name}: the record lacks {[n for n in FIELDS if n not in info]}")
     try:
-        meant, answered = check_digit(info["meant"]), check_digit(info["answered"])
+        meant, answered = check_digit(info["meant"]), check_answered(info["answered"])
     except ValueError as error:
         raise RecordError(f"{path.name}: {error}") from None
     return Record(picture, meant, answered, float(info["probability"]), str(info["model_sha256"]), str(info["time"]))
@@ -175,7 +188,7 @@ def new_record(picture: np.ndarray, meant: int, answered: int, probability: floa
     if picture.dtype != np.uint8:
         picture = (np.asarray(picture, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE) * 255).round().astype(np.uint8)
     time = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return Record(picture, check_digit(meant), check_digit(answered), float(probability), model_sha256, time)
+    return Record(picture, check_digit(meant), check_answered(answered), float(probability), model_sha256, time)
 
 
 def summary(record: Record, name: str) -> dict:
@@ -183,7 +196,7 @@ def summary(record: Record, name: str) -> dict:
     if record.verdict == "right":
         thanks = f"Thank you for confirming the {record.meant}: it will help the next training."
     else:
-        thanks = (f"Thank you: kept as a {record.meant} (the model read {record.answered}). "
-                  "It will help the next training.")
-    return {"record": name, "meant": str(record.meant), "answered": str(record.answered),
+        said = "said it was not a digit" if record.answered == NOT_A_DIGIT else f"read {record.answered}"
+        thanks = f"Thank you: kept as a {record.meant} (the model {said}). It will help the next training."
+    return {"record": name, "meant": str(record.meant), "answered": CLASS_NAMES[record.answered],
             "probability": round(record.probability, 4), "verdict": record.verdict, "message": thanks}

@@ -1,13 +1,15 @@
 """Prometheus metrics for operators, served at GET /metrics.
 
-    digits_predictions_total{digit}          predictions answered, by the digit read
+    digits_predictions_total{digit}          predictions answered with a digit, by the digit read
+    digits_not_a_digit_total                 predictions answered "not a digit" (a letter, a shape, a scribble)
     digits_nothing_to_read_total             canvases with nothing to read (blank, stray marks)
     digits_prediction_errors_total{reason}   predictions refused: unreadable_image, internal
-    digits_prediction_seconds                histogram: preprocessing and model, per picture
+    digits_prediction_seconds                histogram: preprocessing and model, per picture answered
     digits_http_responses_total{status}      every HTTP response, by status code (413s and 4xx included)
     digits_model_info{sha256, ...}           the model served (always 1)
     digits_feedback_total{answered, meant, verdict}  corrections kept: verdict "wrong" (a correction) or
-                                             "right" (a confirmation: the user meant the digit answered)
+                                             "right" (a confirmation: the user meant the digit answered);
+                                             answered "not a digit" when the model said so
     digits_feedback_refused_total{reason}    corrections not kept: off, pod_limit, client_limit (app/limits.py),
                                              full, storage_error
     digits_refused_total{reason}             requests refused to keep serving (app/gradio_overrides.py): queue_full
@@ -30,7 +32,9 @@ LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 class Metrics:
     def __init__(self, model_identity: dict):
         self.registry = CollectorRegistry()
-        self.predictions = Counter("digits_predictions", "Predictions answered, by the digit read", ["digit"],
+        self.predictions = Counter("digits_predictions", "Predictions answered with a digit, by the digit read",
+                                   ["digit"], registry=self.registry)
+        self.not_a_digit = Counter("digits_not_a_digit", "Predictions answered \"not a digit\"",
                                    registry=self.registry)
         self.nothing_to_read = Counter("digits_nothing_to_read", "Canvases with nothing to read",
                                        registry=self.registry)
@@ -49,8 +53,12 @@ class Metrics:
         Info("digits_model", "The model served", registry=self.registry).info(
             {name: str(value) for name, value in model_identity.items() if not isinstance(value, dict)})
 
-    def answered(self, digit: str, seconds: float) -> None:
-        self.predictions.labels(digit).inc()
+    def answered(self, digit: str | None, seconds: float) -> None:
+        """One picture answered: `digit`, or None for "not a digit"."""
+        if digit is None:
+            self.not_a_digit.inc()
+        else:
+            self.predictions.labels(digit).inc()
         self.latency.observe(seconds)
 
     def exposition(self) -> bytes:

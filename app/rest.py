@@ -9,6 +9,8 @@ The same reading and correction as the UI and the Gradio API (app/reading.py): p
 the corrections store, metrics and logs.
 """
 
+from typing import Literal
+
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
@@ -31,22 +33,28 @@ class Guess(BaseModel):
 
 
 class Prediction(BaseModel):
-    digit: str | None = Field(description="the digit read; null when there is nothing to read")
-    top: list[Guess] = Field(description=f"the {TOP} likeliest digits, likeliest first; empty with nothing to read")
-    message: str = Field(description="why nothing was read; empty when a digit was")
+    outcome: Literal["digit", "not_a_digit", "nothing_drawn"] = Field(
+        description='"digit": a digit was read; "not_a_digit": the drawing is no digit (a letter, a shape, a '
+                    'scribble); "nothing_drawn": nothing to read (blank, or a few stray marks)')
+    digit: str | None = Field(description='the digit read; null unless the outcome is "digit"')
+    top: list[Guess] = Field(description=f"the {TOP} likeliest digits, likeliest first, with the model's "
+                                         'probabilities: the answer first for "digit", the digits it resembles for '
+                                         '"not_a_digit"; empty for "nothing_drawn"')
+    message: str = Field(description='empty for "digit"; else what was seen, in words')
     model_sha256: str = Field(description="the served model.tflite's SHA-256, as GET /health tells")
 
     model_config = {"json_schema_extra": {"examples": [{
-        "digit": "7", "top": [{"digit": "7", "probability": 0.9991}, {"digit": "2", "probability": 0.0006},
-                              {"digit": "1", "probability": 0.0002}],
+        "outcome": "digit", "digit": "7",
+        "top": [{"digit": "7", "probability": 0.9991}, {"digit": "2", "probability": 0.0006},
+                {"digit": "1", "probability": 0.0002}],
         "message": "", "model_sha256": "5f0c…"}]}}
 
 
 class Correction(BaseModel):
     record: str = Field(description="the record's file name in the corrections folder")
     meant: str = Field(description="the digit meant, as sent")
-    answered: str = Field(description="the digit the model reads in the picture")
-    probability: float = Field(description="the model's probability for the digit it reads")
+    answered: str = Field(description='what the model reads in the picture: a digit, or "not a digit"')
+    probability: float = Field(description="the model's probability for its answer")
     verdict: str = Field(description='"wrong": a correction; "right": a confirmation of the answer')
     message: str
 
@@ -107,18 +115,22 @@ def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, 
     @router.post("/predict", response_model=Prediction, responses=ERRORS, openapi_extra={"requestBody": REQUEST_BODY},
                  summary="Read the digit in one picture")
     async def predict(request: Request) -> Prediction:
-        """One picture of one digit in, the digit and the top 3 out. Stateless: no session, any replica."""
+        """One picture of one digit in, the digit (or "not a digit") and the top 3 digits out. Stateless: no
+        session, any replica."""
         picture = await uploaded_picture(request, max_upload_bytes)
         sketch = {"background": None, "layers": [], "composite": picture}
         try:
             reading = await anyio.to_thread.run_sync(
                 read_digit, classifier, metrics, sketch, request.headers.get("x-request-id"), limiter=limiter)
         except NothingToRead as reason:
-            return Prediction(digit=None, top=[], message=f"Nothing to read: {reason}", model_sha256=model_sha256)
+            return Prediction(outcome="nothing_drawn", digit=None, top=[], message=f"Nothing to read: {reason}",
+                              model_sha256=model_sha256)
         except UnreadableImage as error:
             raise HTTPException(400, f"Could not read the image: {error}") from None
-        return Prediction(digit=reading.digit, top=[Guess(digit=d, probability=p) for d, p in reading.top(TOP)],
-                          message="", model_sha256=model_sha256)
+        return Prediction(outcome="digit" if reading.is_digit else "not_a_digit", digit=reading.digit,
+                          top=[Guess(digit=d, probability=p) for d, p in reading.top(TOP)],
+                          message="" if reading.is_digit else reading.not_a_digit_message(),
+                          model_sha256=model_sha256)
 
     @router.post("/feedback", status_code=201, response_model=Correction, responses=FEEDBACK_ERRORS,
                  openapi_extra={"requestBody": REQUEST_BODY}, summary="Say which digit a picture shows")

@@ -1,7 +1,8 @@
 """The FastAPI app: health routes for people and probes, with the Gradio UI and API mounted at /.
 
     GET /health/live  liveness: the process answers and Gradio's queue runs (never touches the model)
-    GET /health       readiness: the model is loaded and answers a forward pass, the queue runs; its identity
+    GET /health       readiness: the model is loaded and answers a forward pass, the queue runs; its identity, and
+                      whether it refuses what is not a digit (refuses_non_digits: false for a legacy model)
     GET /metrics      Prometheus metrics (app/metrics.py)
     POST /predict     one picture in, one JSON answer out (app/rest.py); stateless
     POST /feedback    a picture and the digit it shows, kept for the next training (app/feedback.py)
@@ -31,13 +32,15 @@ from app.ui import CSS, THEME, build_ui
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon, for /docs
 
 
-def model_identity(metadata: dict) -> dict:
-    """What /health tells about the model: enough to know which one is served."""
+def model_identity(classifier: Classifier, metadata: dict) -> dict:
+    """What /health (and digits_model_info) tells about the model: enough to know which one is served, and
+    whether it can answer "not a digit" (a model trained before that class cannot)."""
     return {
         "sha256": metadata["files"][TFLITE_FILE]["sha256"],
         "test_accuracy": metadata.get("test_accuracy"),
         "created": metadata.get("created"),
         "trained_on": metadata.get("trained_on"),
+        "refuses_non_digits": classifier.refuses_non_digits,
     }
 
 
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Load and check the model (ModelError if it is missing or corrupt), then build the app."""
     settings = settings or load_settings()
     classifier, metadata = load_classifier(settings.model_dir)
-    identity = model_identity(metadata)
+    identity = model_identity(classifier, metadata)
     metrics = Metrics(identity)
     store = FeedbackStore(settings.feedback_dir, settings.feedback_max_records)
     limits = CorrectionLimits(settings.feedback_per_minute, settings.feedback_per_client_per_minute)

@@ -11,15 +11,19 @@ again each time Gradio asks for the component's value, which it does for every s
 composite each session sent (Drawings, app/gradio_overrides.py) and reads that. The `predict` API, which
 programs call with a Sketchpad value, is a separate event the page never fires.
 
-Once an answer shows, "Wrong? It was…" offers the digits 0-9: one click keeps the picture with the digit
-meant (app/feedback.py), read again from the same composite. Nothing is kept without that click. The
-`feedback` API takes a Sketchpad value and the digit meant, for programs.
+The answer is a digit, or "not a digit" (a letter, a shape, a scribble: the Label's top class then, and the
+message says so in words). Once either shows, "Wrong? It was…" offers the digits 0-9: one click keeps the
+picture with the digit meant (app/feedback.py), read again from the same composite. Nothing is kept without that
+click. The `feedback` API takes a Sketchpad value and the digit meant, for programs.
+
+The `predict` API answers the Label's value: {"label": "7", "confidences": [...]} for a digit, {"label": "not a
+digit", ...} for anything else drawn, and an empty value for nothing to read.
 """
 
 import numpy as np
 
 from app.classifier import Classifier
-from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, TFLITE_FILE
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, DIGITS, TFLITE_FILE
 from app.feedback import FeedbackRefused, FeedbackStore, summary
 from app.gradio_overrides import gr, override_sketchpad
 from app.limits import CorrectionLimits
@@ -32,6 +36,7 @@ CANVAS = (CANVAS_SIZE, CANVAS_SIZE)
 # must keep the client on that process at least as long (kustomize/base/service.yaml).
 CLIENT_STATE_SECONDS = 600
 EMPTY_MESSAGE = "Draw one digit on the canvas."
+WHICH_DIGIT = "If it is a digit after all, click it above (“Wrong? It was…”)."  # with corrections kept
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
 CSS = """#seen img { image-rendering: pixelated; width: 112px; height: 112px; object-fit: contain; }
 #meant { align-items: center; gap: 6px; }
@@ -57,7 +62,8 @@ def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | 
     except UnreadableImage as error:
         raise gr.Error(f"Could not read the image: {error}", print_exception=False) from None  # logged
     confidences = {name: float(p) for name, p in zip(CLASS_NAMES, reading.probabilities, strict=True)}
-    return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), ""
+    message = "" if reading.is_digit else reading.not_a_digit_message()
+    return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), message
 
 
 def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
@@ -102,7 +108,7 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
                                       interactive=False, buttons=[], format="png")
                 with gr.Row(visible=False, elem_id="meant") as meant_row:  # shown with an answer, if kept
                     gr.Markdown("Wrong? It was…")
-                    meant_buttons = [gr.Button(name, size="sm", min_width=0) for name in CLASS_NAMES]
+                    meant_buttons = [gr.Button(digit, size="sm", min_width=0) for digit in DIGITS]
                 message = gr.Markdown(EMPTY_MESSAGE)
         drawings = override_sketchpad(sketch)  # each page's last composite (app/gradio_overrides.py)
 
@@ -110,10 +116,14 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
             """The page's event: the composite its last stroke sent (none after clearing)."""
             label_value, seen, text = predict(classifier, metrics, drawings.latest(request.session_hash),
                                               request.headers.get("x-request-id"))
-            return label_value, seen, text, gr.Row(visible=store.enabled and label_value is not None)
+            offer = store.enabled and label_value is not None  # an answer, a digit or not
+            if offer and text:  # "not a digit": ask which digit it is, if it is one
+                text = f"{text} {WHICH_DIGIT}"
+            return label_value, seen, text, gr.Row(visible=offer)
 
         def correct_drawing(meant: str, request: gr.Request):
-            """A click on "Wrong? It was…": keep the composite last read with the digit meant, say so."""
+            """A click on "Wrong? It was…" (after a digit or "not a digit"): keep the composite last read with the
+            digit meant, say so."""
             try:
                 kept = correct(classifier, metrics, store, limits, model_sha256,
                                drawings.latest(request.session_hash), meant, request)

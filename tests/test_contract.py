@@ -26,11 +26,13 @@ def test_input_that_breaks_the_contract(batch, message):
 
 
 def test_output_checks():
-    good = np.full((2, 10), 0.1, np.float32)
+    good = np.full((2, 11), 1 / 11, np.float32)  # the digits 0-9 and "not a digit"
     assert check_output(good, 2) is good
-    with pytest.raises(ValueError, match=r"shape \[3, 10\]"):
+    with pytest.raises(ValueError, match=r"shape \[3, 11\]"):
         check_output(good, 3)
+    with pytest.raises(ValueError, match=r"shape \[2, 11\], got \[2, 10\]"):  # a legacy model's, unpadded
+        check_output(np.full((2, 10), 0.1, np.float32), 2)
     with pytest.raises(ValueError, match="sum to 1"):
-        check_output(np.full((2, 10), 0.2, np.float32), 2)
+        check_output(np.full((2, 11), 0.2, np.float32), 2)
     with pytest.raises(ValueError, match="non-negative"):
-        check_output(np.array([[-0.5, 1.5] + [0.0] * 8], np.float32), 1)
+        check_output(np.array([[-0.5, 1.5] + [0.0] * 9], np.float32), 1)

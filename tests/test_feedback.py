@@ -1,8 +1,8 @@
 """Corrections ("Wrong? It was…") as users send them, to real servers: kept only when sent, as the 28x28
 picture the model saw with the digit meant and answered, one intact file each even from two replicas at
-once; refused with a clear message (and counted) when off, full, the disk is full or the folder unusable,
-while predictions go on. The browser's click is in tests/test_browser.py; training on them in
-tests/test_feedback_training.py.
+once; a "not a digit" answer corrected like a wrong digit; refused with a clear message (and counted) when off,
+full, the disk is full or the folder unusable, while predictions go on. The browser's click is in
+tests/test_browser.py; training on them in tests/test_feedback_training.py.
 """
 
 import json
@@ -15,11 +15,22 @@ import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
-from app.feedback import FIELDS, TEXT_KEY, FeedbackRefused, FeedbackStore, new_record, read_record, record_paths
+from app.contract import NOT_A_DIGIT
+from app.feedback import (
+    FIELDS,
+    TEXT_KEY,
+    FeedbackRefused,
+    FeedbackStore,
+    RecordError,
+    encode,
+    new_record,
+    read_record,
+    record_paths,
+)
 from app.preprocess import preprocess_sketch
-from tests.support.drawing import browser_png, drawn_canvases
+from tests.support.drawing import STAR, browser_png, drawn_canvases, paint
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.manifests import needs_kubectl, render
 from tests.support.paths import BROWSER_COMPOSITE
@@ -91,6 +102,42 @@ def test_a_correction_agreeing_with_the_answer_is_a_confirmation(store):
     assert metric_samples(url)[key] >= 1
 
 
+def test_a_not_a_digit_answer_is_corrected_and_kept_with_what_was_answered(store):
+    """On the shipped model, which says a star is not a digit: the person says it is a 3 (wrong, but theirs to
+    say); the record's `answered` is NOT_A_DIGIT, and the thanks say what the model said."""
+    url, folder = store
+    before = metric_samples(url)
+    response = send(url, browser_png(paint(STAR)), 3)
+    assert response.status_code == 201, response.text
+    told = response.json()
+    assert (told["meant"], told["answered"], told["verdict"]) == ("3", "not a digit", "wrong")
+    assert told["message"] == ("Thank you: kept as a 3 (the model said it was not a digit). "
+                               "It will help the next training.")
+    [path] = record_paths(folder)
+    assert (read_record(path).meant, read_record(path).answered) == (3, NOT_A_DIGIT)
+    key = ("digits_feedback_total", (("answered", "not a digit"), ("meant", "3"), ("verdict", "wrong")))
+    assert metric_samples(url)[key] - before.get(key, 0) == 1
+
+
+def test_a_record_answers_a_digit_or_not_a_digit_and_means_a_digit(tmp_path):
+    """`answered` may be 0-10 (10: not a digit), `meant` only 0-9, in a new record and in a file read back."""
+    picture = np.zeros((28, 28, 1), np.float32)
+    record = new_record(picture, 4, NOT_A_DIGIT, 0.97, "sha")
+    assert record.verdict == "wrong"
+    (tmp_path / "kept.png").write_bytes(encode(record))
+    assert read_record(tmp_path / "kept.png").answered == NOT_A_DIGIT
+    with pytest.raises(ValueError, match="0-9"):
+        new_record(picture, NOT_A_DIGIT, 4, 0.97, "sha")  # nobody means "not a digit": they would not correct
+    with pytest.raises(ValueError, match="0-9 or 10"):
+        new_record(picture, 4, 11, 0.97, "sha")
+    for field, value in (("meant", 10), ("answered", 11)):
+        text = PngImagePlugin.PngInfo()
+        text.add_text(TEXT_KEY, json.dumps({**{name: getattr(record, name) for name in FIELDS}, field: value}))
+        Image.fromarray(record.picture, mode="L").save(tmp_path / f"{field}.png", pnginfo=text)
+        with pytest.raises(RecordError, match=f"{field}.png: the "):
+            read_record(tmp_path / f"{field}.png")
+
+
 def test_the_gradio_api_keeps_what_gradio_client_sends(store, tmp_path):
     url, folder = store
     (tmp_path / "seven.png").write_bytes(SEVEN)
@@ -98,8 +145,9 @@ def test_the_gradio_api_keeps_what_gradio_client_sends(store, tmp_path):
     kept = client.predict(sketch(tmp_path / "seven.png"), 4, api_name="/feedback")
     assert (kept["meant"], kept["answered"], kept["verdict"]) == ("4", "7", "wrong")
     assert [path.name for path in record_paths(folder)] == [kept["record"]]
-    with pytest.raises(AppError, match="9"):
-        client.predict(sketch(tmp_path / "seven.png"), 11, api_name="/feedback")
+    for meant in (10, 11):  # 10 is "not a digit"'s class, never a digit meant
+        with pytest.raises(AppError, match="9"):
+            client.predict(sketch(tmp_path / "seven.png"), meant, api_name="/feedback")
     with pytest.raises(AppError, match="0-9"):
         client.predict(sketch(tmp_path / "seven.png"), 2.5, api_name="/feedback")
     with pytest.raises(AppError, match="Nothing to read"):

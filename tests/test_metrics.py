@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
-from tests.support.drawing import browser_png, draw_digit
+from tests.support.drawing import STAR, browser_png, draw_digit, paint
 from tests.support.gradio_api import call_predict, sketch, upload, uploaded_sketch
 from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples, run_app
@@ -47,7 +47,7 @@ def wait_for_log_line(log, **fields) -> dict:
     raise AssertionError(f"no log line with {fields}")
 
 
-def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_slice, tmp_path):
+def test_counts_predictions_by_digit_not_a_digit_nothing_to_read_and_errors(server, mnist_slice, tmp_path):
     url, _ = server
     client = Client(url, verbose=False, analytics_enabled=False)
     before = metric_samples(url)
@@ -56,6 +56,9 @@ def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_sl
     drawn.write_bytes(browser_png(draw_digit(digit, np.random.default_rng(4))))
     for _ in range(3):
         assert client.predict(sketch(drawn), api_name="/predict")["label"] == label
+    star = tmp_path / "star.png"
+    star.write_bytes(browser_png(paint(STAR)))
+    assert client.predict(sketch(star), api_name="/predict")["label"] == "not a digit"  # on the shipped model
     blank = tmp_path / "blank.png"
     Image.new("RGB", (800, 800), "white").save(blank)
     assert client.predict(sketch(blank), api_name="/predict") == {}
@@ -73,7 +76,9 @@ def test_counts_predictions_by_digit_nothing_to_read_and_errors(server, mnist_sl
         return after.get(key, 0) - before.get(key, 0)
 
     assert grew("digits_predictions_total", digit=label) == 3
-    assert grew("digits_prediction_seconds_count") == 3
+    assert sum(after.get(key, 0) - before.get(key, 0) for key in after if key[0] == "digits_predictions_total") == 3
+    assert grew("digits_not_a_digit_total") == 1
+    assert grew("digits_prediction_seconds_count") == 4  # every picture answered, a digit or not
     assert grew("digits_nothing_to_read_total") == 1
     assert grew("digits_prediction_errors_total", reason="unreadable_image") == 1
     assert grew("digits_http_responses_total", status="413") == 1
@@ -109,6 +114,11 @@ def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_sli
     assert event == "complete"
     prediction = wait_for_log_line(log, message="prediction", request_id="draw-5")
     assert prediction["digit"] == str(mnist_slice.y_test[5]) and 0 < prediction["confidence"] <= 1
+    event, _ = call_predict(url, [uploaded_sketch(upload(url, browser_png(paint(STAR))))],
+                            headers={"X-Request-ID": "star-1"})
+    assert event == "complete"
+    refusal = wait_for_log_line(log, message="not a digit", request_id="star-1")  # on the shipped model
+    assert refusal["digit"] is None and 0.5 < refusal["confidence"] <= 1
 
 
 def test_the_api_still_takes_one_input(server):

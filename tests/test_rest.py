@@ -1,7 +1,8 @@
 """POST /predict on a real server (python -m app), as curl and httpx send it, and /docs in the real browser offline.
 
 Proved: MNIST test digits drawn on 800x800 canvases are read right as multipart uploads (what `curl -F
-file=@digit.png` sends) and as raw image bodies alike; a blank picture is "nothing to read", never a digit;
+file=@digit.png` sends) and as raw image bodies alike; a blank picture is "nothing to read", never a digit; a
+star and a hash (#) are "not a digit", with the digits they resemble, counted apart from the digits;
 junk, truncated, enormous and oversized pictures, other content types and a missing field get a 4xx with the
 reason, and the server goes on; the answers are counted in /metrics like the Gradio path's; and /docs shows
 the endpoint with every request off this server blocked. (Two replicas without affinity: tests/test_replicas.py.)
@@ -18,9 +19,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from app.contract import METADATA_FILE
+from app.contract import DIGITS, METADATA_FILE
 from tests.support.browser import VIEWPORT
-from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
+from tests.support.drawing import HASH, STAR, browser_png, draw_digit, huge_png_header, paint, png_bytes
 from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples
 
@@ -42,7 +43,7 @@ def test_drawn_digits_are_read_as_uploads_and_as_raw_bodies(server, mnist_slice)
         response = post_file(server, png) if index % 2 else post_body(server, png)
         assert response.status_code == 200, response.text
         answer = response.json()
-        assert answer["model_sha256"] == sha and answer["message"] == ""
+        assert answer["model_sha256"] == sha and answer["message"] == "" and answer["outcome"] == "digit"
         assert [guess["digit"] for guess in answer["top"]][0] == answer["digit"] and len(answer["top"]) == 3
         assert sum(guess["probability"] for guess in answer["top"]) <= 1 + 1e-6
         right += answer["digit"] == str(label)
@@ -56,7 +57,30 @@ def test_a_blank_picture_is_nothing_to_read_never_a_digit(server):
     specks.putpixel((700, 600), 0)
     for picture in (white, png_bytes(specks)):
         answer = post_file(server, picture).json()
-        assert answer["digit"] is None and answer["top"] == [] and answer["message"].startswith("Nothing to read: ")
+        assert answer["outcome"] == "nothing_drawn" and answer["digit"] is None and answer["top"] == []
+        assert answer["message"].startswith("Nothing to read: ")
+
+
+@pytest.mark.parametrize("strokes", [STAR, HASH], ids=["star", "hash"])
+def test_a_drawing_that_is_no_digit_is_not_a_digit_with_the_digits_it_resembles(server, strokes):
+    """On the shipped model: "not_a_digit", no digit, the 3 digits it resembles most (their probabilities as the
+    model gave them, so small) and named in that order in the message; counted apart from the digits."""
+
+    def counted() -> tuple[float, float]:
+        samples = metric_samples(server)
+        return (samples.get(("digits_not_a_digit_total", ()), 0.0),
+                sum(value for (name, _), value in samples.items() if name == "digits_predictions_total"))
+
+    before = counted()
+    answer = post_body(server, browser_png(paint(strokes))).json()
+    assert answer["outcome"] == "not_a_digit" and answer["digit"] is None, answer
+    top = [guess["digit"] for guess in answer["top"]]
+    assert len(top) == 3 and set(top) <= set(DIGITS)
+    probabilities = [guess["probability"] for guess in answer["top"]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) < 0.5
+    assert answer["message"] == ("That does not look like a digit: of the digits, it looks most like "
+                                 f"{top[0]}, then {top[1]}, then {top[2]}.")
+    assert counted() == (before[0] + 1, before[1])
 
 
 @pytest.mark.parametrize("send", [post_file, post_body], ids=["multipart", "raw"])
@@ -99,7 +123,8 @@ def test_the_schema_documents_both_ways_to_send_with_an_example(server):
     assert {"multipart/form-data", "image/png", "image/jpeg"} <= set(operation["requestBody"]["content"])
     assert {"400", "413", "415"} <= set(operation["responses"])
     prediction = schema["components"]["schemas"]["Prediction"]
-    assert prediction["examples"][0]["digit"] == "7"
+    assert prediction["examples"][0]["digit"] == "7" and prediction["examples"][0]["outcome"] == "digit"
+    assert prediction["properties"]["outcome"]["enum"] == ["digit", "not_a_digit", "nothing_drawn"]
 
 
 def test_the_docs_page_works_with_no_internet(server, browser):

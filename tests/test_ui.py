@@ -1,5 +1,6 @@
 """The UI's wiring: the Sketchpad hands its images over undecoded, the last composite of each page is kept
-within a memory cap, and nothing to read gives an empty label."""
+within a memory cap, nothing to read gives an empty label, a drawing that is no digit tops the label as "not a
+digit" with a message saying so, and "Wrong? It was…" offers the digits 0-9 only."""
 
 import gradio as gr
 from gradio.components.image_editor import EditorData
@@ -7,11 +8,13 @@ from gradio.data_classes import DataWithFiles, FileData
 from PIL import Image
 
 from app.classifier import load_classifier
+from app.contract import DIGITS, NOT_A_DIGIT_NAME
 from app.feedback import FeedbackStore
 from app.gradio_overrides import Drawings
 from app.limits import CorrectionLimits
 from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, build_ui, predict
+from tests.support.drawing import STAR, browser_png, paint
 from tests.support.gradio_api import sketchpad_value
 from tests.support.paths import MODEL_DIR
 
@@ -35,6 +38,23 @@ def test_nothing_to_read_is_an_empty_label_and_a_message():
     label, seen, message = predict(classifier, Metrics({}), sketchpad_value(white))
     assert label is None and seen is None
     assert message == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
+
+
+def test_a_drawing_that_is_no_digit_tops_the_label_as_not_a_digit_and_says_so():
+    """On the shipped model: a star's label has "not a digit" first, and the message names the digits it
+    resembles."""
+    classifier, _ = load_classifier(MODEL_DIR)
+    label, seen, message = predict(classifier, Metrics({}), sketchpad_value(browser_png(paint(STAR))))
+    assert max(label, key=label.get) == NOT_A_DIGIT_NAME and seen.shape == (28, 28)
+    assert message.startswith("That does not look like a digit: of the digits, it looks most like ")
+
+
+def test_wrong_it_was_offers_the_digits_only():
+    classifier, metadata = load_classifier(MODEL_DIR)
+    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
+                    concurrency=1)
+    shown = [block.value for block in demo.blocks.values() if isinstance(block, gr.Button) and block.visible]
+    assert shown == DIGITS  # never "not a digit": nobody corrects a drawing to that
 
 
 def blob(session, kind: str, content: bytes) -> DataWithFiles:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.contract import IMAGE_SIZE, NUM_DIGITS
+from app.contract import CLASS_NAMES, IMAGE_SIZE, NUM_DIGITS
 from app.feedback import ACCEPTED, REJECTED, SUFFIX, Record, count_records, record_paths
 from training.data import read_records
 
@@ -170,7 +170,7 @@ def record_html(name: str, record: Record, reasons: list[str], token: str) -> st
     return (f'<figure class="record{" reject" if reasons else ""}" data-id="{html.escape(token)}" '
             f'title="{html.escape(title)}"><img src="{data_uri(record.picture)}" width="{SHOWN}" height="{SHOWN}" '
             'alt="">'
-            f"<figcaption>read {record.answered} · {record.probability:.1%}<br>"
+            f"<figcaption>read {CLASS_NAMES[record.answered]} · {record.probability:.1%}<br>"
             f"<code>{html.escape(record_id(name))}</code>{flags}</figcaption></figure>")
 
 

@@ -1,17 +1,19 @@
 """Train the digit CNN on MNIST and write the model folder the app serves.
 
-    python -m training.train --data ../shared/data/mnist --out app/model          # ~21 min, 2 CPU cores
+    python -m training.train --data ../shared/data/mnist --writers ../shared/data/handwriting \
+        --negatives ../shared/data/handwriting --out app/model                    # ~30 min, 2 CPU cores
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
-    python -m training.train --data ../shared/data/mnist --out app/model --feedback feedback  # with corrections
+    python -m training.train ... --feedback feedback                              # with corrections
 
 MNIST's training images are mixed with the training split of the style set (training/styles.py: stroke
-templates and handwriting fonts of many school styles) and, with --feedback, with the training split of the
-users' corrections a person accepted (python -m training.review; training.data.load_corrections), and with
---feedback-unreviewed those still waiting for review too. Writes into --out: model.keras, model.tflite
-(float32, for LiteRT), metadata.json (metrics, checksums, hyperparameters, versions), training_curves.png,
-confusion_matrix.png (MNIST's test set) and style_confusion_matrix.png (the style set's held-out fonts and
-templates). With --feedback, metadata.json also holds how many records were read (accepted, unreviewed) and
-the accuracy on those kept out of training.
+templates and handwriting fonts of many school styles), with --writers the real writers' (training/strokes.py),
+with --negatives drawings that are no digit, labelled "not a digit" (training/negatives.py), and with --feedback
+the training split of the users' corrections a person accepted (python -m training.review;
+training.data.load_corrections), and with --feedback-unreviewed those still waiting for review too. Writes into
+--out: model.keras, model.tflite (float32, for LiteRT), metadata.json (metrics, checksums, hyperparameters,
+versions), training_curves.png and a confusion matrix per measured set (MNIST's test set, the style set's
+held-out fonts and templates, the real writers kept out). With --feedback, metadata.json also holds how many
+records were read (accepted, unreviewed) and the accuracy on those kept out of training.
 The metrics are those of model.tflite, the file the app serves.
 """
 
@@ -48,7 +50,7 @@ from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
 
 @dataclass
 class TrainConfig:
-    epochs: int = 24  # MNIST, the style set and the real writers: about 85,000 images an epoch
+    epochs: int = 18  # MNIST, the style set, the real writers and the negatives: about 115,000 images an epoch
     batch_size: int = 128
     learning_rate: float = 2e-3  # peak, reached after the warm-up, then cosine decay to 0
     warmup_epochs: int = 1

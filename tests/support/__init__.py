@@ -2,8 +2,9 @@
 (bench/ scripts put the repository on sys.path first); tests/conftest.py holds only fixtures.
 
 - paths: where things are: REPO, the MNIST slice, the style slice, the shipped model, the browser's canvas.
-- drawing: digits drawn as the Sketchpad sends them (draw_digit, browser_png, drawn_canvases), and PNG files
-  Pillow would not write (png_file, huge_png_header).
+- drawing: digits drawn as the Sketchpad sends them (draw_digit, browser_png, drawn_canvases), drawings that are
+  no digit (STAR, HASH: strokes, painted by paint), and PNG files Pillow would not write (png_file,
+  huge_png_header).
 - server: the app as a real process on a free port (run_app, stop_app, free_port), its request log and its
   /metrics (logged_requests, metric_families, metric_samples).
 - gradio_api: Gradio's API as programs call it: the Sketchpad's value (sketchpad_value, sketch,

@@ -5,18 +5,40 @@ and painted in black, anti-aliased, like a brush stroke: the preprocessing must 
 The canvas is what Chromium's Sketchpad uploads (tests/data/browser_composite.png is one): an
 opaque 800x800 RGBA image, which browser_png encodes the way the browser does. drawn_canvases gives a
 set of them with the digit each shows, to check the answers.
+
+And drawings that are no digit (STAR, HASH), as strokes of canvas points: painted with the Sketchpad's brush
+by `paint`, or drawn with the mouse by tests/support/browser.py's `draw`.
 """
 
 import io
+import math
 import struct
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE
 from app.preprocess import MAX_PIXELS
 from tests.support.paths import MNIST_SLICE
 from training.data import Mnist, load_mnist
+
+# A five-pointed star in one stroke, its points 250 px from the centre; and a hash (#) of two strokes
+# across and two down. Strokes of points on the 800x800 canvas, as the Sketchpad's brush draws them.
+STAR = [[(400 + 250 * math.cos(math.radians(-90 + 144 * i)), 400 + 250 * math.sin(math.radians(-90 + 144 * i)))
+         for i in range(6)]]
+HASH = [[(200, 320), (600, 300)], [(200, 500), (600, 480)], [(330, 160), (310, 640)], [(490, 160), (470, 640)]]
+
+
+def paint(strokes, canvas: int = CANVAS_SIZE, radius: int = BRUSH_RADIUS) -> Image.Image:
+    """Strokes of canvas points painted as the Sketchpad's brush paints them: black, round, on opaque white."""
+    image = Image.new("RGBA", (canvas, canvas), "white")
+    pen = ImageDraw.Draw(image)
+    for stroke in strokes:
+        pen.line(stroke, fill="black", width=2 * radius, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):  # round ends
+            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill="black")
+    return image
 
 
 def draw_digit(digit: np.ndarray, rng: np.random.Generator, canvas: int = 800,

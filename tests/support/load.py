@@ -16,7 +16,8 @@ RSS_EVERY = 1000  # predictions between two samples of the server's resident mem
 
 
 def valid_label(value) -> bool:
-    """A gr.Label value as the API sends it: the top digit and three confidences in [0, 1]."""
+    """A gr.Label value as the API sends it: the top class (a digit or "not a digit") and three confidences in
+    [0, 1]."""
     return (isinstance(value, dict) and value.get("label") in CLASS_NAMES
             and len(value.get("confidences", [])) == 3
             and all(c["label"] in CLASS_NAMES and 0.0 <= c["confidence"] <= 1.0 for c in value["confidences"]))
