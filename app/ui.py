@@ -83,13 +83,18 @@ def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limi
 
 def model_figures(metadata: dict) -> str:
     """What the model was trained on and how well it reads, from its metadata: people it never saw first, when
-    it was measured on them (a model trained before the real writers was not)."""
+    it was measured on them (a model trained before the real writers was not), then what it says to drawings
+    that are no digit (a model trained before "not a digit" says nothing of them)."""
     mnist = f"{metadata.get('test_accuracy', 0.0):.2%} of MNIST's 10,000 test digits"
-    writers = metadata.get("writers_validation")
+    writers, negatives = metadata.get("writers_validation"), metadata.get("negatives_validation")
     if not writers:
         return f"A CNN trained on MNIST reads {mnist}."
-    return (f"A CNN trained on MNIST and on real people's pen strokes reads {writers['accuracy']:.2%} of the "
-            f"digits of {writers['writers']} writers it never saw, and {mnist}.")
+    figures = (f"A CNN trained on MNIST and on real people's pen strokes reads {writers['accuracy']:.2%} of the "
+               f"digits of {writers['writers']} writers it never saw, and {mnist}.")
+    if negatives:
+        figures += (f" It says \"not a digit\" to {negatives['refused']:.1%} of the letters, symbols and shapes "
+                    "it was never trained on.")
+    return figures
 
 
 def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: FeedbackStore,

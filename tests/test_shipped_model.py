@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from app.classifier import Classifier, sha256_file
-from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE, check_output
+from app.contract import KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, NUM_CLASSES, TFLITE_FILE, check_output
 from app.preprocess import preprocess
 from tests.support.drawing import draw_digit
-from tests.support.paths import BROWSER_COMPOSITE, MODEL_DIR
+from tests.support.paths import BROWSER_COMPOSITE, MODEL_DIR, NEGATIVES_SLICE
 from training.data import to_model_input
 
 TARGET_ACCURACY = 0.996
@@ -17,6 +17,16 @@ TARGET_DRAWN_ACCURACY = 0.993  # MNIST test digits drawn on 800x800 canvases, th
 TARGET_STYLE_ACCURACY, TARGET_STYLE_WORST_DIGIT = 0.97, 0.93  # the style set's held-out fonts and templates
 TARGET_WRITER_ACCURACY, TARGET_WRITER_WORST_DIGIT = 0.99, 0.97  # real writers kept out (training/strokes.py)
 TARGET_SMALL_ACCURACY = 0.97  # every stroke template drawn 15-20 % of the canvas high with the app's brush
+TARGET_REFUSED = 0.95  # each group of the negatives kept out (unseen writers, characters, shapes): "not a digit"
+MAX_DIGITS_REFUSED = 0.003  # real digits answered "not a digit": MNIST test, drawn MNIST, real writers kept out
+
+
+@pytest.fixture(scope="module")
+def negatives_validation(handwriting_dir):
+    """The negatives kept out, drawn now from $HANDWRITING_DIR (training/negatives.py)."""
+    from training.negatives import load_negatives
+
+    return load_negatives(handwriting_dir, which=("validation",))["validation"]
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +48,13 @@ def test_files_match_their_checksums(metadata):
 def test_was_trained_and_evaluated_on_full_mnist(metadata):
     assert metadata["test_images"] == 10000
     training = metadata["training"]
-    mnist_images = training["training_images"] - training["style_images"] - training["writers_images"]
+    mnist_images = (training["training_images"] - training["style_images"] - training["writers_images"]
+                    - training["negatives_images"])
     assert mnist_images + training["validation_images"] == 60000
-    assert metadata["test_accuracy"] >= TARGET_ACCURACY
+    assert metadata["test_accuracy"] >= TARGET_ACCURACY  # a digit answered "not a digit" counts as an error
+    assert metadata["refused"] <= MAX_DIGITS_REFUSED
     assert metadata["tflite_keras_agreement"] >= 0.999
+    assert metadata["model"]["classes"][NOT_A_DIGIT] == "not a digit" and len(metadata["model"]["classes"]) == 11
 
 
 def test_meets_the_output_contract(classifier, mnist_slice):
@@ -70,7 +83,7 @@ def test_metadata_accuracy_matches_a_re_evaluation(classifier, metadata, full_mn
     predicted = probabilities.argmax(1)
     assert int((predicted != full_mnist.y_test).sum()) == metadata["test_errors"]
     assert (predicted == full_mnist.y_test).mean() == pytest.approx(metadata["test_accuracy"], abs=1e-9)
-    confusion = np.zeros((10, 10), int)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
     np.add.at(confusion, (full_mnist.y_test, predicted), 1)
     assert confusion.tolist() == metadata["confusion_matrix"]
 
@@ -81,8 +94,9 @@ def test_reads_mnist_test_digits_drawn_on_the_canvas(classifier, full_mnist):
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(full_mnist.x_test), 3000, replace=False)
     frames = np.stack([preprocess(draw_digit(full_mnist.x_test[index], rng)) for index in chosen])
-    accuracy = (classifier.predict_many(frames).argmax(1) == full_mnist.y_test[chosen]).mean()
-    assert accuracy >= TARGET_DRAWN_ACCURACY
+    predicted = classifier.predict_many(frames).argmax(1)
+    assert (predicted == full_mnist.y_test[chosen]).mean() >= TARGET_DRAWN_ACCURACY
+    assert (predicted == NOT_A_DIGIT).mean() <= MAX_DIGITS_REFUSED
 
 
 def test_reads_the_style_set_as_its_metadata_says(classifier, metadata, style_validation):
@@ -106,6 +120,29 @@ def test_reads_the_real_writers_kept_out_as_its_metadata_says(classifier, metada
     worst = min(right[kept_out["labels"] == digit].mean() for digit in range(10))
     assert worst == pytest.approx(claimed["worst_digit_accuracy"], abs=1e-9)
     assert right.mean() >= TARGET_WRITER_ACCURACY and worst >= TARGET_WRITER_WORST_DIGIT
+    refused = (classifier.predict_many(to_model_input(kept_out["images"])).argmax(1) == NOT_A_DIGIT).mean()
+    assert refused == pytest.approx(claimed["refused"], abs=1e-9) and refused <= MAX_DIGITS_REFUSED
+
+
+def test_says_not_a_digit_to_the_negatives_kept_out_as_its_metadata_says(classifier, metadata, negatives_validation):
+    """Letters and symbols of writers never trained on, characters never trained on, generated shapes: drawn
+    again and read; the figures metadata.json holds, per group, and the target."""
+    claimed = metadata["negatives_validation"]
+    kept_out = negatives_validation
+    refused = classifier.predict_many(to_model_input(kept_out["images"])).argmax(1) == NOT_A_DIGIT
+    assert claimed["images"] == len(refused) and refused.mean() == pytest.approx(claimed["refused"], abs=1e-9)
+    for group, claimed_share in claimed["per_group_refused"].items():
+        share = refused[kept_out["groups"] == group].mean()
+        assert share == pytest.approx(claimed_share, abs=1e-9) and share >= TARGET_REFUSED, group
+
+
+def test_says_not_a_digit_to_the_negatives_slice(classifier, metadata):
+    """The shipped slice (every 40th kept-out negative), without the full data: near the claimed figure."""
+    from training.negatives import load_negatives
+
+    kept_out = load_negatives(NEGATIVES_SLICE)["validation"]
+    refused = classifier.predict_many(to_model_input(kept_out["images"])).argmax(1) == NOT_A_DIGIT
+    assert refused.mean() == pytest.approx(metadata["negatives_validation"]["refused"], abs=0.03)
 
 
 def test_reads_the_real_writers_slice_as_its_metadata_says(classifier, metadata, writers_slice):

@@ -90,8 +90,9 @@ def test_drawings_stay_within_their_memory_cap_whatever_is_sent():
 
 
 def test_the_page_states_the_figure_on_people_it_never_saw_first():
-    """The heading gives the shipped model's accuracy on the real writers kept out, then MNIST's; a model trained
-    before the real writers (no such figure in its metadata) still serves, with MNIST's alone."""
+    """The heading gives the shipped model's accuracy on the real writers kept out, then MNIST's, then the share
+    of unseen non-digits it refuses; a model trained before either (no such figure in its metadata) still serves,
+    with the figures it has."""
     classifier, metadata = load_classifier(MODEL_DIR)
 
     def heading(metadata: dict) -> str:
@@ -103,5 +104,8 @@ def test_the_page_states_the_figure_on_people_it_never_saw_first():
     text = heading(metadata)
     assert text.index(f"{writers['accuracy']:.2%}") < text.index(f"{metadata['test_accuracy']:.2%}")
     assert f"{writers['writers']} writers it never saw" in text
-    older = {key: value for key, value in metadata.items() if key != "writers_validation"}
+    assert f"\"not a digit\" to {metadata['negatives_validation']['refused']:.1%}" in text
+    before_negatives = {key: value for key, value in metadata.items() if key != "negatives_validation"}
+    assert "not a digit" not in heading(before_negatives) and f"{writers['accuracy']:.2%}" in heading(before_negatives)
+    older = {key: value for key, value in before_negatives.items() if key != "writers_validation"}
     assert "writers" not in heading(older) and f"{metadata['test_accuracy']:.2%}" in heading(older)
