@@ -66,6 +66,15 @@ def full_writers_validation(handwriting_dir):
     return load_writers(handwriting_dir, which=("validation",))["validation"]
 
 
+@pytest.fixture(scope="session")
+def full_negatives_validation(handwriting_dir):
+    """The drawings that are no digit kept out (whole writers, whole kinds), drawn now from $HANDWRITING_DIR:
+    slow, so once a session."""
+    from training.negatives import load_negatives
+
+    return load_negatives(handwriting_dir, which=("validation",))["validation"]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """python -m app with 1 MB uploads, for one test module: its URL (test_bad_input.py has its own)."""

@@ -37,6 +37,7 @@ from tests.support.browser import (
 from tests.support.drawing import STAR
 from tests.support.paths import REPO
 from tests.support.server import logged_requests, run_app, stop_app
+from tests.support.shipped import needs_refusing_model
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 
@@ -115,6 +116,7 @@ def test_a_wrong_answer_is_corrected_with_one_click_and_kept(page, app_process, 
     expect(meant).to_be_visible()  # offered again with the next answer
 
 
+@needs_refusing_model
 def test_a_star_is_not_a_digit_and_can_be_corrected_to_the_digit_meant(page, app_process):
     """On the shipped model: a star drawn with the mouse shows "not a digit" as the label's top class, says so
     in words with the digits it resembles, and still offers "Wrong? It was…" (0-9 only); a click keeps it with

@@ -36,6 +36,7 @@ from tests.support.manifests import needs_kubectl, render
 from tests.support.paths import BROWSER_COMPOSITE
 from tests.support.replicas import Replicas
 from tests.support.server import metric_samples, run_app, stop_app
+from tests.support.shipped import needs_refusing_model
 
 SEVEN = BROWSER_COMPOSITE.read_bytes()  # a 7 drawn in Chromium
 
@@ -102,6 +103,7 @@ def test_a_correction_agreeing_with_the_answer_is_a_confirmation(store):
     assert metric_samples(url)[key] >= 1
 
 
+@needs_refusing_model
 def test_a_not_a_digit_answer_is_corrected_and_kept_with_what_was_answered(store):
     """On the shipped model, which says a star is not a digit: the person says it is a 3 (wrong, but theirs to
     say); the record's `answered` is NOT_A_DIGIT, and the thanks say what the model said."""

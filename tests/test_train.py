@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 def test_writes_every_output(trained):
     names = {path.name for path in trained.iterdir()}
     pictures = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png",
-                "writers_confusion_matrix.png"}
+                "writers_confusion_matrix.png", "refusals.png"}
     assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, *pictures}
     for png in pictures:
         assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -140,3 +140,23 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
         train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "0"])
     assert exit_info.value.code == 2
     assert "--epochs and --batch-size must be >= 1" in capsys.readouterr().err
+
+
+def test_starts_from_a_model_trained_before_not_a_digit():
+    """--init: every weight of the shipped network is carried over; a model with only the digits' outputs gets the
+    "not a digit" output added, which starts fresh."""
+    import keras
+
+    from tests.support.paths import MODEL_DIR
+    from training.model import build_model
+
+    model = build_model()
+    fresh = model.get_weights()[-2:]
+    train.start_from(model, MODEL_DIR)
+    shipped = keras.saving.load_model(MODEL_DIR / KERAS_FILE).get_weights()
+    started = model.get_weights()
+    for mine, theirs in zip(started[:-2], shipped[:-2], strict=True):
+        assert np.array_equal(mine, theirs)
+    width = shipped[-1].shape[0]
+    assert np.array_equal(started[-2][:, :width], shipped[-2]) and np.array_equal(started[-1][:width], shipped[-1])
+    assert np.array_equal(started[-2][:, width:], fresh[0][:, width:])

@@ -46,6 +46,7 @@ GROUPS = ("styles", "datasets", "sources")  # what a set may name for each image
 NEGATIVE_GROUPS = ("groups", "datasets", "kinds")  # what the negatives name for each drawing
 MATRIX_TITLES = {"style_validation": "Style set (held-out fonts and templates)",  # confusion matrices: set -> title
                  "writers_validation": "Real writers kept out"}
+REFUSALS_PICTURE = "refusals.png"  # plot_refusals' examples, beside the confusion matrices
 MAX_DIGITS_REFUSED = 0.003  # the gate's default: digits answered "not a digit", on each set of real digits
 MAX_DIGIT_DROP = 0.005  # with --served: how far below the model in service a digit may fall (about 5 test images)
 
@@ -171,6 +172,39 @@ def plot_confusion_matrix(confusion: list[list[int]], path: Path, title: str = "
     plt.close(fig)
 
 
+def plot_refusals(sets: dict[str, dict[str, np.ndarray]], probabilities: dict[str, np.ndarray], path: Path,
+                  per_row: int = 12) -> None:
+    """Examples as a PNG: kept-out drawings answered "not a digit" (one of each kind first), those read as a
+    digit instead, and the real digits answered "not a digit" (the real writers kept out, then MNIST's test set).
+    Nothing is drawn without the negatives."""
+    if "negatives_validation" not in sets:
+        return
+    plt = _pyplot()
+    negatives, answered = sets["negatives_validation"], probabilities["negatives_validation"].argmax(axis=1)
+    refused = np.flatnonzero(answered == NOT_A_DIGIT)
+    _, first_of_kind = np.unique(negatives["kinds"][refused], return_index=True)
+    rows = [("said \"not a digit\"", [(negatives["images"][i], negatives["kinds"][i].split(":")[1][:8])
+                                       for i in refused[np.sort(first_of_kind)][:per_row]]),
+            ("read as a digit", [(negatives["images"][i], f"{negatives['kinds'][i].split(':')[1][:6]}→{answered[i]}")
+                                 for i in np.flatnonzero(answered != NOT_A_DIGIT)[:per_row]])]
+    digits = [(sets[name]["images"][i], f"{sets[name]['labels'][i]} ({'writer' if name[0] == 'w' else 'MNIST'})")
+              for name in ("writers_validation", "mnist_test") if name in sets
+              for i in np.flatnonzero(probabilities[name].argmax(axis=1) == NOT_A_DIGIT)]
+    rows.append(("digits said \"not a digit\"", digits[:per_row]))
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 0.9, len(rows) * 1.25))
+    for (title, examples), row in zip(rows, axes, strict=True):
+        for column, ax in enumerate(row):
+            ax.axis("off")
+            if column < len(examples):
+                ax.imshow(examples[column][0], cmap="gray", vmin=0, vmax=255)
+                ax.set_title(examples[column][1], fontsize=7)
+        row[0].text(-0.15, 0.5, title if examples else f"{title}: none", fontsize=8, ha="right", va="center",
+                    transform=row[0].transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
 def plot_training_curves(history: dict[str, list[float]], path: Path) -> None:
     """Loss and error rate per epoch, training and validation, as a PNG."""
     plt = _pyplot()
@@ -279,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = validation_sets(mnist, load_style_set(args.styles) if args.styles else None,
                            load_writers(args.writers, which=("validation",)) if args.writers else None, corrections,
                            load_negatives(args.negatives, which=("validation",)) if args.negatives else None)
-    measured, _ = evaluate(args.model / TFLITE_FILE, sets)
+    measured, probabilities = evaluate(args.model / TFLITE_FILE, sets)
     metrics = {**measured.pop("mnist_test"), **measured}
     if args.served:
         metrics["served_per_class_accuracy"] = evaluate(args.served / TFLITE_FILE, {"mnist_test": sets["mnist_test"]}
@@ -292,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         write_plots(metrics, args.out)
+        plot_refusals(sets, probabilities, args.out / REFUSALS_PICTURE)
     failures = gate_failures(metrics, {"accuracy": args.min_accuracy,
                                        "style_validation.accuracy": args.min_style_accuracy,
                                        "writers_validation.accuracy": args.min_writer_accuracy,

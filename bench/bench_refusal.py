@@ -1,0 +1,64 @@
+"""Before and after "not a digit": models side by side on the same kept-out sets, the refusals they make.
+
+    python bench/bench_refusal.py --data ../shared/data/mnist --handwriting ../shared/data/handwriting \
+        --model app/model --model OLD_MODEL_DIR [--threshold 0.99]
+
+A row per model and way of refusing: its "not a digit" class (argmax), and for every model a threshold on the
+top digit probability (refused when below), the way one would refuse without that class. Columns: the share
+refused of each group of negatives kept out (training/negatives.py), and of the real digits (MNIST's test set,
+the real writers kept out), and MNIST's test accuracy counting a refusal as an error.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.classifier import load_classifier  # noqa: E402
+from app.contract import NOT_A_DIGIT, NUM_DIGITS  # noqa: E402
+from tests.support.table import markdown_table  # noqa: E402
+from training.data import load_mnist, to_model_input  # noqa: E402
+from training.negatives import load_negatives  # noqa: E402
+from training.strokes import load_writers  # noqa: E402
+
+GROUPS = ("unseen writers", "unseen characters", "generated", "unseen shapes")
+
+
+def refusals(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Which rows are refused: answered "not a digit", or (with a threshold) whose top digit is less likely."""
+    if threshold is None:
+        return probabilities.argmax(axis=1) == NOT_A_DIGIT
+    return probabilities[:, :NUM_DIGITS].max(axis=1) < threshold
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the MNIST IDX folder")
+    parser.add_argument("--handwriting", required=True, help="the handwriting folder (pen strokes)")
+    parser.add_argument("--model", action="append", required=True, type=Path, help="a model folder (repeat)")
+    parser.add_argument("--threshold", type=float, default=0.99)
+    args = parser.parse_args()
+    mnist = load_mnist(args.data)
+    negatives = load_negatives(args.handwriting, which=("validation",))["validation"]
+    writers = load_writers(args.handwriting, which=("validation",))["validation"]
+    rows = []
+    for folder in args.model:
+        classifier, _ = load_classifier(folder)
+        read = {name: classifier.predict_many(to_model_input(images)) for name, images in
+                (("negatives", negatives["images"]), ("mnist", mnist.x_test), ("writers", writers["images"]))}
+        ways = ([None] if classifier.refuses_non_digits else []) + [args.threshold]
+        for threshold in ways:
+            refused = {name: refusals(p, threshold) for name, p in read.items()}
+            right = (read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test) & ~refused["mnist"]
+            rows.append((str(folder), "not a digit class" if threshold is None else f"top digit < {threshold:g}",
+                         *(f"{refused['negatives'][negatives['groups'] == group].mean():.1%}" for group in GROUPS),
+                         f"{refused['mnist'].mean():.2%}", f"{refused['writers'].mean():.2%}", f"{right.mean():.2%}"))
+    print(markdown_table(["model", "refused when", *(f"negatives: {group}" for group in GROUPS), "MNIST test refused",
+                          "real writers refused", "MNIST test right"], rows))
+
+
+if __name__ == "__main__":
+    main()
