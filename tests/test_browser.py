@@ -20,7 +20,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.contract import NOT_A_DIGIT, NOT_A_DIGIT_NAME
 from app.feedback import read_record, record_paths
 from tests.support.browser import (
     ONE,
@@ -34,10 +33,8 @@ from tests.support.browser import (
     from_template,
     open_app,
 )
-from tests.support.drawing import STAR
 from tests.support.paths import REPO
 from tests.support.server import logged_requests, run_app, stop_app
-from tests.support.shipped import needs_refusing_model
 
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 
@@ -114,27 +111,6 @@ def test_a_wrong_answer_is_corrected_with_one_click_and_kept(page, app_process, 
     draw(page, ZERO)
     expect_reads(page, "0")
     expect(meant).to_be_visible()  # offered again with the next answer
-
-
-@needs_refusing_model
-def test_a_star_is_not_a_digit_and_can_be_corrected_to_the_digit_meant(page, app_process):
-    """On the shipped model: a star drawn with the mouse shows "not a digit" as the label's top class, says so
-    in words with the digits it resembles, and still offers "Wrong? It was…" (0-9 only); a click keeps it with
-    the digit meant, answered NOT_A_DIGIT."""
-    meant = page.locator("#meant")
-    kept_before = record_paths(app_process.corrections)
-    draw(page, STAR)
-    expect_reads(page, NOT_A_DIGIT_NAME)
-    expect(page.get_by_text("That does not look like a digit: of the digits, it looks most like")).to_be_visible()
-    expect(meant).to_be_visible()
-    expect(meant.get_by_role("button")).to_have_text([str(digit) for digit in range(10)])
-    meant.get_by_role("button", name="3", exact=True).click()
-    expect(page.get_by_text("Thank you: kept as a 3 (the model said it was not a digit)")).to_be_visible()
-    expect(meant).to_be_hidden()
-    [new] = [path for path in record_paths(app_process.corrections) if path not in kept_before]
-    assert (read_record(new).meant, read_record(new).answered) == (3, NOT_A_DIGIT)
-    clear_canvas(page)
-    expect_empty(page)
 
 
 def test_the_brush_stays_selected_after_clearing(page):

@@ -30,13 +30,12 @@ from app.feedback import (
     record_paths,
 )
 from app.preprocess import preprocess_sketch
-from tests.support.drawing import STAR, browser_png, drawn_canvases, paint
+from tests.support.drawing import browser_png, drawn_canvases
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.manifests import needs_kubectl, render
 from tests.support.paths import BROWSER_COMPOSITE
 from tests.support.replicas import Replicas
 from tests.support.server import metric_samples, run_app, stop_app
-from tests.support.shipped import needs_refusing_model
 
 SEVEN = BROWSER_COMPOSITE.read_bytes()  # a 7 drawn in Chromium
 
@@ -101,24 +100,6 @@ def test_a_correction_agreeing_with_the_answer_is_a_confirmation(store):
     assert read_record(record_paths(folder)[0]).verdict == "right"
     key = ("digits_feedback_total", (("answered", "7"), ("meant", "7"), ("verdict", "right")))
     assert metric_samples(url)[key] >= 1
-
-
-@needs_refusing_model
-def test_a_not_a_digit_answer_is_corrected_and_kept_with_what_was_answered(store):
-    """On the shipped model, which says a star is not a digit: the person says it is a 3 (wrong, but theirs to
-    say); the record's `answered` is NOT_A_DIGIT, and the thanks say what the model said."""
-    url, folder = store
-    before = metric_samples(url)
-    response = send(url, browser_png(paint(STAR)), 3)
-    assert response.status_code == 201, response.text
-    told = response.json()
-    assert (told["meant"], told["answered"], told["verdict"]) == ("3", "not a digit", "wrong")
-    assert told["message"] == ("Thank you: kept as a 3 (the model said it was not a digit). "
-                               "It will help the next training.")
-    [path] = record_paths(folder)
-    assert (read_record(path).meant, read_record(path).answered) == (3, NOT_A_DIGIT)
-    key = ("digits_feedback_total", (("answered", "not a digit"), ("meant", "3"), ("verdict", "wrong")))
-    assert metric_samples(url)[key] - before.get(key, 0) == 1
 
 
 def test_a_record_answers_a_digit_or_not_a_digit_and_means_a_digit(tmp_path):

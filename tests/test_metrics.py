@@ -12,11 +12,10 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.contract import METADATA_FILE
-from tests.support.drawing import STAR, browser_png, draw_digit, paint
+from tests.support.drawing import browser_png, draw_digit
 from tests.support.gradio_api import call_predict, sketch, upload, uploaded_sketch
 from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples, run_app
-from tests.support.shipped import needs_refusing_model
 
 
 @pytest.fixture(scope="module")
@@ -112,22 +111,6 @@ def test_a_predictions_log_line_carries_the_callers_request_id(server, mnist_sli
     assert event == "complete"
     prediction = wait_for_log_line(log, message="prediction", request_id="draw-5")
     assert prediction["digit"] == str(mnist_slice.y_test[5]) and 0 < prediction["confidence"] <= 1
-
-
-@needs_refusing_model
-def test_not_a_digit_is_counted_and_logged_apart_from_the_digits(server):
-    url, log = server
-    before = metric_samples(url)
-    event, _ = call_predict(url, [uploaded_sketch(upload(url, browser_png(paint(STAR))))],
-                            headers={"X-Request-ID": "star-1"})
-    assert event == "complete"
-    refusal = wait_for_log_line(log, message="not a digit", request_id="star-1")
-    assert refusal["digit"] is None and 0.5 < refusal["confidence"] <= 1
-    after = metric_samples(url)
-    key = ("digits_not_a_digit_total", ())
-    assert after[key] - before.get(key, 0) == 1
-    predictions = [key for key in after if key[0] == "digits_predictions_total"]
-    assert sum(after[key] - before.get(key, 0) for key in predictions) == 0
 
 
 def test_the_api_still_takes_one_input(server):

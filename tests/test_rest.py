@@ -19,12 +19,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from app.contract import DIGITS, METADATA_FILE
+from app.contract import METADATA_FILE
 from tests.support.browser import VIEWPORT
-from tests.support.drawing import HASH, STAR, browser_png, draw_digit, huge_png_header, paint, png_bytes
+from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
 from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples
-from tests.support.shipped import needs_refusing_model
 
 
 def post_file(url: str, content: bytes, name: str = "digit.png") -> httpx.Response:
@@ -60,29 +59,6 @@ def test_a_blank_picture_is_nothing_to_read_never_a_digit(server):
         answer = post_file(server, picture).json()
         assert answer["outcome"] == "nothing_drawn" and answer["digit"] is None and answer["top"] == []
         assert answer["message"].startswith("Nothing to read: ")
-
-
-@needs_refusing_model
-@pytest.mark.parametrize("strokes", [STAR, HASH], ids=["star", "hash"])
-def test_a_drawing_that_is_no_digit_is_not_a_digit_with_the_digits_it_resembles(server, strokes):
-    """On the shipped model: "not_a_digit", no digit, the 3 digits it resembles most (their probabilities as the
-    model gave them, so small) and named in that order in the message; counted apart from the digits."""
-
-    def counted() -> tuple[float, float]:
-        samples = metric_samples(server)
-        return (samples.get(("digits_not_a_digit_total", ()), 0.0),
-                sum(value for (name, _), value in samples.items() if name == "digits_predictions_total"))
-
-    before = counted()
-    answer = post_body(server, browser_png(paint(strokes))).json()
-    assert answer["outcome"] == "not_a_digit" and answer["digit"] is None, answer
-    top = [guess["digit"] for guess in answer["top"]]
-    assert len(top) == 3 and set(top) <= set(DIGITS)
-    probabilities = [guess["probability"] for guess in answer["top"]]
-    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) < 0.5
-    assert answer["message"] == ("That does not look like a digit: of the digits, it looks most like "
-                                 f"{top[0]}, then {top[1]}, then {top[2]}.")
-    assert counted() == (before[0] + 1, before[1])
 
 
 @pytest.mark.parametrize("send", [post_file, post_body], ids=["multipart", "raw"])

@@ -13,13 +13,13 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from app.contract import DIGITS, METADATA_FILE, NOT_A_DIGIT_NAME
+from app.contract import METADATA_FILE
 from app.gradio_overrides import STUB_REWRITING_GRADIO
-from tests.support.drawing import STAR, browser_png, draw_digit, huge_png_header, paint
+from tests.support.drawing import browser_png, draw_digit, huge_png_header
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.paths import MODEL_DIR, REPO
 from tests.support.server import free_port
-from tests.support.shipped import REFUSES, needs_refusing_model
+from tests.support.shipped import REFUSES
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +65,6 @@ def test_nothing_to_read_gives_an_empty_label(client, tmp_path):
     Image.new("RGB", (800, 800), "white").save(white)
     assert client.predict(sketch(white), api_name="/predict") == {}
     assert client.predict(sketchpad_value(), api_name="/predict") == {}
-
-
-@needs_refusing_model
-def test_a_program_tells_a_digit_not_a_digit_and_nothing_drawn_apart(client, mnist_slice, tmp_path):
-    """The Label's value: a digit as its label, "not a digit" as its label (a star, on the shipped model), and
-    an empty value for a blank canvas; the confidences are the three likeliest classes either way."""
-    digit, star, blank = tmp_path / "digit.png", tmp_path / "star.png", tmp_path / "blank.png"
-    digit.write_bytes(browser_png(draw_digit(mnist_slice.x_test[0], np.random.default_rng(3))))
-    star.write_bytes(browser_png(paint(STAR)))
-    Image.new("RGB", (800, 800), "white").save(blank)
-    read, refused = (client.predict(sketch(path), api_name="/predict") for path in (digit, star))
-    assert read["label"] == str(mnist_slice.y_test[0]) and read["label"] in DIGITS
-    assert refused["label"] == NOT_A_DIGIT_NAME, refused
-    assert [c["label"] for c in refused["confidences"]][0] == NOT_A_DIGIT_NAME and len(refused["confidences"]) == 3
-    assert {c["label"] for c in refused["confidences"][1:]} <= set(DIGITS)
-    assert client.predict(sketch(blank), api_name="/predict") == {}
 
 
 def test_a_plain_photo_of_a_digit_in_any_size(client, mnist_slice, tmp_path):

@@ -8,16 +8,15 @@ from gradio.data_classes import DataWithFiles, FileData
 from PIL import Image
 
 from app.classifier import load_classifier
-from app.contract import DIGITS, NOT_A_DIGIT_NAME
+from app.contract import DIGITS
 from app.feedback import FeedbackStore
 from app.gradio_overrides import Drawings
 from app.limits import CorrectionLimits
 from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, build_ui, predict
-from tests.support.drawing import STAR, browser_png, paint
 from tests.support.gradio_api import sketchpad_value
 from tests.support.paths import MODEL_DIR
-from tests.support.shipped import REFUSES, needs_refusing_model
+from tests.support.shipped import REFUSES
 
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
@@ -39,16 +38,6 @@ def test_nothing_to_read_is_an_empty_label_and_a_message():
     label, seen, message = predict(classifier, Metrics({}), sketchpad_value(white))
     assert label is None and seen is None
     assert message == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
-
-
-@needs_refusing_model
-def test_a_drawing_that_is_no_digit_tops_the_label_as_not_a_digit_and_says_so():
-    """On the shipped model: a star's label has "not a digit" first, and the message names the digits it
-    resembles."""
-    classifier, _ = load_classifier(MODEL_DIR)
-    label, seen, message = predict(classifier, Metrics({}), sketchpad_value(browser_png(paint(STAR))))
-    assert max(label, key=label.get) == NOT_A_DIGIT_NAME and seen.shape == (28, 28)
-    assert message.startswith("That does not look like a digit: of the digits, it looks most like ")
 
 
 def test_wrong_it_was_offers_the_digits_only():
