@@ -8,9 +8,11 @@ wires them. The styles step draws every template and font of the style set, but 
 (SMALL_SETS); then one epoch on 300 MNIST images, those, the real writers' training split and the negatives'
 ("not a digit": letters and symbols, and a few generated shapes of each kind, SMALL_SETS), both drawn from the
 shipped handwriting slice (tests/data/handwriting, the folder the `handwriting` data asset holds, every 100th
-recorded character), whose writers and negatives kept out are measured and gated on. The pipeline runs without
-corrections (no `corrections` input, as run_pipeline.py submits it without FEEDBACK_DIR); train and evaluate
-then run again with a corrections folder written by the app's FeedbackStore.
+recorded character), whose writers and negatives kept out are measured and gated on. The pipeline runs as
+run_pipeline.py --not-a-digit submits it (`negatives` the handwriting folder again, evaluate's refusal gates
+bound: NOT_A_DIGIT) and without corrections (no `corrections` input, as without FEEDBACK_DIR); train and
+evaluate then run again as a run without --not-a-digit (no negatives, no refusal gates), with a corrections
+folder written by the app's FeedbackStore.
 """
 
 import json
@@ -50,6 +52,10 @@ PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "
                    "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
                    "min_refused": 0.0, "max_digits_refused": 1.0}
 NO_GATES = {name: value for name, value in PIPELINE_INPUTS.items() if name.startswith(("min_", "max_"))}
+REFUSAL_GATES = ("min_refused", "max_digits_refused")
+# What run_pipeline.py --not-a-digit adds: the run's `negatives`, and evaluate's refusal gates bound.
+NOT_A_DIGIT = {"negatives": HANDWRITING_SLICE}
+NOT_A_DIGIT_BINDINGS = {gate: f"${{{{parent.inputs.{gate}}}}}" for gate in REFUSAL_GATES}
 # The recorded digits of the slice on each side of the split by writer (training/strokes.py), none unreadable.
 WRITER_DIGITS = {which: sum(writer_split(sample["writer"]) == which for sample in read_digits(HANDWRITING_SLICE))
                  for which in ("training", "validation")}
@@ -143,17 +149,28 @@ def snapshot(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pipeline_run(snapshot, tmp_path_factory):
-    """Run prep, train and evaluate in pipeline.yml's order and wiring; return each step's result and outputs."""
+    """Run prep, train and evaluate in pipeline.yml's order and wiring, with --not-a-digit's; return each step's
+    result and outputs."""
     work = tmp_path_factory.mktemp("pipeline")
     results, outputs = {}, {}
-    for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
-        component = small_component(job_name)
-        inputs = node_inputs(node, outputs)
-        inputs.update(NODE_INPUTS.get(job_name, {}))
-        outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
-        results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
-        assert results[job_name].returncode == 0, f"{job_name}:\n{results[job_name].stderr[-3000:]}"
+    PIPELINE_INPUTS.update(NOT_A_DIGIT)
+    try:
+        for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
+            if job_name == "evaluate":
+                node["inputs"].update(NOT_A_DIGIT_BINDINGS)
+            run_node(job_name, node, outputs, results, work, snapshot)
+    finally:
+        del PIPELINE_INPUTS["negatives"]
     return results, outputs
+
+
+def run_node(job_name, node, outputs, results, work, snapshot) -> None:
+    """Run one step as pipeline.yml wires it, its outputs under work; it must pass."""
+    component = small_component(job_name)
+    inputs = {**node_inputs(node, outputs), **NODE_INPUTS.get(job_name, {})}
+    outputs[job_name] = {name: work / job_name / name for name in component["outputs"]}
+    results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
+    assert results[job_name].returncode == 0, f"{job_name}:\n{results[job_name].stderr[-3000:]}"
 
 
 def test_prep_writes_the_checked_arrays_the_loader_reads(pipeline_run, mnist_slice):
@@ -183,7 +200,8 @@ def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
     _, outputs = pipeline_run
     model_dir = outputs["train"]["model"]
     assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png",
-            "style_confusion_matrix.png", "writers_confusion_matrix.png"} == {path.name for path in model_dir.iterdir()}
+            "style_confusion_matrix.png", "writers_confusion_matrix.png",
+            "refusals.png"} == {path.name for path in model_dir.iterdir()}  # refusals.png: with the negatives
     _, metadata = load_classifier(model_dir)
     styles = load_style_set(outputs["styles"]["styles"] / STYLE_SET_FILE)
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["test_images"] == 200
@@ -207,7 +225,7 @@ def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     _, outputs = pipeline_run
     report = outputs["evaluate"]["report"]
     plots = {"confusion_matrix.png", "style_confusion_matrix.png", "writers_confusion_matrix.png"}
-    assert {path.name for path in report.iterdir()} == {"metrics.json", *plots}
+    assert {path.name for path in report.iterdir()} == {"metrics.json", "refusals.png", *plots}  # with negatives
     for plot in plots:
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((report / "metrics.json").read_text())
@@ -227,11 +245,12 @@ def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     assert metrics["refused"] == trained["refused"]  # MNIST's test digits answered "not a digit"
 
 
-def test_train_and_evaluate_are_given_the_handwriting_folder(pipeline_run):
+def test_with_not_a_digit_train_and_evaluate_are_given_the_handwriting_folder_twice(pipeline_run):
     results, _ = pipeline_run
     for name in ("train", "evaluate"):
         assert f"--writers {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
         assert f"--negatives {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
+    assert "--min-refused 0.0 --max-digits-refused 1.0 " in results["evaluate"].args[-1]
 
 
 def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_path):
@@ -246,7 +265,7 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
                      "min_refused": negatives["worst_group_refused"],
                      "max_digits_refused": max(metrics["refused"], writers["refused"])}
     inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **at_every_gate}
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **NOT_A_DIGIT, **at_every_gate}
 
     def gate(name, **thresholds):
         return run_component(component, {**inputs, **thresholds}, {"report": tmp_path / name}, snapshot)
@@ -302,8 +321,9 @@ def corrections_folder(folder: Path, served_right: bool, mnist_slice) -> Path:
 
 @pytest.fixture(scope="module")
 def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
-    """Train and evaluate again as pipeline.yml wires them, now with `corrections`: a folder whose model in
-    service answered every record as meant, so a new model can only be worse on its kept-out records."""
+    """Train and evaluate again as pipeline.yml wires them, now with `corrections` and without --not-a-digit (no
+    negatives, no refusal gates): a folder whose model in service answered every record as meant, so a new model
+    can only be worse on its kept-out records."""
     _, pipeline_outputs = pipeline_run
     work = tmp_path_factory.mktemp("corrections")
     folder = corrections_folder(work / "feedback", served_right=True, mnist_slice=mnist_slice)
@@ -339,6 +359,15 @@ def test_with_corrections_train_and_evaluate_get_the_folder(corrections_run):
         assert f"--feedback {shlex.quote(str(folder))}" in results[name].args[-1], name
     assert "feedback_validation" in json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
     assert "feedback_validation" in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
+
+
+def test_without_not_a_digit_train_and_evaluate_learn_and_gate_on_the_digits_only(corrections_run):
+    results, outputs, _ = corrections_run
+    for name in ("train", "evaluate"):
+        assert "--negatives" not in results[name].args[-1] and "-refused" not in results[name].args[-1], name
+    metadata = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert "negatives_validation" not in metadata and not metadata["training"].get("negatives_images")
+    assert "negatives_validation" not in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
 
 
 def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_kept_out_corrections(

@@ -51,6 +51,8 @@ with warnings.catch_warnings():
 # pipeline job's input cannot be optional, and the SDK refuses one without a value. Only an optional component
 # input may be bound to one.
 RUN_INPUTS = aml_run.definitions.RUN_INPUTS
+# Declared in pipeline.yml, bound to evaluate only by a run with the negatives (run_pipeline.py --not-a-digit).
+RUN_BOUND_GATES = set(aml_run.definitions.REFUSAL_GATES)
 FEEDBACK_FLAG = "$[[--feedback ${{inputs.feedback}}]]"  # Azure ML's syntax for an optional input's argument
 HANDWRITING_FILES = (*DIGIT_FILES.values(), *CHARACTER_FILES.values())  # what the handwriting folder holds
 REFUSAL_GATES = (("min_refused", "--min-refused"), ("max_digits_refused", "--max-digits-refused"))
@@ -89,7 +91,8 @@ def binding_problems(pipeline: dict) -> list[str]:
             if "default" not in spec and not spec.get("optional") and name not in (node.get("inputs") or {}):
                 problems.append(f"jobs.{job_name}.inputs.{name}: required by its component, not bound")
         earlier_jobs[job_name] = set(component.get("outputs") or {})
-    problems += [f"inputs.{name}: used by no job" for name in pipeline["inputs"] if name not in used_inputs]
+    problems += [f"inputs.{name}: used by no job" for name in pipeline["inputs"]
+                 if name not in used_inputs | RUN_BOUND_GATES]
     problems += [f"outputs.{name}: bound {bound_outputs.count(name)} times, expected once"
                  for name in pipeline["outputs"] if bound_outputs.count(name) != 1]
     return problems
@@ -204,7 +207,8 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_accuracy"), "jobs.evaluate.inputs.min_accuracy"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_writer_digit_accuracy"),
      "jobs.evaluate.inputs.min_writer_digit_accuracy"),
-    (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_refused"), "jobs.evaluate.inputs.min_refused"),
+    (lambda p: p["jobs"]["evaluate"]["inputs"].update(negatives="${{parent.inputs.negative}}"),
+     "jobs.evaluate.inputs.negatives"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(max_digits_refused="${{parent.inputs.max_digit_refused}}"),
      "jobs.evaluate.inputs.max_digits_refused"),
     (lambda p: p["jobs"]["train"]["inputs"].pop("writers"), "jobs.train.inputs.writers"),
@@ -222,7 +226,7 @@ def test_pipeline_bindings_refer_to_what_exists():
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.epochs}}"),
      "jobs.evaluate.inputs.min_accuracy"),  # a run's input, left out without --epochs: not for a required input
 ], ids=["job", "job output", "pipeline input", "pipeline output", "component input", "unbound input",
-        "unbound input without a default", "unbound gate", "unbound writer gate", "unbound refusal gate",
+        "unbound input without a default", "unbound gate", "unbound writer gate", "negatives misspelled",
         "refusal gate misspelled", "unbound writers",
         "writers input misspelled", "unused pipeline input", "later job", "run input misspelled",
         "run input for a required input", "corrections for the writers", "epochs for a required input"])
@@ -274,9 +278,12 @@ def test_train_and_evaluate_take_the_real_writers_folder_always(name):
     command = read_yaml(COMPONENT_YAMLS[name])["command"]
     assert "--writers ${{inputs.writers}} " in command
     assert "$[[--writers" not in command and command.count("--writers") == 1  # not optional: always passed
-    # The negatives ("not a digit") are the same folder's letters and symbols: always passed, the same input.
-    assert "--negatives ${{inputs.writers}} " in command
-    assert "$[[--negatives" not in command and command.count("--negatives") == 1
+    # The negatives ("not a digit", opt-in): the same folder's letters and symbols, an optional input of their own.
+    assert "$[[--negatives ${{inputs.negatives}}]]" in command and command.count("--negatives") == 1
+    spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["negatives"]
+    assert spec["type"] == "uri_folder" and spec["optional"] is True and "default" not in spec
+    assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["negatives"] == "${{parent.inputs.negatives}}"
+    assert "negatives" not in read_yaml(PIPELINE_YAML)["inputs"]  # a run adds it (RUN_INPUTS)
     assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["writers"] == "${{parent.inputs.raw_writers}}"
     component = load_component(COMPONENT_YAMLS[name])
     assert component.inputs["writers"].optional is not True
@@ -299,18 +306,31 @@ def test_evaluate_gates_on_the_real_writers_with_the_pipelines_thresholds():
     assert "min_writer_accuracy" not in read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"]
 
 
-def test_evaluate_gates_on_the_refusals_with_the_pipelines_thresholds():
+def test_evaluate_gates_on_the_refusals_with_the_pipelines_thresholds_only_with_the_negatives():
     """min_refused: each group of the negatives kept out refused at least that share; max_digits_refused: at
-    most that share of MNIST's test digits and of the real writers kept out answered "not a digit"."""
+    most that share of MNIST's test digits and of the real writers kept out answered "not a digit". Optional, and
+    bound only with the negatives: --min-refused without --negatives is training.evaluate's usage error."""
     component = read_yaml(COMPONENT_YAMLS["evaluate"])
     pipeline = read_yaml(PIPELINE_YAML)
     for gate, flag in REFUSAL_GATES:
-        assert component["inputs"][gate] == {"type": "number", "min": 0, "max": 1}
-        assert f"{flag} ${{{{inputs.{gate}}}}}" in component["command"] and component["command"].count(flag) == 1
-        assert pipeline["jobs"]["evaluate"]["inputs"][gate] == f"${{{{parent.inputs.{gate}}}}}"
-        assert gate not in pipeline["jobs"]["train"]["inputs"]
+        assert component["inputs"][gate] == {"type": "number", "optional": True, "min": 0, "max": 1}
+        assert f"$[[{flag} ${{{{inputs.{gate}}}}}]]" in component["command"] and component["command"].count(flag) == 1
+        for name in ("train", "evaluate"):
+            assert gate not in pipeline["jobs"][name]["inputs"]
     assert pipeline["inputs"]["min_refused"] == 0.95
     assert pipeline["inputs"]["max_digits_refused"] == MAX_DIGITS_REFUSED  # training/evaluate.py's target
+    default = load_job(PIPELINE_YAML)._to_rest_object().as_dict()["properties"]
+    assert not RUN_BOUND_GATES & set(default["jobs"]["evaluate"]["inputs"])  # `negatives`: as `feedback`
+    assert "negatives" not in default["inputs"]
+    _, _, opted_in = aml_run.definitions.load_definitions(negatives=True)
+    opted_in.inputs.negatives = Input(type="uri_folder", path="azureml:handwriting:1")
+    result = opted_in._validate()
+    assert result.passed, result.error_messages
+    rest = opted_in._to_rest_object().as_dict()["properties"]
+    for gate, _ in REFUSAL_GATES:
+        assert rest["jobs"]["evaluate"]["inputs"][gate]["value"] == f"${{{{parent.inputs.{gate}}}}}"
+    for name in ("train", "evaluate"):
+        assert rest["jobs"][name]["inputs"]["negatives"]["value"] == "${{parent.inputs.negatives}}"
 
 
 def test_the_pipeline_says_what_it_trains_and_credits_the_handwriting_data():

@@ -31,15 +31,21 @@ FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accur
 METADATA_FIGURES = {"accuracy": ("test_accuracy",), "style_accuracy": ("style_validation", "accuracy"),
                     "writer_accuracy": ("writers_validation", "accuracy"),
                     "refused": ("negatives_validation", "refused"), "digits_refused": ("writers_validation", "refused")}
+# The figure a model trained without the negatives (run_pipeline.py without --not-a-digit) has not: neither
+# measured, nor tagged, nor compared.
+NEGATIVES_ONLY = {"refused"}
 # The tags a version registered before that data has not: such a version is compared without them.
 ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers",
                "refused": 'the class "not a digit"'}
 
 
 def metadata_figures(metadata: dict) -> dict[str, float]:
-    """METADATA_FIGURES from a model's metadata.json: a KeyError names the one missing ("style_validation.accuracy")."""
+    """METADATA_FIGURES from a model's metadata.json, NEGATIVES_ONLY's only when it was trained with the negatives:
+    a KeyError names the one missing ("style_validation.accuracy")."""
     figures = {}
     for tag, keys in METADATA_FIGURES.items():
+        if tag in NEGATIVES_ONLY and keys[0] not in metadata:
+            continue
         value = metadata
         for key in keys:
             if not isinstance(value, dict) or key not in value:
@@ -80,7 +86,7 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
     on MNIST, on the style set or on the real writers kept out, or refuses fewer of the negatives kept out. With no
     registered version, the evaluate step's gates alone decided; a version registered before the style set, the
     real writers or the negatives (no style_accuracy, writer_accuracy or refused tag) is compared on the figures
-    it has."""
+    it has, and a new model trained without the negatives (no refused figure) on the others."""
     if registered is None:
         print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
               "becomes the first", file=sys.stderr)
@@ -96,9 +102,13 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
         print(f"   {label} has no {listed(missing, 'or')} tag (registered before "
               f"{listed([ADDED_LATER[tag] for tag in missing], 'and')}): compared on "
               f"{listed([FIGURES[tag] for tag in FIGURES if tag in tags], 'and')} only", file=sys.stderr)
+    unmeasured = [tag for tag in NEGATIVES_ONLY if tag in tags and tag not in new]
+    if unmeasured:
+        print(f"   the model of job {job.name} was trained without the negatives (no --not-a-digit): not compared on "
+              f"{listed([FIGURES[tag] for tag in unmeasured], 'and')}", file=sys.stderr)
     with step(f"comparing with the registered model {label}"):
         worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
-                 if tag in tags and new[tag] < float(tags[tag]) - TAG_ROUNDING]
+                 if tag in tags and tag in new and new[tag] < float(tags[tag]) - TAG_ROUNDING]
     if worse:
         raise StepFailed(f"the model of job {job.name} is worse than the registered {label} "
                          f"({'; '.join(worse)}): not registered")
@@ -113,12 +123,15 @@ def register_model(ml_client: MLClient, job: Job, data: Data, writers: Data, cor
             "writers_version": str(writers.version), "git_commit": settings.git_commit, "pipeline_job": job.name}
     if corrections is not None:
         tags.update(feedback_asset=corrections.name, feedback_version=str(corrections.version))
+    files = "model.keras, model.tflite (served), metadata.json, plots."
     model = Model(
         name=settings.model_name, type=AssetTypes.CUSTOM_MODEL,
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
-        description="MNIST digit CNN, the digits and \"not a digit\": model.keras, model.tflite (served), "
-                    "metadata.json, plots. Trained on MNIST, the style set, real writers' pen strokes and, as \"not "
-                    f"a digit\", their letters and symbols and generated shapes: {CREDIT}; {CHARACTERS_CREDIT}",
+        description=(f"MNIST digit CNN, the digits and \"not a digit\": {files} Trained on MNIST, the style set, real "
+                     "writers' pen strokes and, as \"not a digit\", their letters and symbols and generated shapes: "
+                     f"{CREDIT}; {CHARACTERS_CREDIT}") if settings.not_a_digit else (
+                     f"MNIST digit CNN, the digits: {files} Trained on MNIST, the style set and real writers' pen "
+                     f"strokes: {CREDIT}"),
         tags=tags)
     with step(f"registering model {settings.model_name} from job {job.name}"):
         return ml_client.models.create_or_update(model)
@@ -132,8 +145,8 @@ def latest_model(ml_client: MLClient, settings: Settings) -> Model:
 
 def tag_figures(ml_client: MLClient, model: Model, metadata: dict) -> Model:
     """Add the checked METADATA_FIGURES (MNIST test accuracy, style set accuracy, real writers' accuracy, the
-    negatives and the real writers' digits refused) to the new version's tags (tags are the mutable part of a
-    version; the next run compares its model with them)."""
+    negatives refused when trained with them, the real writers' digits refused) to the new version's tags (tags
+    are the mutable part of a version; the next run compares its model with them)."""
     with step(f"tagging model {model.name}:{model.version} with its figures"):
         figures = {tag: f"{figure:.4f}" for tag, figure in metadata_figures(metadata).items()}
         model.tags = {**(model.tags or {}), **figures}
