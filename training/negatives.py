@@ -17,9 +17,7 @@ new drawings), unseen shapes.
 """
 
 import argparse
-import gzip
 import hashlib
-import json
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -32,8 +30,10 @@ from training.strokes import (
     HEIGHTS,
     KEPT_OUT_ONE_IN,
     draw_samples,
+    draw_shares,
     every,
     read_digits,
+    read_records,
     read_splits,
     save_splits,
     writer_split,
@@ -73,18 +73,10 @@ def kept_out_kinds(kinds) -> set[str]:
 def read_characters(folder: str | Path, like_digits: bool = False) -> list[dict]:
     """UNIPEN's letters and symbols, each with "kind" ("lowercase:a") and "dataset" added and the label
     NOT_A_DIGIT; those in LIKE_DIGITS only when `like_digits`."""
-    samples = []
-    for section, name in CHARACTER_FILES.items():
-        path = Path(folder) / name
-        try:
-            with gzip.open(path, "rt", encoding="utf-8") as file:
-                records = json.load(file)
-        except (OSError, ValueError, EOFError) as error:
-            raise ValueError(f"{path}: not a readable handwriting file ({error})") from None
-        samples += [{**record, "label": NOT_A_DIGIT, "character": record["label"], "dataset": f"unipen-{section}",
-                     "kind": f"{section}:{record['label']}"}
-                    for record in records if like_digits or record["label"] not in LIKE_DIGITS]
-    return samples
+    return [{**record, "label": NOT_A_DIGIT, "character": record["label"], "dataset": f"unipen-{section}",
+             "kind": f"{section}:{record['label']}"}
+            for section, name in CHARACTER_FILES.items() for record in read_records(Path(folder) / name)
+            if like_digits or record["label"] not in LIKE_DIGITS]
 
 
 def polyline(points, rng: np.random.Generator, jitter: float = 0.02) -> np.ndarray:
@@ -208,10 +200,7 @@ def negatives_set(folder: str | Path, which=tuple(SEEDS), workers: int = 2,
             chosen += generated_samples(split, per_kind, letters, digits)
             chosen = [{**sample, "group": group(sample, kept_out) if split == "validation" else "training"}
                       for sample in chosen]
-            shares = [chosen[i::workers] for i in range(workers)]
-            parts = list(pool.map(draw_samples, shares, [HEIGHTS[split]] * workers,
-                                  [SEEDS[split] * 100 + i for i in range(workers)], [CARRIED] * workers))
-            splits[split] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+            splits[split] = draw_shares(pool, workers, chosen, HEIGHTS[split], SEEDS[split], CARRIED)
     return splits
 
 

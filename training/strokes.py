@@ -75,18 +75,19 @@ def writer_split(writer: str) -> str:
     return "validation" if number % KEPT_OUT_ONE_IN == 0 else "training"
 
 
+def read_records(path: Path) -> list[dict]:
+    """One gzipped JSON file of recorded characters (the handwriting folder's format), or a ValueError naming it."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable handwriting file ({error})") from None
+
+
 def read_digits(folder: str | Path) -> list[dict]:
     """The recorded digits of every file in DIGIT_FILES, each with its "dataset" added."""
-    samples = []
-    for dataset, name in DIGIT_FILES.items():
-        path = Path(folder) / name
-        try:
-            with gzip.open(path, "rt", encoding="utf-8") as file:
-                records = json.load(file)
-        except (OSError, ValueError, EOFError) as error:
-            raise ValueError(f"{path}: not a readable handwriting file ({error})") from None
-        samples += [{**record, "dataset": dataset} for record in records]
-    return samples
+    return [{**record, "dataset": dataset} for dataset, name in DIGIT_FILES.items()
+            for record in read_records(Path(folder) / name)]
 
 
 def draw_samples(samples: list[dict], heights: tuple[float, float], seed: int,
@@ -122,11 +123,17 @@ def writers_set(folder: str | Path, which=tuple(SEEDS), workers: int = 2) -> dic
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for split in which:
             chosen = [sample for sample in samples if writer_split(sample["writer"]) == split]
-            shares = [chosen[i::workers] for i in range(workers)]
-            parts = list(pool.map(draw_samples, shares, [HEIGHTS[split]] * workers,
-                                  [SEEDS[split] * 100 + i for i in range(workers)]))
-            splits[split] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+            splits[split] = draw_shares(pool, workers, chosen, HEIGHTS[split], SEEDS[split])
     return splits
+
+
+def draw_shares(pool: ProcessPoolExecutor, workers: int, samples: list[dict], heights: tuple[float, float],
+                seed: int, carried: tuple[str, ...] = ("dataset", "source", "writer")) -> dict[str, np.ndarray]:
+    """draw_samples over `pool`'s `workers` processes, each a fixed share with its own seed, joined in a fixed
+    order: the result does not depend on timing."""
+    parts = list(pool.map(draw_samples, [samples[i::workers] for i in range(workers)], [heights] * workers,
+                          [seed * 100 + i for i in range(workers)], [carried] * workers))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def save_splits(path, splits: dict[str, dict[str, np.ndarray]]) -> None:
