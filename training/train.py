@@ -198,19 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"style set from {args.styles or 'training/styles.py'}: "
           + ", ".join(f"{len(data['labels'])} {which}" for which, data in styles.items()))
     writers = load_writers(args.writers) if args.writers else None
-    if writers:
-        print(f"real writers from {args.writers}: " + ", ".join(f"{len(data['labels'])} {which} digits by "
-                                                                 f"{len(set(data['writers']))} writers"
-                                                                 for which, data in writers.items()))
-    else:
-        print("no --writers: trained and measured without the real writers", file=sys.stderr)
+    describe_splits("real writers", args.writers, writers, "digits", "writers",
+                    "no --writers: trained and measured without the real writers")
     negatives = load_negatives(args.negatives) if args.negatives else None
-    if negatives:
-        print(f"negatives from {args.negatives}: " + ", ".join(f"{len(data['labels'])} {which} drawings of "
-                                                               f"{len(set(data['kinds']))} kinds"
-                                                               for which, data in negatives.items()))
-    else:
-        print("no --negatives: the model never learns to say \"not a digit\"", file=sys.stderr)
+    describe_splits("negatives", args.negatives, negatives, "drawings", "kinds",
+                    "no --negatives: the model never learns to say \"not a digit\"")
     # read before training: a bad folder fails now
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     extra = {"style": styles["training"], "writers": writers and writers["training"],
@@ -258,6 +250,16 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_feedback(measured["feedback_validation"]))
     print(f"wrote {path.parent}")
     return 0
+
+
+def describe_splits(name: str, source, splits: dict | None, unit: str, key: str, missing: str) -> None:
+    """One line on a set read: how many of each split, by how many distinct `key` (writers, kinds); or, when it
+    was not given, `missing` on stderr."""
+    if splits is None:
+        print(missing, file=sys.stderr)
+        return
+    print(f"{name} from {source}: " + ", ".join(f"{len(data['labels'])} {which} {unit} by {len(set(data[key]))} "
+                                                f"{key}" for which, data in splits.items()))
 
 
 def summary_line(tflite: dict, keras_metrics: dict, agreement: float, measured: dict, run: dict) -> str:
