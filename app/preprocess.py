@@ -22,8 +22,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from app.contract import IMAGE_SIZE, check_input
 
 DIGIT_BOX = 20  # MNIST fits each digit into 20x20 ...
-MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (a 40-megapixel photo is plenty)
-MAX_FULL_DECODE_PIXELS = 16_000_000  # JPEG decodes at a reduced size; other formats up to this (64 MB in RGBA)
+MAX_PIXELS = 16_000_000  # larger images are refused before decoding, whatever their format (64 MB in RGBA)
 LARGE_PIXELS = 4_000_000  # images above this are decoded one at a time, to bound the server's memory
 LARGE_DECODE = threading.Lock()
 WORKING_SIZE = 1024  # larger images are shrunk to this before looking for ink
@@ -52,6 +51,11 @@ class UnreadableImage(ValueError):
     """The upload is not an image we can decode."""
 
 
+def too_large(size: str = "") -> UnreadableImage:
+    """The one refusal of a picture over MAX_PIXELS, with its size when known."""
+    return UnreadableImage(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels{f' ({size})' if size else ''}")
+
+
 def open_image(source) -> Image.Image:
     """A PIL image from a file path, bytes, PIL image or array; size checked before decoding."""
     if isinstance(source, Image.Image):
@@ -67,14 +71,14 @@ def open_image(source) -> Image.Image:
         except UnidentifiedImageError:
             raise UnreadableImage("not an image file, or in a format that cannot be read") from None
         except Image.DecompressionBombError:
-            raise UnreadableImage(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+            raise too_large() from None
         except FileNotFoundError:  # e.g. an upload another replica took, or one deleted after 10 minutes
             raise UnreadableImage("the file is not on this server: upload it again") from None
         except (OSError, ValueError) as error:
             raise UnreadableImage(f"cannot open the image ({type(error).__name__})") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise UnreadableImage(f"image is {width}x{height}: larger than {MAX_PIXELS // 1_000_000} megapixels")
+        raise too_large(f"{width}x{height}")
     if width == 0 or height == 0:
         raise UnreadableImage("image is empty (0 pixels)")
     return image
@@ -89,10 +93,6 @@ def grey(image: Image.Image) -> Image.Image:
     """
     image.draft("L", (WORKING_SIZE, WORKING_SIZE))  # JPEG decodes at a reduced size; others ignore it
     pixels = image.width * image.height
-    if pixels > MAX_FULL_DECODE_PIXELS:
-        raise UnreadableImage(f"image is {image.width}x{image.height}: larger than "
-                              f"{MAX_FULL_DECODE_PIXELS // 1_000_000} megapixels (JPEG photos up to "
-                              f"{MAX_PIXELS // 1_000_000})")
     with LARGE_DECODE if pixels > LARGE_PIXELS else nullcontext():
         image = decoded(image)
         if max(image.size) > WORKING_SIZE:  # shrink early: grey (with alpha, if any), by an integer box filter

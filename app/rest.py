@@ -3,6 +3,7 @@ the next training. Stateless, so any replica can answer them.
 
     curl -F file=@digit.png http://localhost:7860/predict
     curl --data-binary @digit.png -H "Content-Type: image/png" http://localhost:7860/predict
+    curl -F file=@digit.png -F digit=7 http://localhost:7860/feedback
     curl -F file=@digit.png "http://localhost:7860/feedback?digit=7"
 
 The same reading and correction as the UI and the Gradio API (app/reading.py): preprocessing, model,
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from app.classifier import Classifier
-from app.feedback import FeedbackRefused, FeedbackStore, summary
+from app.feedback import FeedbackRefused, FeedbackStore, check_digit, summary
 from app.limits import CorrectionLimits, RateLimited
 from app.metrics import Metrics
 from app.preprocess import NothingToRead, UnreadableImage
@@ -60,16 +61,26 @@ class Correction(BaseModel):
 
 
 BINARY = {"type": "string", "format": "binary"}
-REQUEST_BODY = {"required": True, "description": "one picture of one digit, any size, dark on light or light on dark",
-                "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                                               "properties": {"file": BINARY}}},
-                            **{kind: {"schema": BINARY} for kind in IMAGE_TYPES}}}
+
+
+def request_body(fields: dict[str, dict]) -> dict:
+    """The OpenAPI request body: a multipart form with the picture as `file` and `fields`, or a raw image."""
+    form = {"type": "object", "required": ["file"], "properties": {"file": BINARY, **fields}}
+    return {"required": True, "description": "one picture of one digit, any size, dark on light or light on dark",
+            "content": {"multipart/form-data": {"schema": form}, **{kind: {"schema": BINARY} for kind in IMAGE_TYPES}}}
+
+
+PREDICT_BODY = request_body({})
+FEEDBACK_BODY = request_body({"digit": {"type": "integer", "minimum": 0, "maximum": 9,
+                                        "description": "the digit meant (or the query parameter `digit`)"}})
 ERRORS = {400: {"description": "not a readable image (the reason is in `detail`)"},
           413: {"description": "larger than MAX_UPLOAD_MB"},
-          415: {"description": "neither multipart/form-data with a `file` nor an image content type"}}
+          415: {"description": "neither multipart/form-data nor an image content type"},
+          422: {"description": "multipart/form-data without a `file` field"}}
 
 
-FEEDBACK_ERRORS = {**ERRORS, 422: {"description": "no digit in the picture, or `digit` is not 0-9"},
+FEEDBACK_ERRORS = {**ERRORS, 422: {"description": "multipart/form-data without a `file` field, no digit in the "
+                                                  "picture, or no `digit` 0-9 (query or form field)"},
                    429: {"description": "over a limit of corrections per minute (FEEDBACK_PER_MINUTE, "
                                         "FEEDBACK_PER_CLIENT_PER_MINUTE): not kept; Retry-After says when to try "
                                         "again"},
@@ -90,8 +101,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def uploaded_picture(request: Request, limit: int) -> bytes:
-    """The picture: the multipart field `file`, or the whole body when it is sent as an image."""
+async def uploaded_picture(request: Request, limit: int) -> tuple[bytes, dict[str, str]]:
+    """The picture (the multipart field `file`, or the whole body when it is sent as an image) and the form's
+    other fields."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:  # room for the framing
@@ -101,10 +113,27 @@ async def uploaded_picture(request: Request, limit: int) -> bytes:
             file = form.get("file")
             if not isinstance(file, UploadFile):
                 raise HTTPException(422, "send the picture as the multipart field `file` (curl -F file=@digit.png)")
-            return await file.read()
+            return await file.read(), {name: value for name, value in form.items() if isinstance(value, str)}
     if kind.startswith("image/"):
-        return await read_body(request, limit)
+        return await read_body(request, limit), {}
     raise HTTPException(415, f"send multipart/form-data with a `file` field, or an image content type; not {kind!r}")
+
+
+def digit_meant(query: int | None, field: str | None) -> int:
+    """The digit meant, from the query (`?digit=7`) or the form field (`-F digit=7`); 422 if neither or both
+    disagree."""
+    if field is None:
+        if query is None:
+            raise HTTPException(422, "say which digit the picture shows: the form field `digit` (curl -F digit=7) "
+                                     "or the query parameter (?digit=7)")
+        return query
+    try:
+        meant = check_digit(field)
+    except ValueError as error:
+        raise HTTPException(422, f"form field `digit`: {error}") from None
+    if query is not None and query != meant:
+        raise HTTPException(422, f"the query says digit {query} and the form field {meant}: send one")
+    return meant
 
 
 def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
@@ -112,12 +141,12 @@ def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, 
     router = APIRouter()
     limiter = anyio.CapacityLimiter(concurrency)  # as many readings at once as the Gradio path allows
 
-    @router.post("/predict", response_model=Prediction, responses=ERRORS, openapi_extra={"requestBody": REQUEST_BODY},
+    @router.post("/predict", response_model=Prediction, responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY},
                  summary="Read the digit in one picture")
     async def predict(request: Request) -> Prediction:
         """One picture of one digit in, the digit (or "not a digit") and the top 3 digits out. Stateless: no
         session, any replica."""
-        picture = await uploaded_picture(request, max_upload_bytes)
+        picture, _ = await uploaded_picture(request, max_upload_bytes)
         sketch = {"background": None, "layers": [], "composite": picture}
         try:
             reading = await anyio.to_thread.run_sync(
@@ -133,11 +162,13 @@ def rest_router(classifier: Classifier, metrics: Metrics, store: FeedbackStore, 
                           model_sha256=model_sha256)
 
     @router.post("/feedback", status_code=201, response_model=Correction, responses=FEEDBACK_ERRORS,
-                 openapi_extra={"requestBody": REQUEST_BODY}, summary="Say which digit a picture shows")
-    async def feedback(request: Request, digit: int = Query(ge=0, le=9, description="the digit meant")) -> Correction:
+                 openapi_extra={"requestBody": FEEDBACK_BODY}, summary="Say which digit a picture shows")
+    async def feedback(request: Request, digit: int | None = Query(
+            None, ge=0, le=9, description="the digit meant (or the multipart form field `digit`)")) -> Correction:
         """The picture, as sent to /predict, and the digit it shows: kept (28x28, as the model saw it) for the
         next training. The digit answered agreeing with `digit` counts as a confirmation."""
-        picture = await uploaded_picture(request, max_upload_bytes)
+        picture, fields = await uploaded_picture(request, max_upload_bytes)
+        digit = digit_meant(digit, fields.get("digit"))
         sketch = {"background": None, "layers": [], "composite": picture}
         try:
             record, name = await anyio.to_thread.run_sync(

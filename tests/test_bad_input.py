@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from app.config import Settings
-from app.preprocess import MAX_FULL_DECODE_PIXELS, MAX_PIXELS
+from app.preprocess import MAX_PIXELS
 from tests.support.drawing import browser_png, draw_digit
 from tests.support.drawing import png_file as png
 from tests.support.gradio_api import call_predict, read_events, sketchpad_value, upload, uploaded_sketch
@@ -87,9 +87,9 @@ def queue_result(url: str, data: list) -> dict:
 
 
 def largest_accepted_png() -> bytes:
-    """A white opaque RGBA canvas of just under MAX_FULL_DECODE_PIXELS (PNGs decode at full size) with a black
+    """A white opaque RGBA canvas of just under MAX_PIXELS (PNGs decode at full size) with a black
     square: a small file that takes the most memory the app lets a picture take."""
-    side = int(MAX_FULL_DECODE_PIXELS ** 0.5) - 1
+    side = int(MAX_PIXELS ** 0.5) - 1
     third = side // 3
     white = b"\x00" + b"\xff" * (4 * side)  # each row: filter type 0, then RGBA pixels
     ink = b"\x00" + b"\xff" * (4 * third) + b"\x00\x00\x00\xff" * third + b"\xff" * (4 * (side - 2 * third))
@@ -245,12 +245,12 @@ def test_a_device_path_is_refused_and_the_server_goes_on(tmp_path):
     (b"", "not an image file"),
     (b"\x89PNG\r\n\x1a\n", "not an image file"),
     (png(0, 0), "not an image file"),
-    (png(1, MAX_PIXELS + 1), "larger than 40 megapixels"),
-    (png(4001, 4000, color_type=6), "larger than 16 megapixels (JPEG photos up to 40)"),
-    (png(2**31 - 1, 2**31 - 1, color_type=6), "larger than 40 megapixels"),
+    (png(1, MAX_PIXELS + 1), "image is larger than 16 megapixels (1x16000001)"),
+    (png(5000, 5000, color_type=6), "image is larger than 16 megapixels (5000x5000)"),
+    (png(2**31 - 1, 2**31 - 1, color_type=6), "image is larger than 16 megapixels"),
     (b"GIF89a\xff\xff\xff\xff" + bytes(10), "not an image file"),
     ((MODEL_DIR / "model.tflite").read_bytes()[:200_000], "not an image file"),
-], ids=["zero-bytes", "signature-only", "zero-by-zero", "one-by-40-million", "png-over-16-megapixels",
+], ids=["zero-bytes", "signature-only", "zero-by-zero", "one-by-16-million", "five-thousand-square",
         "two-billion-square", "gif-header-only",
         "model-bytes"])
 def test_uploads_that_are_not_readable_images_get_a_clear_error(server, content, message):
@@ -267,7 +267,7 @@ def test_a_truncated_browser_canvas_gets_a_clear_error(server, mnist_slice):
 
 
 def test_the_largest_accepted_images_keep_the_server_within_its_memory_limit(server):
-    """CONCURRENCY canvases of just under MAX_FULL_DECODE_PIXELS at once (each upload well under MAX_UPLOAD_MB):
+    """CONCURRENCY canvases of just under MAX_PIXELS at once (each upload well under MAX_UPLOAD_MB):
     the pod must not be OOM-killed. Memory, not time: the peak resident set (VmHWM) of the server."""
     url = server.url
     path = upload(url, largest_accepted_png())

@@ -163,6 +163,24 @@ def test_a_correction_without_its_digit_is_refused(store):
     assert record_paths(folder) == []
 
 
+def test_the_digit_may_come_as_a_form_field_as_curl_users_send_it(store):
+    """curl -F file=@d.png -F digit=7 .../feedback: kept; the query and the field must not disagree."""
+    url, folder = store
+    form = {"file": ("digit.png", SEVEN, "image/png")}
+    response = httpx.post(f"{url}/feedback", files=form, data={"digit": "7"}, timeout=30)
+    assert response.status_code == 201 and response.json()["meant"] == "7", response.text
+    assert len(record_paths(folder)) == 1
+    for params, data, says in [({}, {"digit": "seven"}, "form field `digit`: the digit meant must be one of 0-9"),
+                               ({}, {"digit": "10"}, "must be one of 0-9"),
+                               ({"digit": 1}, {"digit": "7"}, "the query says digit 1 and the form field 7"),
+                               ({}, {}, "the form field `digit` (curl -F digit=7)")]:
+        response = httpx.post(f"{url}/feedback", params=params, files=form, data=data, timeout=30)
+        assert response.status_code == 422 and says in response.json()["detail"], response.text
+    assert len(record_paths(folder)) == 1
+    schema = httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/feedback"]["post"]
+    assert "digit" in schema["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+
+
 def test_nothing_is_kept_without_a_correction(store, tmp_path):
     url, folder = store
     assert predict_ok(url)

@@ -88,7 +88,7 @@ def test_bad_uploads_get_clear_errors_and_the_server_goes_on(server, client, mni
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(huge_png_header(30_000, 30_000))
-    with pytest.raises(AppError, match="larger than 40 megapixels"):
+    with pytest.raises(AppError, match="image is larger than 16 megapixels"):
         client.predict(sketch(bomb), api_name="/predict")
 
     oversized = tmp_path / "oversized.png"  # over the server's MAX_UPLOAD_MB=1
