@@ -55,6 +55,8 @@ The app (`mount`):
   keeps them 10 minutes, so a few seconds of uploads filled the pod's /tmp. The folder stays within
   UPLOAD_BUDGET_MB: the oldest files (older than UPLOAD_MIN_AGE_SECONDS) go first, then uploads are refused.
   tests/test_abuse.py::test_an_upload_flood_leaves_the_folder_within_its_budget
+- `FOOTER_CSS`: with only the "Use via API" link in the footer, Gradio still shows the "·" that would lead to the
+  next, so the footer ended in a dangling dot. tests/test_browser.py::test_the_page_hides_nothing_it_shows
 - `app.state.end_heartbeats`, Gradio's stop event, which only its own launch() sets: every open page and
   gradio_client holds a heartbeat stream (GET /gradio_api/heartbeat/...) that ends only when it is set.
   app/__main__.py sets it on SIGTERM, else each shutdown waits out the whole drain for them.
@@ -363,6 +365,9 @@ class UploadSpace:
             pass
 
 
+FOOTER_CSS = "\nfooter .divider:last-child { display: none; }"
+
+
 def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes.Base, css: str,
           refused: Refused = lambda reason: None) -> FastAPI:
     """Mount the UI and its API at / (mount_gradio_app), with every override above; after the app's own routes.
@@ -377,7 +382,7 @@ def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes
     demo._queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
     app = gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], max_file_size=int(settings.max_upload_mb * 2**20),
-        theme=theme, css=css, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)
+        theme=theme, css=css + FOOTER_CSS, show_error=True, ssr_mode=False, enable_monitoring=False, mcp_server=False)
     gradio_app = app.routes[-1].app  # the mount just added at /
     gradio_app.add_exception_handler(gr.route_utils.FnIndexInferError, unknown_endpoint)
     gradio_app.add_exception_handler(KeyError, unknown_function)

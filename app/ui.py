@@ -109,8 +109,9 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
                 brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
             with gr.Column(min_width=240):
                 label = gr.Label(num_top_classes=3, label="The model reads")
-                seen_image = gr.Image(label="What the model saw (28×28)", elem_id="seen", height=180, width=150,
-                                      interactive=False, buttons=[], format="png")
+                gr.Markdown("What the model saw (28×28):")  # above the picture: a block label would cover its top
+                seen_image = gr.Image(show_label=False, elem_id="seen", height=130, width=150, interactive=False,
+                                      buttons=[], format="png")
                 with gr.Row(visible=False, elem_id="meant") as meant_row:  # shown with an answer, if kept
                     gr.Markdown("Wrong? It was…")
                     meant_buttons = [gr.Button(digit, size="sm", min_width=0) for digit in DIGITS]

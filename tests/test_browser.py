@@ -79,6 +79,25 @@ def test_digits_drawn_one_after_another_are_read_and_cleared(page, tmp_path):
         expect_empty(page)  # and the next digit is drawn without clicking the brush
 
 
+def test_the_page_hides_nothing_it_shows(page):
+    """Every one of the 28 rows of the picture the model saw is on top where it is drawn (nothing covers it), and
+    the footer ends in its last link, not in a separator."""
+    draw(page, SEVEN)
+    expect_reads(page, "7")
+    covering = page.evaluate("""() => {  // what in the picture's block is drawn over the picture
+        const img = document.querySelector('#seen img'), seen = img.getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#seen *')).filter(el => !el.contains(img)
+                && !el.closest('[data-testid="status-tracker"].hide')).filter(el => {  // Gradio's idle spinner
+            const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+            return style.visibility !== 'hidden' && style.display !== 'none' && box.width > 0 && box.height > 0
+                && box.bottom > seen.top && box.top < seen.bottom && box.right > seen.left && box.left < seen.right;
+        }).map(el => `${el.outerHTML.slice(0, 80)} down to ${el.getBoundingClientRect().bottom}, over ${seen.top}`);
+    }""")
+    assert covering == [], covering
+    footer = page.locator("footer").inner_text().split()
+    assert footer[-1] not in ("·", "•", "|"), footer
+
+
 @pytest.mark.parametrize("template", ["1-long-flag", "7-crossed", "4-open", "9-curved", "2-loop"])
 def test_digits_as_schools_outside_the_us_teach_them_are_read(page, template):
     """The continental 1 with its long flag, the crossed 7, the open 4, the 9 with a curved tail and the

@@ -5,7 +5,9 @@ full, the disk is full or the folder unusable, while predictions go on. The brow
 tests/test_browser.py; training on them in tests/test_feedback_training.py.
 """
 
+import ast
 import json
+import re
 import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +35,7 @@ from app.preprocess import preprocess_sketch
 from tests.support.drawing import browser_png, drawn_canvases
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.manifests import needs_kubectl, render
-from tests.support.paths import BROWSER_COMPOSITE
+from tests.support.paths import BROWSER_COMPOSITE, REPO
 from tests.support.replicas import Replicas
 from tests.support.server import metric_samples, run_app, stop_app
 
@@ -179,6 +181,34 @@ def test_the_digit_may_come_as_a_form_field_as_curl_users_send_it(store):
     assert len(record_paths(folder)) == 1
     schema = httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/feedback"]["post"]
     assert "digit" in schema["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+
+
+def readme_examples() -> list:
+    """The answers the README shows under its calls ("# {...}", "# 201 {...}"), with each elided value (…) as None."""
+    shown = re.findall(r"^# (?:201 )?(\{.*\})$", (REPO / "README.md").read_text(), re.MULTILINE)
+    return [ast.literal_eval(re.sub(r"(?<=[:,\[ ])…", "None", text)) for text in shown]
+
+
+def shape(value):
+    """The keys of an answer, nested: what an example must show as the server does."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    return [shape(value[0])] if isinstance(value, list) and value else None
+
+
+def test_the_readme_shows_the_answers_as_the_server_gives_them(store, tmp_path):
+    """The README's examples of /predict, gradio_client and /feedback have the keys the server answers, and show
+    no figure that a new model changes (a probability, a checksum): they cannot go stale."""
+    url, _ = store
+    (tmp_path / "seven.png").write_bytes(SEVEN)
+    form = {"file": ("digit.png", SEVEN, "image/png")}
+    real = [httpx.post(f"{url}/predict", files=form, timeout=30).json(),
+            Client(url, verbose=False).predict(sketch(tmp_path / "seven.png"), api_name="/predict"),
+            httpx.post(f"{url}/feedback", files=form, data={"digit": "1"}, timeout=30).json()]
+    examples = readme_examples()
+    assert [shape(example) for example in examples] == [shape(answer) for answer in real]
+    shown = json.dumps(examples)
+    assert not re.search(r"\d\.\d|[0-9a-f]{8}", shown), f"a figure that changes with the model: {shown}"
 
 
 def test_nothing_is_kept_without_a_correction(store, tmp_path):
