@@ -41,6 +41,7 @@ from training.data import load_corrections, load_mnist, to_model_input
 from training.negatives import load_negatives
 from training.strokes import load_writers
 from training.styles import load_style_set, small_digits
+from training.tracking import log_figures, log_folder, log_params, set_tags, tracked_run
 
 GROUPS = ("styles", "datasets", "sources")  # what a set may name for each image, to give accuracies per group
 NEGATIVE_GROUPS = ("groups", "datasets", "kinds")  # what the negatives name for each drawing
@@ -308,6 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--feedback-unreviewed needs --feedback")
     if args.min_refused > 0 and args.negatives is None:
         parser.error("--min-refused needs --negatives")
+    with tracked_run("evaluate") as run:
+        log_params(run, {key: str(value) for key, value in vars(args).items() if value is not None})
+        return gate(args, run)
+
+
+def gate(args: argparse.Namespace, run) -> int:
+    """Measure, write, log to MLflow (training/tracking.py; `run` None: off) and gate: main's work."""
     mnist = load_mnist(args.data)
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     sets = validation_sets(mnist, load_style_set(args.styles) if args.styles else None,
@@ -346,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"({args.served}) on digit {'; '.join(drops)}")
     for failure in failures:
         print(failure, file=sys.stderr)
+    log_figures(run, {**metrics, "gate_passed": not failures})
+    set_tags(run, {"gate": "; ".join(failures) or "passed"})
+    if args.out:
+        log_folder(run, args.out, ("metrics.json",))
     return 1 if failures else 0
 
 

@@ -49,6 +49,7 @@ from training.negatives import CREDIT as NEGATIVES_CREDIT
 from training.negatives import NEGATIVES_FILE, load_negatives
 from training.strokes import CREDIT, WRITERS_FILE, load_writers
 from training.styles import STYLE_SET_FILE, build_style_set, load_style_set
+from training.tracking import log_epoch, log_figures, log_folder, log_params, tracked_run
 
 
 @dataclass
@@ -121,11 +122,11 @@ def start_from(model: keras.Model, init: Path) -> None:
 
 
 def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainConfig, verbose: int = 1,
-          init: Path | None = None):
+          init: Path | None = None, on_epoch_end=None):
     """Build and fit the model on MNIST and the `extra` training sets ({name: images and labels}: the style
     set's, the real writers', the negatives' and the corrections' training splits), starting from the model
     folder `init` if given; return the model (built from Keras' own layers, to save), its per-epoch history and
-    a summary of the run."""
+    a summary of the run. `on_epoch_end(epoch, logs)` is called after each epoch with Keras' figures."""
     keras.utils.set_random_seed(config.seed)
     train_data, val_data, n_train, n_val = make_datasets(mnist, list(extra.values()), config)
     steps_per_epoch = max(1, n_train // config.batch_size)
@@ -139,8 +140,9 @@ def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainCo
         jit_compile=False,  # XLA makes this CNN ~7x slower on CPU
     )
     started = time.perf_counter()
+    callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)] if on_epoch_end else []
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=verbose,
-                        shuffle=False)  # the dataset shuffles itself, each epoch
+                        shuffle=False, callbacks=callbacks)  # the dataset shuffles itself, each epoch
     summary = {"seconds": round(time.perf_counter() - started, 1), "epochs": config.epochs,
                "training_images": n_train, "validation_images": n_val,
                **{f"{name}_images": len(data["labels"]) for name, data in extra.items()}}
@@ -192,6 +194,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
 
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
+    with tracked_run("train") as run:
+        log_params(run, {**asdict(config), **{key: str(value) for key, value in vars(args).items()
+                                              if value is not None and key not in asdict(config)}})
+        return fit_and_write(args, config, run)
+
+
+def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
+    """Read the data, train, measure and write the model folder, logging to MLflow (training/tracking.py; `run`
+    None: off): main's work."""
     mnist = load_mnist(args.data)
     print(f"MNIST from {mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images")
     styles = load_style_set(args.styles) if args.styles else build_style_set()
@@ -207,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
     extra = {"style": styles["training"], "writers": writers and writers["training"],
              "negatives": negatives and negatives["training"], "corrections": corrections and corrections["training"]}
-    model, history, run = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
-                                args.verbose, args.init)
+    model, history, summary = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
+                                    args.verbose, args.init, lambda epoch, logs: log_epoch(run, epoch, logs))
     if args.init:
-        run["started_from"] = {"folder": str(args.init), **json.loads((args.init / METADATA_FILE).read_text())[
+        summary["started_from"] = {"folder": str(args.init), **json.loads((args.init / METADATA_FILE).read_text())[
             "files"][TFLITE_FILE]}
 
     files = write_model_files(model, args.out)
@@ -237,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
         **measured,  # the served file's figures on the kept-out sets: fonts and templates, writers, corrections
-        "training": run,
+        "training": summary,
         "hyperparameters": asdict(config),
         "history": history,
         "data": {"source": mnist.source, "sha256": mnist.checksums,
@@ -245,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
                  "negatives": {"source": str(args.negatives), "credit": NEGATIVES_CREDIT} if negatives else None},
         "files": files,
     })
-    print(summary_line(tflite_metrics, keras_metrics, agreement, measured, run))
+    print(summary_line(tflite_metrics, keras_metrics, agreement, measured, summary))
     if corrections:
         print(describe_feedback(measured["feedback_validation"]))
+    log_figures(run, json.loads(path.read_text()), skip=("history",))  # the curves: logged epoch by epoch
+    log_folder(run, args.out, (METADATA_FILE,))
     print(f"wrote {path.parent}")
     return 0
 
