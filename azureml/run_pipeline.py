@@ -1,7 +1,7 @@
 """Train the digit model on Azure ML and put the registered model where the Docker build takes it.
 
     python azureml/run_pipeline.py                  # train, gate, compare, register, fetch
-    python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training
+    python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training (nor corrections)
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
     python azureml/run_pipeline.py --not-a-digit    # learn "not a digit" too, and gate on it (opt-in)
     FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None, conne
         if settings.dry_run:
             print(dry_run(settings), end="")
             return 0
+        if settings.reuse_latest and settings.feedback_dir:
+            print(f"--reuse-latest trains nothing: the corrections in {settings.feedback_dir} are not used (they "
+                  "go into the next training)", file=sys.stderr)
         with step(f"connecting to workspace {settings.workspace}"):
             ml_client = connect_to(settings)
         model = latest_model(ml_client, settings) if settings.reuse_latest else train_and_register(ml_client, settings)

@@ -445,6 +445,18 @@ def test_reuse_latest_fetches_without_training(shipped_model, tmp_path):
     assert (tmp_path / "model" / "model.tflite").read_bytes() == (MODEL_DIR / "model.tflite").read_bytes()
 
 
+def test_reuse_latest_says_it_does_not_use_the_corrections(shipped_model, tmp_path, capsys):
+    """The rebuild's "reuse-latest" trains nothing, so the corrections given to it wait for the next training: it
+    says so, and uploads none of them."""
+    folder = tmp_path / "feedback" / "accepted"
+    folder.mkdir(parents=True)
+    fake = workspace(shipped_model)
+    assert run(fake, tmp_path, "--reuse-latest", env={"FEEDBACK_DIR": str(tmp_path / "feedback")}) == 0
+    assert fake.operations() == ["models.get", "models.download"]
+    assert (f"--reuse-latest trains nothing: the corrections in {tmp_path / 'feedback'} are not used"
+            in capsys.readouterr().err)
+
+
 def test_reuse_latest_refuses_a_model_below_the_bar(shipped_model, tmp_path, capsys):
     assert run(workspace(shipped_model), tmp_path, "--reuse-latest", "--min-accuracy", "0.999") == 1
     assert not (tmp_path / "model").exists()

@@ -20,8 +20,9 @@ EPOCHS = 2
 
 
 def python(*args: str, **env) -> subprocess.CompletedProcess:
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("MLFLOW_")}
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900,
-                          env={**env, "PATH": "/usr/bin:/bin", "HOME": str(REPO)})
+                          env={**inherited, **env})
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tests.support.server import free_port, run_app
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 SMOKE_TEST = REPO / ".github" / "scripts" / "smoke_test.py"
+FETCH_CORRECTIONS = REPO / ".github" / "scripts" / "fetch_corrections.sh"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")  # owner/repo@<full commit SHA>
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
@@ -61,7 +62,11 @@ def test_zizmor_finds_nothing_of_medium_severity_or_above():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name, script", run_blocks(), ids=[name for name, _ in run_blocks()])
+def shell_scripts() -> list[tuple[str, str]]:
+    return run_blocks() + [(path.name, path.read_text()) for path in sorted((REPO / ".github").rglob("*.sh"))]
+
+
+@pytest.mark.parametrize("name, script", shell_scripts(), ids=[name for name, _ in shell_scripts()])
 def test_run_steps_pass_shellcheck(name, script):
     if shutil.which("shellcheck") is None:
         message = "shellcheck not found (Debian package shellcheck; .ci/run installs it)"
@@ -162,3 +167,82 @@ def test_smoke_test_fails_clearly_when_nothing_answers():
     result = subprocess.run([sys.executable, str(SMOKE_TEST), url, "--wait", "3"], capture_output=True, text=True)
     assert result.returncode == 1
     assert f"smoke test failed: {url}/health was not ready within 3 s" in result.stderr
+
+
+# --- the rebuild's corrections: copied out of the cluster, with fake kubectl and az at the seam ---
+
+FAKE_TOOL = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$(basename "$0") $1" in
+  "kubectl get") echo -n "$POD" ;;
+  "kubectl exec") [ -d "$POD_FEEDBACK/accepted" ] ;;
+  "kubectl cp") cp "$POD_FEEDBACK"/accepted/* "$3/" ;;
+  "az storage") args="$*"; dest="${args##*--destination }"
+                mkdir -p "$dest/accepted" && cp "$SHARE"/accepted/* "$dest/accepted/" ;;
+esac
+"""
+
+
+def fetch_corrections(tmp_path, overlay: str, **env) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """The rebuild's step, as run on a runner: fake kubectl and az first on PATH, recording their calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("kubectl", "az"):
+        (bin_dir / name).write_text(FAKE_TOOL)
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    done = subprocess.run([str(FETCH_CORRECTIONS), overlay, str(tmp_path / "feedback")], capture_output=True,
+                          text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), **env})
+    return done, calls.read_text().splitlines()
+
+
+def cluster_folder(folder: Path) -> Path:
+    """A corrections folder as the app leaves it: records waiting, accepted and rejected."""
+    for part, names in [("", ["waiting.png"]), ("accepted", ["a.png", "b.png"]), ("rejected", ["r.png"])]:
+        (folder / part).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (folder / part / name).write_bytes(b"record")
+    return folder
+
+
+def test_the_rebuild_takes_only_the_accepted_corrections_from_a_pod_on_docker_desktop(tmp_path):
+    pod_folder = cluster_folder(tmp_path / "pod")
+    done, calls = fetch_corrections(tmp_path, "local", POD="digit-recognizer-7f9c", POD_FEEDBACK=str(pod_folder))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "records=2"
+    assert sorted(path.name for path in (tmp_path / "feedback").rglob("*.png")) == ["a.png", "b.png"]
+    assert calls[-1] == f"kubectl cp digit-recognizer-7f9c:/feedback/accepted {tmp_path / 'feedback' / 'accepted'}"
+
+
+@pytest.mark.parametrize("pod", ["", "digit-recognizer-7f9c"], ids=["no-pod", "nothing-reviewed"])
+def test_no_corrections_to_take_is_no_error(tmp_path, pod):
+    done, calls = fetch_corrections(tmp_path, "local", POD=pod, POD_FEEDBACK=str(tmp_path / "empty"))
+    assert done.returncode == 0 and done.stdout.strip() == "records=0", done.stderr
+    assert not any(call.startswith("kubectl cp") for call in calls)
+
+
+def test_the_rebuild_reads_the_azure_files_share_with_its_oidc_login_on_aks(tmp_path):
+    share = cluster_folder(tmp_path / "share")
+    done, calls = fetch_corrections(tmp_path, "aks", SHARE=str(share), FEEDBACK_STORAGE_ACCOUNT="digitsfeedback",
+                                    FEEDBACK_SHARE="pvc-1234")
+    assert done.returncode == 0 and done.stdout.strip() == "records=2", done.stderr
+    [call] = calls
+    assert call.startswith("az storage file download-batch --auth-mode login")  # Entra ID (OIDC), no account key
+    assert "--account-name digitsfeedback --source pvc-1234 --pattern accepted/*.png" in call
+    missing, _ = fetch_corrections(tmp_path, "aks", SHARE=str(share))
+    assert missing.returncode != 0 and "set the variable FEEDBACK_STORAGE_ACCOUNT" in missing.stderr
+
+
+def test_the_rebuild_can_ship_the_repositorys_model_with_no_azure_ml():
+    """model: shipped skips the corrections and Azure ML; the image and the deploy take app/model/ as checked out."""
+    workflow = load(REPO / ".github" / "workflows" / "rebuild.yml")
+    assert "shipped" in workflow["on"]["workflow_dispatch"]["inputs"]["model"]["options"]
+    jobs = workflow["jobs"]
+    assert "needs.plan.outputs.model != 'shipped'" in jobs["model"]["if"]
+    assert jobs["corrections"]["if"] == "needs.plan.outputs.model == 'retrain'"
+    for name in ("image", "deploy"):
+        assert "needs.plan.outputs.model == 'shipped'" in jobs[name]["if"], name
+        [download] = [step for step in jobs[name]["steps"] if "download-artifact" in step.get("uses", "")]
+        assert download["if"] == "needs.plan.outputs.model != 'shipped'"
+
