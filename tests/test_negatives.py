@@ -36,7 +36,8 @@ def small_set():
 def test_what_people_write_like_a_digit_is_no_negative():
     every_character = read_characters(HANDWRITING_SLICE, like_digits=True)
     negatives = read_characters(HANDWRITING_SLICE)
-    assert {s["character"] for s in every_character} & LIKE_DIGITS == set("ODQUoIlij|ZzSsGbBgqTJ!$@()[]{}/'`,")
+    assert LIKE_DIGITS == set("ODQUoIlij|ZzSsGbBgqTyYtfJ!$@?&%()[]{}/'`,")
+    assert len({s["character"] for s in every_character} & LIKE_DIGITS) > 20  # most of them are in the slice
     assert not {s["character"] for s in negatives} & LIKE_DIGITS
     assert len(negatives) < len(every_character) and all(s["label"] == NOT_A_DIGIT for s in negatives)
 

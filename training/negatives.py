@@ -44,14 +44,14 @@ CREDIT = ("UNIPEN train_r01_v07 isolated upper-case letters, lower-case letters 
 CHARACTER_FILES = {"uppercase": "unipen-uppercase.json.gz", "lowercase": "unipen-lowercase.json.gz",
                    "symbols": "unipen-symbols.json.gz"}
 # Written like a digit by many people, never negatives: the data's README list, then what `--measure` finds
-# (docs/model.md has the table): J and the symbols with at least 60 % digit neighbours (! $ @ ] }), and the
-# one-stroke brackets, quotes and slash, which the preprocessing scales into a slanted or curved 1. y (73 %)
-# and Y (55 %) stay negatives on purpose: a person who draws a y expects "not a digit".
-LIKE_DIGITS = set("ODQUoIlij|ZzSsGbBgqT") | set("J!$@()[]{}/'`,")
+# (docs/model.md has the table): every character whose drawings have digits for at least half their nearest
+# drawings, in a pool of as many digits as other characters (y Y t f J and ! $ @ ] } ? & %), and the one-stroke
+# brackets, quotes and slash, which the preprocessing scales into a slanted or curved 1.
+LIKE_DIGITS = set("ODQUoIlij|ZzSsGbBgqT") | set("yYtfJ!$@?&%()[]{}/'`,")
 GENERATED = ("star", "polygon", "smiley", "hatching", "grid", "scribble", "zigzag", "spiral", "word", "number",
-             "heart", "arrow")
+             "flower", "sun", "house", "cloud", "heart", "arrow")
 KEPT_OUT_SHAPES = ("heart", "arrow")  # generated kinds drawn for validation only
-SIZES = {"training": (20_000, 1_000), "validation": (1_500, 300)}  # letters and symbols drawn; each generated kind
+SIZES = {"training": (20_000, 800), "validation": (1_500, 300)}  # letters and symbols drawn; each generated kind
 SEEDS = {"training": 5, "validation": 6}  # fixed: the validation set is frozen
 NEGATIVES_FILE = "negatives.npz"
 NEGATIVES_SLICE_FILE, SLICE_STEP = "negatives_slice.npz", 40
@@ -119,6 +119,28 @@ def shape_strokes(kind: str, rng: np.random.Generator, letters: list[dict], digi
     if kind == "spiral":
         angles = np.linspace(0, rng.uniform(2.5, 4) * 2 * math.pi, 80)
         return [np.c_[angles * np.cos(angles + turn), angles * np.sin(angles + turn)] * rng.choice([-1, 1], 2)]
+    if kind == "flower":  # a closed curve with 5-8 petals
+        angles = np.linspace(0, 2 * math.pi, 120)
+        radii = 1 + rng.uniform(0.25, 0.45) * np.abs(np.sin(rng.integers(5, 9) * angles / 2 + turn))
+        return [polyline(np.c_[radii * np.cos(angles), radii * np.sin(angles)], rng)]
+    if kind == "sun":  # a circle and 6-10 rays around it
+        rays = rng.integers(6, 11)
+        circle = np.linspace(0, 2 * math.pi, 30)
+        return [polyline(np.c_[0.5 * np.cos(circle), 0.5 * np.sin(circle)], rng),
+                *(polyline([(0.65 * math.cos(a), 0.65 * math.sin(a)), (math.cos(a), math.sin(a))], rng)
+                  for a in turn + np.arange(rays) * 2 * math.pi / rays)]
+    if kind == "house":  # walls, a roof, sometimes a door
+        roof = rng.uniform(0.4, 0.9)
+        strokes = [polyline([(-0.6, 0), (-0.6, -1), (0.6, -1), (0.6, 0), (-0.6, 0), (0, roof), (0.6, 0)], rng)]
+        if rng.random() < 0.5:
+            strokes.append(polyline([(-0.15, -1), (-0.15, -0.5), (0.15, -0.5), (0.15, -1)], rng))
+        return strokes
+    if kind == "cloud":  # round bumps on a flat base
+        bumps = rng.integers(3, 6)
+        angles = np.linspace(math.pi, 0, 12)
+        top = np.concatenate([np.c_[-1 + (2 * i + 1 + np.cos(angles)) / bumps,
+                                    0.2 + rng.uniform(1.2, 1.8) * np.sin(angles) / bumps] for i in range(bumps)])
+        return [polyline(np.concatenate([top, [(1, -0.5), (-1, -0.5), (-1, 0.2)]]), rng)]
     if kind == "heart":
         t = np.linspace(0, 2 * math.pi, 40)
         x, y = 16 * np.sin(t) ** 3, 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
