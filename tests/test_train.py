@@ -160,3 +160,27 @@ def test_starts_from_a_model_trained_before_not_a_digit():
     width = shipped[-1].shape[0]
     assert np.array_equal(started[-2][:, :width], shipped[-2]) and np.array_equal(started[-1][:width], shipped[-1])
     assert np.array_equal(started[-2][:, width:], fresh[0][:, width:])
+
+
+
+def test_the_served_file_refuses_no_more_held_out_digits_than_the_cap(tmp_path, mnist_slice):
+    """Fine-tuned from a network that refuses every drawing, training lowers "not a digit" in the exported file
+    until MNIST's held-out images are answered: read back through LiteRT."""
+    from training.export import write_model_files
+    from training.model import build_model
+
+    refusing = build_model()
+    kernel, bias = refusing.layers[-1].get_weights()
+    bias[NOT_A_DIGIT] = 30.0
+    refusing.layers[-1].set_weights([kernel, bias])
+    files = write_model_files(refusing, tmp_path / "refusing")
+    (tmp_path / "refusing" / METADATA_FILE).write_text(json.dumps({"files": files}))
+    out = tmp_path / "model"
+    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--init", str(tmp_path / "refusing"),
+                       "--out", str(out), "--epochs", "1", "--learning-rate", "1e-6", "--validation-images", "100",
+                       "--verbose", "0"]) == 0
+    refusal = json.loads((out / METADATA_FILE).read_text())["training"]["refusal"]
+    assert refusal["max_refused"] == train.TrainConfig().max_refused and refusal["refused_before"] == 1.0
+    _, (held_out, _) = train.split_validation(mnist_slice.x_train, mnist_slice.y_train, 100, 42)
+    probabilities = Classifier(out / TFLITE_FILE).predict(to_model_input(held_out))
+    assert (probabilities.argmax(1) == NOT_A_DIGIT).mean() <= refusal["max_refused"]

@@ -1,0 +1,41 @@
+"""The refusal cap: lowering "not a digit" refuses no more held-out digits than allowed, and changes nothing else."""
+
+import numpy as np
+import pytest
+
+from app.contract import NOT_A_DIGIT, NUM_DIGITS
+from training.calibrate import calibrate, refusal_margins, refusal_shift
+from training.data import to_model_input
+from training.model import build_model
+
+
+def test_the_shift_leaves_at_most_the_cap_above_it():
+    margins = np.array([-5.0, -1.0, 0.5, 2.0, 3.0, 7.0] + [-3.0] * 94)
+    assert (margins - refusal_shift(margins, 0.02) > 0).sum() == 2
+    assert (margins - refusal_shift(margins, 0.0) > 0).sum() == 0
+    assert refusal_shift(margins, 0.05) == 0.0  # 4 of 100 refused already: nothing to lower
+    with pytest.raises(ValueError, match="fraction"):
+        refusal_shift(margins, 1.5)
+
+
+def test_margins_say_which_rows_argmax_refuses():
+    probabilities = np.array([[0.5, *[0.05] * 9, 0.05], [0.1, *[0.0] * 9, 0.9]], dtype=np.float32)
+    assert ((refusal_margins(probabilities) > 0) == (probabilities.argmax(1) == NOT_A_DIGIT)).all()
+
+
+def test_a_model_that_refuses_everything_is_brought_under_the_cap(mnist_slice):
+    model = build_model()
+    kernel, bias = model.layers[-1].get_weights()
+    bias[NOT_A_DIGIT] = 30.0  # "not a digit" for every drawing
+    model.layers[-1].set_weights([kernel, bias])
+    images = to_model_input(mnist_slice.x_test)
+    before = model.predict(images, verbose=0)
+    assert (before.argmax(1) == NOT_A_DIGIT).all()
+
+    figures = calibrate(model, images, max_refused=0.01)
+
+    after = model.predict(images, verbose=0)
+    assert (after.argmax(1) == NOT_A_DIGIT).mean() <= 0.01
+    assert figures["refused_before"] == 1.0 and figures["refused_after"] <= 0.01 and figures["shift"] > 0
+    # the digits keep their order: only "not a digit" moved
+    assert (after[:, :NUM_DIGITS].argmax(1) == before[:, :NUM_DIGITS].argmax(1)).all()
