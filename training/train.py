@@ -14,7 +14,8 @@ training.data.load_corrections), and with --feedback-unreviewed those still wait
 versions), training_curves.png and a confusion matrix per measured set (MNIST's test set, the style set's
 held-out fonts and templates, the real writers kept out). With --feedback, metadata.json also holds how many
 records were read (accepted, unreviewed) and the accuracy on those kept out of training.
-The metrics are those of model.tflite, the file the app serves.
+The "not a digit" output is then lowered until at most --max-refused of MNIST's held-out training images are
+refused (training/calibrate.py). The metrics are those of model.tflite, the file the app serves.
 """
 
 import argparse
