@@ -1,10 +1,12 @@
 """Before and after "not a digit": models side by side on the same kept-out sets, the refusals they make.
 
     python bench/bench_refusal.py --data ../shared/data/mnist --handwriting ../shared/data/handwriting \
-        --model app/model --model OLD_MODEL_DIR [--threshold 0.99]
+        --model app/model --model OLD_MODEL_DIR [--threshold 0.99] [--cap 0.003 --cap 0.0005]
 
-A row per model and way of refusing: its "not a digit" class (argmax), and for every model a threshold on the
-top digit probability (refused when below), the way one would refuse without that class. Columns: the share
+A row per model and way of refusing: its "not a digit" class (argmax); with --cap, that class lowered as
+training lowers it (training/calibrate.py) until it refuses that share of MNIST's held-out training images,
+one row per cap (the trade-off curve); and for every model a threshold on the top digit probability (refused
+when below), the way one would refuse without that class. Columns: the share
 refused of each group of negatives kept out (training/negatives.py), and of the real digits (MNIST's test set,
 the real writers kept out), and MNIST's test accuracy counting a refusal as an error.
 """
@@ -18,19 +20,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.classifier import load_classifier  # noqa: E402
-from app.contract import NOT_A_DIGIT, NUM_DIGITS  # noqa: E402
+from app.contract import NUM_DIGITS  # noqa: E402
 from tests.support.table import markdown_table  # noqa: E402
+from training.calibrate import refusal_margins, refusal_shift  # noqa: E402
 from training.data import load_mnist, to_model_input  # noqa: E402
 from training.negatives import load_negatives  # noqa: E402
 from training.strokes import load_writers  # noqa: E402
+from training.train import TrainConfig, split_validation  # noqa: E402
 
 GROUPS = ("unseen writers", "unseen characters", "generated", "unseen shapes")
 
 
-def refusals(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
-    """Which rows are refused: answered "not a digit", or (with a threshold) whose top digit is less likely."""
+def refusals(probabilities: np.ndarray, threshold: float | None, shift: float = 0.0) -> np.ndarray:
+    """Which rows are refused: answered "not a digit" (lowered by `shift`), or (with a threshold) whose top
+    digit is less likely."""
     if threshold is None:
-        return probabilities.argmax(axis=1) == NOT_A_DIGIT
+        return refusal_margins(probabilities) > shift
     return probabilities[:, :NUM_DIGITS].max(axis=1) < threshold
 
 
@@ -40,8 +45,12 @@ def main() -> None:
     parser.add_argument("--handwriting", required=True, help="the handwriting folder (pen strokes)")
     parser.add_argument("--model", action="append", required=True, type=Path, help="a model folder (repeat)")
     parser.add_argument("--threshold", type=float, default=0.99)
+    parser.add_argument("--cap", action="append", type=float, default=[], help="a share of MNIST's held-out "
+                        "training images to refuse at most (repeat)")
     args = parser.parse_args()
     mnist = load_mnist(args.data)
+    config = TrainConfig()
+    _, (held_out, _) = split_validation(mnist.x_train, mnist.y_train, config.validation_images, config.seed)
     negatives = load_negatives(args.handwriting, which=("validation",))["validation"]
     writers = load_writers(args.handwriting, which=("validation",))["validation"]
     rows = []
@@ -49,11 +58,15 @@ def main() -> None:
         classifier, _ = load_classifier(folder)
         read = {name: classifier.predict_many(to_model_input(images)) for name, images in
                 (("negatives", negatives["images"]), ("mnist", mnist.x_test), ("writers", writers["images"]))}
-        ways = ([None] if classifier.refuses_non_digits else []) + [args.threshold]
-        for threshold in ways:
-            refused = {name: refusals(p, threshold) for name, p in read.items()}
+        ways = [(None, 0.0, "not a digit class")] if classifier.refuses_non_digits else []
+        if classifier.refuses_non_digits and args.cap:
+            margins = refusal_margins(classifier.predict_many(to_model_input(held_out)))
+            ways += [(None, shift, f"not a digit lowered by {shift:.2f} (held-out MNIST refused {cap:.2%})")
+                     for cap, shift in ((cap, refusal_shift(margins, cap)) for cap in args.cap)]
+        for threshold, shift, way in [*ways, (args.threshold, 0.0, f"top digit < {args.threshold:g}")]:
+            refused = {name: refusals(p, threshold, shift) for name, p in read.items()}
             right = (read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test) & ~refused["mnist"]
-            rows.append((str(folder), "not a digit class" if threshold is None else f"top digit < {threshold:g}",
+            rows.append((str(folder), way,
                          *(f"{refused['negatives'][negatives['groups'] == group].mean():.1%}" for group in GROUPS),
                          f"{refused['mnist'].mean():.2%}", f"{refused['writers'].mean():.2%}", f"{right.mean():.2%}"))
     print(markdown_table(["model", "refused when", *(f"negatives: {group}" for group in GROUPS), "MNIST test refused",
