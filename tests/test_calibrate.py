@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from app.contract import NOT_A_DIGIT, NUM_DIGITS
+from tests.support.networks import refusing_everything
 from training.calibrate import calibrate, refusal_margins, refusal_shift
 from training.data import to_model_input
-from training.model import build_model
 
 
 def test_the_shift_leaves_at_most_the_cap_above_it():
@@ -24,10 +24,7 @@ def test_margins_say_which_rows_argmax_refuses():
 
 
 def test_a_model_that_refuses_everything_is_brought_under_the_cap(mnist_slice):
-    model = build_model()
-    kernel, bias = model.layers[-1].get_weights()
-    bias[NOT_A_DIGIT] = 30.0  # "not a digit" for every drawing
-    model.layers[-1].set_weights([kernel, bias])
+    model = refusing_everything()
     images = to_model_input(mnist_slice.x_test)
     before = model.predict(images, verbose=0)
     assert (before.argmax(1) == NOT_A_DIGIT).all()

@@ -11,6 +11,7 @@ import pytest
 
 from app.classifier import Classifier, sha256_file
 from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, TFLITE_FILE
+from tests.support.networks import refusing_everything
 from tests.support.paths import MNIST_SLICE, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
 from training import train
 from training.data import to_model_input
@@ -162,18 +163,12 @@ def test_starts_from_a_model_trained_before_not_a_digit():
     assert np.array_equal(started[-2][:, width:], fresh[0][:, width:])
 
 
-
 def test_the_served_file_refuses_no_more_held_out_digits_than_the_cap(tmp_path, mnist_slice):
     """Fine-tuned from a network that refuses every drawing, training lowers "not a digit" in the exported file
     until MNIST's held-out images are answered: read back through LiteRT."""
     from training.export import write_model_files
-    from training.model import build_model
 
-    refusing = build_model()
-    kernel, bias = refusing.layers[-1].get_weights()
-    bias[NOT_A_DIGIT] = 30.0
-    refusing.layers[-1].set_weights([kernel, bias])
-    files = write_model_files(refusing, tmp_path / "refusing")
+    files = write_model_files(refusing_everything(), tmp_path / "refusing")
     (tmp_path / "refusing" / METADATA_FILE).write_text(json.dumps({"files": files}))
     out = tmp_path / "model"
     assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--init", str(tmp_path / "refusing"),

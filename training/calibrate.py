@@ -49,6 +49,5 @@ def calibrate(model: keras.Model, images: np.ndarray, max_refused: float) -> dic
     before = refusal_margins(model.predict(images, batch_size=500, verbose=0))
     shift = refusal_shift(before, max_refused)
     shift_refusal(model, shift)
-    after = refusal_margins(model.predict(images, batch_size=500, verbose=0))
     return {"shift": shift, "max_refused": max_refused, "images": len(images),
-            "refused_before": float((before > 0).mean()), "refused_after": float((after > 0).mean())}
+            "refused_before": float((before > 0).mean()), "refused_after": float((before > shift).mean())}
