@@ -36,3 +36,24 @@ def test_a_model_that_refuses_everything_is_brought_under_the_cap(mnist_slice):
     assert figures["refused_before"] == 1.0 and figures["refused_after"] <= 0.01 and figures["shift"] > 0
     # the digits keep their order: only "not a digit" moved
     assert (after[:, :NUM_DIGITS].argmax(1) == before[:, :NUM_DIGITS].argmax(1)).all()
+
+
+def test_a_model_that_keeps_its_digits_is_lowered_in_its_detector(mnist_slice):
+    """The cap lowers the detector's "not a digit": the refusal margins fall by exactly the shift, the digits'
+    network is untouched."""
+    from tests.support.paths import MODEL_DIR
+    from training.model import keep_digits
+    from training.train import digits_network
+
+    digits = digits_network(MODEL_DIR)
+    kept_weights = [weights.copy() for weights in digits.get_weights()]
+    model = keep_digits(digits, refusing_everything(8.0))  # not saturated: the margins can fall
+    images = to_model_input(mnist_slice.x_test)
+    before = refusal_margins(model.predict(images, verbose=0))
+
+    figures = calibrate(model, images, max_refused=0.01)
+
+    after = refusal_margins(model.predict(images, verbose=0))
+    assert figures["refused_before"] == 1.0 and (after > 0).mean() <= 0.01
+    assert np.allclose(before - after, figures["shift"], atol=1e-3)
+    assert all(np.array_equal(a, b) for a, b in zip(digits.get_weights(), kept_weights, strict=True))

@@ -1,11 +1,14 @@
 """training/model.py's network: the fused batch norm trains as Keras' own, and the model saved is Keras' own."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers
 
-from training.model import FusedBatchNormalization, build_model, plain_copy
+from app.contract import NOT_A_DIGIT, NUM_DIGITS, check_output
+from training.calibrate import refusal_margins
+from training.model import FusedBatchNormalization, build_model, keep_digits, parts, plain_copy
 
 
 def test_fused_batch_norm_trains_as_keras_batch_norm():
@@ -56,3 +59,24 @@ def test_inference_ignores_the_batch(norm):
     together = model.predict(images, verbose=0)
     alone = np.concatenate([model.predict(images[i:i + 1], verbose=0) for i in range(6)])
     assert np.allclose(together, alone, atol=1e-6)
+
+
+def test_keep_digits_leaves_the_digits_to_the_digits_network():
+    """P(not a digit) is the detector's; each digit's is the digits network's times the rest, so an answered
+    drawing gets the digits network's digit, and a model that keeps its digits is split back into the two."""
+    digits, detector = build_model(), build_model()
+    digits = keras.Model(digits.inputs, layers.Dense(NUM_DIGITS, activation="softmax")(digits.layers[-2].output))
+    images = np.random.default_rng(3).random((64, 28, 28, 1)).astype(np.float32)
+    model = keep_digits(digits, detector)
+    kernel, bias = detector.layers[-1].get_weights()
+    bias[NOT_A_DIGIT] -= np.median(refusal_margins(model.predict(images, verbose=0)))  # about half refused
+    detector.layers[-1].set_weights([kernel, bias])  # the layer is the model's: it moves too
+
+    probabilities = check_output(model.predict(images, verbose=0), len(images))
+    read, refused = digits.predict(images, verbose=0), detector.predict(images, verbose=0)[:, NOT_A_DIGIT]
+    assert np.allclose(probabilities[:, NOT_A_DIGIT], refused, atol=1e-6)
+    assert np.allclose(probabilities[:, :NUM_DIGITS], read * (1.0 - refused[:, None]), atol=1e-6)
+    answered = probabilities.argmax(1) != NOT_A_DIGIT
+    assert 0 < answered.sum() < len(images)
+    assert (probabilities[answered].argmax(1) == read[answered].argmax(1)).all()
+    assert parts(model) == (model.get_layer("digits"), model.get_layer("detector")) and parts(digits) == (None, digits)

@@ -12,7 +12,7 @@ import pytest
 from app.classifier import Classifier, sha256_file
 from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, TFLITE_FILE
 from tests.support.networks import refusing_everything
-from tests.support.paths import MNIST_SLICE, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
+from tests.support.paths import MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
 from training import train
 from training.data import to_model_input
 
@@ -22,6 +22,16 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--writers", str(WRITERS_SLICE),
                        "--negatives", str(NEGATIVES_SLICE), "--out", str(out), "--epochs", "1",
+                       "--validation-images", "100", "--verbose", "0"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """Fine-tuned from the shipped model with --keep-digits: its digits network kept, a detector trained."""
+    out = tmp_path_factory.mktemp("kept")
+    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--negatives", str(NEGATIVES_SLICE),
+                       "--init", str(MODEL_DIR), "--keep-digits", "--out", str(out), "--epochs", "1",
                        "--validation-images", "100", "--verbose", "0"]) == 0
     return out
 
@@ -105,9 +115,12 @@ def test_metadata_holds_the_style_set_accuracy_of_the_served_file(trained, style
     assert not any(name in metadata["per_style_accuracy"] for name in style_slice["training"]["styles"])
 
 
-def test_model_keras_loads_with_keras_alone(trained, mnist_slice, tmp_path):
-    """Training's fused batch norm stays in training: model.keras is Keras' own layers, and it loads and reads
-    as model.tflite does in a process that never imports this repository's code."""
+@pytest.mark.parametrize("folder", ["trained", "kept"])
+def test_model_keras_loads_with_keras_alone(folder, request, mnist_slice, tmp_path):
+    """Training's fused batch norm stays in training: model.keras (one network, or one that keeps its digits) is
+    Keras' own layers, and it loads and reads as model.tflite does in a process that never imports this
+    repository's code."""
+    trained = request.getfixturevalue(folder)
     load = ("import sys, numpy as np, keras; model = keras.saving.load_model(sys.argv[1]); "
             "images = np.load(sys.argv[2]); print(' '.join(map(str, model.predict(images, verbose=0).argmax(1))))")
     images = to_model_input(mnist_slice.x_test[:50])
@@ -143,18 +156,17 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert "--epochs and --batch-size must be >= 1" in capsys.readouterr().err
 
 
-def test_starts_from_a_model_trained_before_not_a_digit():
-    """--init: every weight of the shipped network is carried over; a model with only the digits' outputs gets the
-    "not a digit" output added, which starts fresh."""
+def test_starts_from_the_shipped_model():
+    """--init: every weight of the shipped network (of a model that keeps its digits: its detector) is carried
+    over; a model with only the digits' outputs gets the "not a digit" output added, which starts fresh."""
     import keras
 
-    from tests.support.paths import MODEL_DIR
-    from training.model import build_model
+    from training.model import build_model, parts
 
     model = build_model()
     fresh = model.get_weights()[-2:]
     train.start_from(model, MODEL_DIR)
-    shipped = keras.saving.load_model(MODEL_DIR / KERAS_FILE).get_weights()
+    shipped = parts(keras.saving.load_model(MODEL_DIR / KERAS_FILE))[1].get_weights()
     started = model.get_weights()
     for mine, theirs in zip(started[:-2], shipped[:-2], strict=True):
         assert np.array_equal(mine, theirs)
@@ -179,3 +191,30 @@ def test_the_served_file_refuses_no_more_held_out_digits_than_the_cap(tmp_path, 
     _, (held_out, _) = train.split_validation(mnist_slice.x_train, mnist_slice.y_train, 100, 42)
     probabilities = Classifier(out / TFLITE_FILE).predict(to_model_input(held_out))
     assert (probabilities.argmax(1) == NOT_A_DIGIT).mean() <= refusal["max_refused"]
+
+
+def test_keep_digits_serves_the_digits_it_started_from(kept, mnist_slice, negatives_slice):
+    """--keep-digits: the served file answers each digit it does not refuse as the shipped digits network does,
+    in the same order; "not a digit" comes from the network trained here, capped as any."""
+    images = to_model_input(np.concatenate([mnist_slice.x_test, negatives_slice["validation"]["images"]]))
+    served = Classifier(kept / TFLITE_FILE).predict(images)
+    digits = train.digits_network(MODEL_DIR).predict(images, batch_size=500, verbose=0)
+    answered = served.argmax(1) != NOT_A_DIGIT
+    assert answered.any()
+    assert (served[answered].argmax(1) == digits[answered].argmax(1)).all()
+    a_digit = 1.0 - served[:, NOT_A_DIGIT:]
+    assert np.allclose(served[:, :NOT_A_DIGIT], digits * a_digit, atol=1e-5)
+    metadata = json.loads((kept / METADATA_FILE).read_text())
+    assert metadata["training"]["keeps_digits"] and metadata["model"]["classes"] == CLASS_NAMES
+    assert metadata["training"]["refusal"]["refused_after"] <= train.TrainConfig().max_refused
+
+
+def test_keep_digits_needs_a_digits_network(tmp_path, capsys):
+    from training.export import write_model_files
+
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--keep-digits"])
+    assert exit_info.value.code == 2 and "--keep-digits needs --init" in capsys.readouterr().err
+    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network with "not a digit": no digits to keep
+    with pytest.raises(ValueError, match="digits-only network"):
+        train.digits_network(tmp_path / "eleven")

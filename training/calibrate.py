@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from app.contract import NOT_A_DIGIT, NUM_DIGITS
+from training.model import parts
 
 MARGIN = 1e-3  # above the chosen margin, so float rounding in the exported file refuses no more than measured
 
@@ -35,12 +36,14 @@ def refusal_shift(margins: np.ndarray, max_refused: float) -> float:
 
 
 def shift_refusal(model: keras.Model, shift: float) -> None:
-    """Lower the "not a digit" logit of `model`'s last layer (a Dense, softmax) by `shift`, in place."""
-    kernel, bias = model.layers[-1].get_weights()
+    """Lower the "not a digit" logit of `model`'s last layer (a Dense, softmax; in a keep_digits model, its
+    detector's) by `shift`, in place. Either way the refusal margin falls by exactly `shift`."""
+    last = parts(model)[1].layers[-1]
+    kernel, bias = last.get_weights()
     if bias.shape[0] <= NOT_A_DIGIT:
         raise ValueError(f"the model has {bias.shape[0]} outputs: no \"not a digit\" output to shift")
     bias[NOT_A_DIGIT] -= shift
-    model.layers[-1].set_weights([kernel, bias])
+    last.set_weights([kernel, bias])
 
 
 def calibrate(model: keras.Model, images: np.ndarray, max_refused: float) -> dict:

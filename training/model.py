@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from app.contract import INPUT_SHAPE, NUM_CLASSES
+from app.contract import INPUT_SHAPE, NUM_CLASSES, NUM_DIGITS
 
 
 @dataclass
@@ -77,6 +77,39 @@ def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization) -> k
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")
+
+
+def keep_digits(digits: keras.Model, detector: keras.Model) -> keras.Model:
+    """One model that reads digits with `digits` (a digits-only network, [N, 10]) left exactly as it is, and
+    says "not a digit" with `detector`'s last output (a network of this contract, [N, 11], fine-tuned for it):
+
+        P(not a digit) = detector's P(not a digit) = r;  P(digit k) = (1 - r) * digits' P(k)
+
+    so a drawing the detector lets through gets the same digit, in the same order, as before. Keras' own
+    layers only (the detector's output cut to its last column by a Cropping1D), so model.keras loads anywhere.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    digit_probabilities = clone_as(digits, "digits")(inputs)
+    detector_probabilities = clone_as(detector, "detector")(inputs)
+    refused = layers.Flatten(name="not_a_digit")(layers.Cropping1D((NUM_DIGITS, 0))(
+        layers.Reshape((NUM_CLASSES, 1))(detector_probabilities)))
+    answered = layers.Rescaling(-1.0, offset=1.0, name="a_digit")(refused)
+    outputs = layers.Concatenate(name="probabilities")([layers.Multiply()([digit_probabilities, answered]), refused])
+    return keras.Model(inputs, outputs, name="mnist_cnn_keeps_digits")
+
+
+def clone_as(model: keras.Model, name: str) -> keras.Model:
+    """`model`'s layers (shared, not copied) as a network named `name` with one output: a keep_digits part."""
+    return keras.Model(model.inputs[0], model.outputs[0], name=name)  # a saved model has lists of one
+
+
+def parts(model: keras.Model) -> tuple[keras.Model | None, keras.Model]:
+    """(the digits' network, the network with the "not a digit" output) of a keep_digits model; (None, model)
+    for a single network."""
+    names = {layer.name for layer in model.layers}
+    if {"digits", "detector"} <= names:
+        return model.get_layer("digits"), model.get_layer("detector")
+    return None, model
 
 
 def plain_copy(model: keras.Model) -> keras.Model:

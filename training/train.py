@@ -46,7 +46,15 @@ from training.evaluate import (
     write_plots,
 )
 from training.export import write_metadata, write_model_files
-from training.model import Augmentation, FusedBatchNormalization, build_augmenter, build_model, plain_copy
+from training.model import (
+    Augmentation,
+    FusedBatchNormalization,
+    build_augmenter,
+    build_model,
+    keep_digits,
+    parts,
+    plain_copy,
+)
 from training.negatives import CREDIT as NEGATIVES_CREDIT
 from training.negatives import NEGATIVES_FILE, load_negatives
 from training.strokes import CREDIT, WRITERS_FILE, load_writers
@@ -113,15 +121,27 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 
 
 def start_from(model: keras.Model, init: Path) -> None:
-    """Set `model`'s weights to those of the model folder `init` (its model.keras, the same network). A model
-    trained before "not a digit" gives the digits' outputs; the "not a digit" output keeps its fresh weights."""
-    weights = keras.saving.load_model(init / KERAS_FILE).get_weights()
+    """Set `model`'s weights to those of the model folder `init` (its model.keras, the same network; a keep_digits
+    model's detector). A model trained before "not a digit" gives the digits' outputs; the "not a digit" output
+    keeps its fresh weights."""
+    weights = parts(keras.saving.load_model(init / KERAS_FILE))[1].get_weights()  # a keep_digits model: its detector
     kernel, bias = model.get_weights()[-2:]
     old_kernel, old_bias = weights[-2:]
     if old_kernel.shape[0] != kernel.shape[0] or old_kernel.shape[1] not in (NUM_CLASSES, LEGACY_CLASSES):
         raise ValueError(f"{init / KERAS_FILE}: not this project's network (output {old_kernel.shape})")
     kernel[:, :old_kernel.shape[1]], bias[:old_bias.shape[0]] = old_kernel, old_bias
     model.set_weights([*weights[:-2], kernel, bias])
+
+
+def digits_network(init: Path) -> keras.Model:
+    """The digits-only network of the model folder `init` (a model trained before "not a digit", or a keep_digits
+    model's digits), for --keep-digits."""
+    digits, network = parts(keras.saving.load_model(init / KERAS_FILE))
+    digits = network if digits is None else digits
+    if digits.outputs[0].shape[-1] != LEGACY_CLASSES:
+        raise ValueError(f"{init / KERAS_FILE}: --keep-digits needs a digits-only network ({LEGACY_CLASSES} outputs) "
+                         f"or a model that keeps one, not {digits.outputs[0].shape[-1]} outputs")
+    return digits
 
 
 def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainConfig, verbose: int = 1,
@@ -188,6 +208,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--init", type=Path, help="a model folder to start from (its model.keras): fine-tune it, "
                         "with fewer --epochs and a lower --learning-rate; a model trained before \"not a digit\" "
                         "gets that output added")
+    parser.add_argument("--keep-digits", action="store_true", help="with --init: read digits with --init's digits "
+                        "network, unchanged; the network trained here only says \"not a digit\" "
+                        "(training.model.keep_digits)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -203,6 +226,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
         parser.error("--epochs and --batch-size must be >= 1, --learning-rate > 0, --validation-images >= 0")
     if not 0 <= args.max_refused <= 1:
         parser.error("--max-refused must be a fraction between 0 and 1")
+    if args.keep_digits and not (args.init and args.negatives):
+        parser.error("--keep-digits needs --init (the digits network to keep) and --negatives")
     if args.feedback_unreviewed and not args.feedback:
         parser.error("--feedback-unreviewed needs --feedback")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -234,10 +259,14 @@ def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
                     "no --negatives: the model never learns to say \"not a digit\"")
     # read before training: a bad folder fails now
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
+    digits = digits_network(args.init) if args.keep_digits else None
     extra = {"style": styles["training"], "writers": writers and writers["training"],
              "negatives": negatives and negatives["training"], "corrections": corrections and corrections["training"]}
     model, history, summary = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
                                     args.verbose, args.init, lambda epoch, logs: log_epoch(run, epoch, logs))
+    if digits is not None:
+        model = keep_digits(digits, model)
+        summary["keeps_digits"] = True
     if args.init:
         summary["started_from"] = {"folder": str(args.init), **json.loads((args.init / METADATA_FILE).read_text())[
             "files"][TFLITE_FILE]}
