@@ -1,7 +1,6 @@
 """The three answers, a digit, "not a digit" and nothing drawn, on every path a person or a program takes: REST,
-gradio_client, the page in Chromium, corrections, /metrics and the log. They run on a model that says "not a
-digit": the shipped one once it does, till then the trial model in tests/data/refusing_model
-(tests/support/shipped.py, docs/model.md#not-a-digit)."""
+gradio_client, the page in Chromium, corrections, /metrics and the log, on the shipped model
+(docs/model.md#not-a-digit)."""
 
 import json
 import time
@@ -21,8 +20,8 @@ from app.ui import predict
 from tests.support.browser import clear_canvas, draw, expect_empty, expect_reads, open_app
 from tests.support.drawing import HASH, STAR, browser_png, draw_digit, paint
 from tests.support.gradio_api import sketch, sketchpad_value
+from tests.support.paths import MODEL_DIR
 from tests.support.server import metric_samples, run_app, stop_app
-from tests.support.shipped import REFUSING_MODEL_DIR
 
 NOT_A_DIGIT_SAID = "That does not look like a digit: of the digits, it looks most like "
 
@@ -31,7 +30,7 @@ NOT_A_DIGIT_SAID = "That does not look like a digit: of the digits, it looks mos
 def served(tmp_path_factory):
     """python -m app on the refusing model, logging each request: (URL, its log, its corrections folder)."""
     folder = tmp_path_factory.mktemp("not-a-digit")
-    process, url = run_app(folder, MODEL_DIR=str(REFUSING_MODEL_DIR), LOG_LEVEL="info")
+    process, url = run_app(folder, MODEL_DIR=str(MODEL_DIR), LOG_LEVEL="info")
     yield url, process.log, folder / "feedback"
     if died := stop_app(process):
         pytest.fail(f"the server died: {died}")
@@ -106,7 +105,7 @@ def test_a_program_tells_a_digit_not_a_digit_and_nothing_drawn_apart(served, mni
 
 
 def test_the_ui_tops_the_label_with_not_a_digit_and_says_so():
-    classifier, _ = load_classifier(REFUSING_MODEL_DIR)
+    classifier, _ = load_classifier(MODEL_DIR)
     label, seen, message = predict(classifier, Metrics({}), sketchpad_value(browser_png(paint(STAR))))
     assert max(label, key=label.get) == NOT_A_DIGIT_NAME and seen.shape == (28, 28)
     assert message.startswith(NOT_A_DIGIT_SAID)

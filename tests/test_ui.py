@@ -16,7 +16,6 @@ from app.metrics import Metrics
 from app.ui import EMPTY_MESSAGE, build_ui, predict
 from tests.support.gradio_api import sketchpad_value
 from tests.support.paths import MODEL_DIR
-from tests.support.shipped import REFUSES
 
 
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
@@ -95,8 +94,7 @@ def test_the_page_states_the_figure_on_people_it_never_saw_first():
     text = heading(metadata)
     assert text.index(f"{writers['accuracy']:.2%}") < text.index(f"{metadata['test_accuracy']:.2%}")
     assert f"{writers['writers']} writers it never saw" in text
-    if REFUSES:
-        assert f"\"not a digit\" to {metadata['negatives_validation']['refused']:.1%}" in text
+    assert f"\"not a digit\" to {metadata['negatives_validation']['refused']:.1%}" in text
     before_negatives = {key: value for key, value in metadata.items() if key != "negatives_validation"}
     assert "not a digit" not in heading(before_negatives) and f"{writers['accuracy']:.2%}" in heading(before_negatives)
     older = {key: value for key, value in before_negatives.items() if key != "writers_validation"}

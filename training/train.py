@@ -70,7 +70,8 @@ class TrainConfig:
     warmup_epochs: int = 1
     dropout: float = 0.4
     validation_images: int = 5000  # held out of the 60,000 training images for the curves and the refusal cap
-    max_refused: float = 0.001  # of those held out, at most this share refused (training/calibrate.py)
+    max_refused: float = 0.0005  # of those held out, at most this share refused (training/calibrate.py): MNIST test
+    # accuracy >= 99.6 %, counting a refusal as an error, leaves the shipped digits about 6 of its 10,000 to refuse
     seed: int = 42
     augmentation: Augmentation = field(default_factory=Augmentation)
 
