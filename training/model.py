@@ -1,4 +1,5 @@
-"""The CNN and the augmentation that imitates how people draw.
+"""The CNN, the augmentation that imitates how people draw, and keep_digits, which joins a digits network and a
+"not a digit" detector into the one model the app serves.
 
 The network follows the best-known single-CNN recipe for MNIST (Chris Deotte's Kaggle kernel):
 two blocks of conv3-conv3-conv5/stride 2, each conv followed by batch norm, then a 4x4 conv to a

@@ -1,7 +1,10 @@
 """Train the digit CNN on MNIST and write the model folder the app serves.
 
     python -m training.train --data ../shared/data/mnist --writers ../shared/data/handwriting \
-        --out app/model                          # ~27 min on 2 CPU cores; with --negatives, ~36 min
+        --out digits-model                       # the digits network: ~27 min on 2 CPU cores
+    python -m training.train --data ../shared/data/mnist --writers ../shared/data/handwriting \
+        --negatives ../shared/data/handwriting --init digits-model --keep-digits --epochs 8 --learning-rate 5e-4 \
+        --out app/model                          # joined to a "not a digit" detector, as shipped: ~19 min
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
     python -m training.train ... --feedback feedback                              # with corrections
 
