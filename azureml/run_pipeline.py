@@ -3,7 +3,6 @@
     python azureml/run_pipeline.py                  # train, gate, compare, register, fetch
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training (nor corrections)
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
-    python azureml/run_pipeline.py --not-a-digit    # learn "not a digit" too, and gate on it (opt-in)
     FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
     HANDWRITING_DIR=../shared/data/handwriting python azureml/run_pipeline.py   # upload the pen strokes if new
 
@@ -14,20 +13,20 @@ new data asset versions when the workspace lacks them; without them, their
 latest versions), and with $FEEDBACK_DIR the corrections data asset too (the records of the app's
 corrections folder accepted in review, python -m training.review, and with --feedback-unreviewed those
 waiting too; checked with app.feedback, uploaded the same way); submits azureml/pipeline.yml (the train step
-mixes the real writers in, and the evaluate step gates on those kept out; with --not-a-digit, opt-in, the train
-step also learns the handwriting asset's letters and symbols as "not a digit", and the evaluate step gates on
-each group of the negatives refused and on the digits refused; with corrections, the train step
-mixes them in, and the evaluate step's gate also refuses a model worse than the model in service on the
-kept-out ones), streams it, and requires the final status `Completed`; reads the new model's metadata.json
-from the job's output and refuses it when it is worse than the latest registered version on MNIST, on the
-style set or on the real writers kept out, or refuses fewer of the negatives kept out (when both were
-measured on them; the first model is
-registered on the evaluate step's gates alone); registers the trained model folder as a `custom_model` tagged
-with its data asset versions and git commit, its description crediting the handwriting data.
+learns the digits, mixing the real writers in; the detector step learns the handwriting asset's letters and
+symbols as "not a digit", joined to the train step's digits network; the evaluate step gates on the real
+writers kept out, on each group of the negatives refused and on the digits refused; with corrections, train
+and detector mix them in, and the evaluate step's gate also refuses a model worse than the model in service
+on the kept-out ones), streams it, and requires the final status `Completed`; reads the new model's
+metadata.json from the job's output and refuses it when it is worse than the latest registered version on
+MNIST, on the style set or on the real writers kept out, or refuses fewer of the negatives kept out (the first
+model is registered on the evaluate step's gates alone; a version registered before "not a digit" is compared
+on the rest); registers the trained model folder as a `custom_model` tagged with its data asset versions and
+git commit, its description crediting the handwriting data.
 Then, in both modes, it downloads the model by name and version (see azureml/README.md), checks the files
 against metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
 registered version with its accuracy, style set accuracy, real writers' accuracy and refusal figures (the
-negatives kept out, when trained with them; the real writers' digits kept out), and copies the files
+negatives kept out; the real writers' digits kept out), and copies the files
 into app/model/ (--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
@@ -77,8 +76,7 @@ def dry_run(settings: Settings) -> str:
     the pipeline; its YAML."""
     corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
                    if settings.feedback_dir else None)
-    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None,
-                                                    negatives=settings.not_a_digit)
+    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
     handwriting = local_writers(settings.writers_dir) if settings.writers_dir else None
@@ -88,10 +86,9 @@ def dry_run(settings: Settings) -> str:
     pipeline = build_pipeline(pipeline, environment, settings, data_path, writers_path, corrections_path)
     writers = f"handwriting {writers_path}" + (f" ({handwriting.describe()})" if handwriting else "")
     feedback = f"corrections {corrections_path} ({corrections.describe()})" if corrections else "no corrections"
-    negatives = "\"not a digit\" learnt from it" if settings.not_a_digit else "digits only"
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
           f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
-          f"{writers}, {negatives}, {feedback}", file=sys.stderr)
+          f"{writers}, {feedback}", file=sys.stderr)
     return yaml.safe_dump(pipeline._to_dict(), sort_keys=False)
 
 
@@ -100,8 +97,7 @@ def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
     The corrections folder is checked first: a bad one stops the run before anything is made in the workspace."""
     corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
                    if settings.feedback_dir else None)
-    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None,
-                                                    negatives=settings.not_a_digit)
+    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)

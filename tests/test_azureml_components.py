@@ -5,14 +5,13 @@ with the ${{inputs.x}} / ${{outputs.y}} placeholders replaced the way Azure ML r
 folder paths, literal values, the component's defaults for inputs the pipeline leaves unbound, and a
 $[[...]] part left out when an optional input in it has no value), and the steps wired as pipeline.yml
 wires them. The styles step draws every template and font of the style set, but only a few times each
-(SMALL_SETS); then one epoch on 300 MNIST images, those, the real writers' training split and the negatives'
-("not a digit": letters and symbols, and a few generated shapes of each kind, SMALL_SETS), both drawn from the
-shipped handwriting slice (tests/data/handwriting, the folder the `handwriting` data asset holds, every 100th
-recorded character), whose writers and negatives kept out are measured and gated on. The pipeline runs as
-run_pipeline.py --not-a-digit submits it (`negatives` the handwriting folder again, evaluate's refusal gates
-bound: NOT_A_DIGIT) and without corrections (no `corrections` input, as without FEEDBACK_DIR); train and
-evaluate then run again as a run without --not-a-digit (no negatives, no refusal gates), with a corrections
-folder written by the app's FeedbackStore.
+(SMALL_COMMANDS); then train runs one epoch on 300 MNIST images, those and the real writers' training split,
+drawn from the shipped handwriting slice (tests/data/handwriting, the folder the `handwriting` data asset holds,
+every 100th recorded character); detector one epoch more on those and the negatives' ("not a digit": letters and
+symbols, and a few generated shapes of each kind, SMALL_COMMANDS, from the same slice), joined to train's digits
+network; evaluate measures and gates on the writers and negatives kept out. The pipeline runs as run_pipeline.py
+submits it without corrections (no `corrections` input, as without FEEDBACK_DIR); train, detector and evaluate
+then run again with a corrections folder written by the app's FeedbackStore.
 """
 
 import json
@@ -28,7 +27,7 @@ import numpy as np
 import pytest
 
 from app.classifier import load_classifier
-from app.contract import KERAS_FILE, METADATA_FILE, TFLITE_FILE
+from app.contract import KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, NUM_DIGITS, TFLITE_FILE
 from app.feedback import FeedbackStore, new_record
 from tests.support.azureml_definitions import (
     COMMAND_PLACEHOLDER,
@@ -41,7 +40,7 @@ from tests.support.azureml_definitions import (
 )
 from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, REPO
 from training import prep, review
-from training.data import MnistError, load_mnist, write_idx
+from training.data import MnistError, load_mnist, to_model_input, write_idx
 from training.fonts import families
 from training.negatives import GENERATED
 from training.strokes import read_digits, writer_split
@@ -52,10 +51,6 @@ PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "
                    "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
                    "min_refused": 0.0, "max_digits_refused": 1.0}
 NO_GATES = {name: value for name, value in PIPELINE_INPUTS.items() if name.startswith(("min_", "max_"))}
-REFUSAL_GATES = ("min_refused", "max_digits_refused")
-# What run_pipeline.py --not-a-digit adds: the run's `negatives`, and evaluate's refusal gates bound.
-NOT_A_DIGIT = {"negatives": HANDWRITING_SLICE}
-NOT_A_DIGIT_BINDINGS = {gate: f"${{{{parent.inputs.{gate}}}}}" for gate in REFUSAL_GATES}
 # The recorded digits of the slice on each side of the split by writer (training/strokes.py), none unreadable.
 WRITER_DIGITS = {which: sum(writer_split(sample["writer"]) == which for sample in read_digits(HANDWRITING_SLICE))
                  for which in ("training", "validation")}
@@ -63,19 +58,20 @@ WRITERS_FIGURES = {"accuracy", "worst_digit_accuracy", "per_digit_accuracy", "pe
                    "per_source_accuracy", "images", "refused", "confusion_matrix"}  # what writers_validation holds
 NEGATIVES_FIGURES = {"refused", "worst_group_refused", "per_group_refused", "per_kind_refused", "images"}
 NEGATIVE_GROUPS = {"unseen writers", "unseen characters", "generated", "unseen shapes"}
-# Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
-NODE_INPUTS = {"train": {"validation_images": 100, "batch_size": 64}}
+# Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000); the detector's
+# epochs are its own (DETECTOR_DEFAULTS, bound to no run input), cut to one here.
+SMALL_TRAINING = {"validation_images": 100, "batch_size": 64}
+NODE_INPUTS = {"train": SMALL_TRAINING, "detector": {**SMALL_TRAINING, "epochs": 1}}
 # The style set and the negatives at their full size take minutes to draw. The steps run the same main() with
 # the same arguments, their drawings cut to a few: per template and per font and digit (training/styles.py,
 # SIZES); letters and symbols, and drawings of each generated kind (training/negatives.py, SIZES).
 SMALL_NEGATIVES = ("import training.negatives as negatives; "
                    "negatives.SIZES.update(training=(100, 2), validation=(40, 3))")
-SMALL_SETS = {
-    "styles": ("python -m training.styles ",
-               "python -c 'import training.styles as styles; "
-               "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' "),
-    **{name: (f"python -m training.{name} ", f"python -c '{SMALL_NEGATIVES}; import training.{name} as step; "
-                                              "raise SystemExit(step.main())' ") for name in ("train", "evaluate")}}
+SMALL_COMMANDS = {
+    "python -m training.styles ": ("python -c 'import training.styles as styles; "
+                                   "styles.SIZES.update(training=(2, 1), validation=(2, 1)); styles.main()' "),
+    **{f"python -m training.{name} ": (f"python -c '{SMALL_NEGATIVES}; import training.{name} as step; "
+                                       "raise SystemExit(step.main())' ") for name in ("train", "evaluate")}}
 # SMALL_NEGATIVES' validation split: up to 40 letters and symbols in each of their two groups (unseen writers,
 # unseen characters), 3 drawings of each generated kind.
 MOST_KEPT_OUT_NEGATIVES = 2 * 40 + len(GENERATED) * 3
@@ -99,12 +95,12 @@ def render(command: str, inputs: dict, outputs: dict) -> str:
 
 
 def small_component(job_name: str) -> dict:
-    """The component pipeline.yml's job runs, its command drawing the style set and the negatives small (SMALL_SETS)."""
+    """The component pipeline.yml's job runs, its command drawing the style set and the negatives small
+    (SMALL_COMMANDS)."""
     component = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"][job_name]))
-    if job_name in SMALL_SETS:
-        module, small = SMALL_SETS[job_name]
-        assert component["command"].startswith(module), component["command"]
-        component["command"] = small + component["command"].removeprefix(module)
+    for module, small in SMALL_COMMANDS.items():
+        if component["command"].startswith(module):
+            component["command"] = small + component["command"].removeprefix(module)
     return component
 
 
@@ -149,18 +145,11 @@ def snapshot(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pipeline_run(snapshot, tmp_path_factory):
-    """Run prep, train and evaluate in pipeline.yml's order and wiring, with --not-a-digit's; return each step's
-    result and outputs."""
+    """Run every step in pipeline.yml's order and wiring; return each step's result and outputs."""
     work = tmp_path_factory.mktemp("pipeline")
     results, outputs = {}, {}
-    PIPELINE_INPUTS.update(NOT_A_DIGIT)
-    try:
-        for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
-            if job_name == "evaluate":
-                node["inputs"].update(NOT_A_DIGIT_BINDINGS)
-            run_node(job_name, node, outputs, results, work, snapshot)
-    finally:
-        del PIPELINE_INPUTS["negatives"]
+    for job_name, node in read_yaml(PIPELINE_YAML)["jobs"].items():
+        run_node(job_name, node, outputs, results, work, snapshot)
     return results, outputs
 
 
@@ -196,29 +185,47 @@ def test_styles_writes_every_template_and_font_of_each_split(pipeline_run):
         assert set(data["labels"]) == set(range(10)), which
 
 
-def test_train_writes_a_model_folder_the_app_accepts(pipeline_run):
+def test_train_writes_a_digits_model_folder_the_app_accepts(pipeline_run):
     _, outputs = pipeline_run
     model_dir = outputs["train"]["model"]
     assert {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "training_curves.png", "confusion_matrix.png",
-            "style_confusion_matrix.png", "writers_confusion_matrix.png",
-            "refusals.png"} == {path.name for path in model_dir.iterdir()}  # refusals.png: with the negatives
+            "style_confusion_matrix.png", "writers_confusion_matrix.png"} == {path.name for path in model_dir.iterdir()}
     _, metadata = load_classifier(model_dir)
     styles = load_style_set(outputs["styles"]["styles"] / STYLE_SET_FILE)
     assert metadata["hyperparameters"]["epochs"] == 1 and metadata["test_images"] == 200
     assert metadata["training"]["style_images"] == len(styles["training"]["labels"])  # the styles step's set
     assert metadata["training"]["writers_images"] == WRITER_DIGITS["training"]  # the handwriting folder given
-    assert metadata["training"]["negatives_images"] > 0  # its letters and symbols, and generated shapes
     assert metadata["training"]["training_images"] == (300 + metadata["training"]["style_images"]
-                                                       + metadata["training"]["writers_images"]
-                                                       + metadata["training"]["negatives_images"])
+                                                       + metadata["training"]["writers_images"])
+    assert "negatives_images" not in metadata["training"] and "negatives_validation" not in metadata
     assert metadata["style_validation"]["images"] == len(styles["validation"]["labels"])
     assert WRITERS_FIGURES <= set(metadata["writers_validation"])
     assert metadata["writers_validation"]["images"] == WRITER_DIGITS["validation"]
     assert set(metadata["writers_validation"]["per_dataset_accuracy"]) == {"unipen", "pendigits"}
+
+
+def test_detector_joins_a_not_a_digit_network_to_trains_digits_network(pipeline_run, mnist_slice):
+    """The model registered: train's digits network kept as it is (each drawing the detector lets through gets
+    train's digit), a detector trained on the negatives too, measured on those kept out."""
+    results, outputs = pipeline_run
+    model_dir = outputs["detector"]["model"]
+    assert f"--keep-digits {shlex.quote(str(outputs['train']['model']))} " in results["detector"].args[-1]
+    assert {path.name for path in model_dir.iterdir()} == {path.name for path in outputs["train"]["model"].iterdir()
+                                                           } | {"refusals.png"}
+    classifier, metadata = load_classifier(model_dir)
+    digits, _ = load_classifier(outputs["train"]["model"])
+    assert metadata["training"]["keeps_digits"] and metadata["hyperparameters"]["epochs"] == 1
+    assert metadata["training"]["started_from"]["folder"] == str(outputs["train"]["model"])
+    assert metadata["training"]["negatives_images"] > 0  # its letters and symbols, and generated shapes
     negatives = metadata["negatives_validation"]  # the figure run_pipeline.py tags as `refused`
     assert NEGATIVES_FIGURES <= set(negatives) and set(negatives["per_group_refused"]) == NEGATIVE_GROUPS
-    assert 0 < negatives["images"] <= MOST_KEPT_OUT_NEGATIVES  # drawn small: SMALL_SETS took effect
+    assert 0 < negatives["images"] <= MOST_KEPT_OUT_NEGATIVES  # drawn small: SMALL_COMMANDS took effect
     assert metadata["data"]["negatives"]["source"] == str(HANDWRITING_SLICE)
+    images = to_model_input(mnist_slice.x_test)
+    served, read = classifier.predict(images), digits.predict(images)
+    given_a_digit = read[:, :NUM_DIGITS] / (1.0 - read[:, NOT_A_DIGIT:])  # train's 11 outputs cut to its digits
+    assert np.allclose(served[:, :NUM_DIGITS], given_a_digit * (1.0 - served[:, NOT_A_DIGIT:]), atol=1e-4)
+    assert not np.allclose(served[:, NOT_A_DIGIT], read[:, NOT_A_DIGIT], atol=1e-3)  # its own "not a digit"
 
 
 def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
@@ -229,7 +236,7 @@ def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     for plot in plots:
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((report / "metrics.json").read_text())
-    trained = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    trained = json.loads((outputs["detector"]["model"] / METADATA_FILE).read_text())  # the model registered
     assert metrics["test_images"] == 200
     assert metrics["test_accuracy"] == trained["test_accuracy"]  # the same model.tflite on the same test set
     assert metrics["style_validation"]["accuracy"] == trained["style_validation"]["accuracy"]  # and style set
@@ -245,11 +252,13 @@ def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):
     assert metrics["refused"] == trained["refused"]  # MNIST's test digits answered "not a digit"
 
 
-def test_with_not_a_digit_train_and_evaluate_are_given_the_handwriting_folder_twice(pipeline_run):
+def test_detector_and_evaluate_are_given_the_handwriting_folder_twice_and_train_once(pipeline_run):
     results, _ = pipeline_run
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert f"--writers {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
+    for name in ("detector", "evaluate"):
         assert f"--negatives {shlex.quote(str(HANDWRITING_SLICE))} " in results[name].args[-1], name
+    assert "--negatives" not in results["train"].args[-1] and "--keep-digits" not in results["train"].args[-1]
     assert "--min-refused 0.0 --max-digits-refused 1.0 " in results["evaluate"].args[-1]
 
 
@@ -264,8 +273,9 @@ def test_evaluate_gates_fail_below_their_thresholds(pipeline_run, snapshot, tmp_
                      "min_writer_digit_accuracy": writers["worst_digit_accuracy"],
                      "min_refused": negatives["worst_group_refused"],
                      "max_digits_refused": max(metrics["refused"], writers["refused"])}
-    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **NOT_A_DIGIT, **at_every_gate}
+    inputs = {"model": outputs["detector"]["model"], "data": outputs["prep"]["prepared"],
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, "negatives": HANDWRITING_SLICE,
+              **at_every_gate}
 
     def gate(name, **thresholds):
         return run_component(component, {**inputs, **thresholds}, {"report": tmp_path / name}, snapshot)
@@ -321,9 +331,8 @@ def corrections_folder(folder: Path, served_right: bool, mnist_slice) -> Path:
 
 @pytest.fixture(scope="module")
 def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
-    """Train and evaluate again as pipeline.yml wires them, now with `corrections` and without --not-a-digit (no
-    negatives, no refusal gates): a folder whose model in service answered every record as meant, so a new model
-    can only be worse on its kept-out records."""
+    """Train, detector and evaluate again as pipeline.yml wires them, now with `corrections`: a folder whose model
+    in service answered every record as meant, so a new model can only be worse on its kept-out records."""
     _, pipeline_outputs = pipeline_run
     work = tmp_path_factory.mktemp("corrections")
     folder = corrections_folder(work / "feedback", served_right=True, mnist_slice=mnist_slice)
@@ -331,7 +340,7 @@ def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
     try:
         results, outputs = {}, {name: pipeline_outputs[name] for name in ("prep", "styles")}
         pipeline = read_yaml(PIPELINE_YAML)
-        for job_name in ("train", "evaluate"):
+        for job_name in ("train", "detector", "evaluate"):
             node = pipeline["jobs"][job_name]
             component = small_component(job_name)
             inputs = {**node_inputs(node, outputs), **NODE_INPUTS.get(job_name, {})}
@@ -341,33 +350,25 @@ def corrections_run(pipeline_run, snapshot, tmp_path_factory, mnist_slice):
             results[job_name] = run_component(component, inputs, outputs[job_name], snapshot)
     finally:
         del PIPELINE_INPUTS["corrections"]
-    assert results["train"].returncode == 0, f"train:\n{results['train'].stderr[-3000:]}"
+    for name in ("train", "detector"):
+        assert results[name].returncode == 0, f"{name}:\n{results[name].stderr[-3000:]}"
     return results, outputs, folder
 
 
 def test_without_corrections_train_and_evaluate_run_without_the_feedback_argument(pipeline_run):
     results, outputs = pipeline_run
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert "--feedback" not in results[name].args[-1] and "$[[" not in results[name].args[-1], name
-    assert "feedback_validation" not in json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert "feedback_validation" not in json.loads((outputs["detector"]["model"] / METADATA_FILE).read_text())
     assert "feedback_validation" not in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
 
 
 def test_with_corrections_train_and_evaluate_get_the_folder(corrections_run):
     results, outputs, folder = corrections_run
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert f"--feedback {shlex.quote(str(folder))}" in results[name].args[-1], name
-    assert "feedback_validation" in json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
+    assert "feedback_validation" in json.loads((outputs["detector"]["model"] / METADATA_FILE).read_text())
     assert "feedback_validation" in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
-
-
-def test_without_not_a_digit_train_and_evaluate_learn_and_gate_on_the_digits_only(corrections_run):
-    results, outputs, _ = corrections_run
-    for name in ("train", "evaluate"):
-        assert "--negatives" not in results[name].args[-1] and "-refused" not in results[name].args[-1], name
-    metadata = json.loads((outputs["train"]["model"] / METADATA_FILE).read_text())
-    assert "negatives_validation" not in metadata and not metadata["training"].get("negatives_images")
-    assert "negatives_validation" not in json.loads((outputs["evaluate"]["report"] / "metrics.json").read_text())
 
 
 def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_kept_out_corrections(
@@ -377,9 +378,9 @@ def test_the_evaluate_gate_refuses_a_model_worse_than_the_one_in_service_on_the_
 
     component = small_component("evaluate")
     served_wrong = corrections_folder(tmp_path / "feedback", served_right=False, mnist_slice=mnist_slice)
-    inputs = {"model": outputs["train"]["model"], "data": outputs["prep"]["prepared"],
-              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, **NO_GATES,
-              "feedback": served_wrong}
+    inputs = {"model": outputs["detector"]["model"], "data": outputs["prep"]["prepared"],
+              "styles": outputs["styles"]["styles"], "writers": HANDWRITING_SLICE, "negatives": HANDWRITING_SLICE,
+              **NO_GATES, "feedback": served_wrong}
     passed = run_component(component, inputs, {"report": tmp_path / "report"}, snapshot)
     assert passed.returncode == 0, passed.stderr[-2000:]  # the model in service: none right
 

@@ -6,6 +6,7 @@ azure-ai-ml keeps a misspelled field and a reference to a missing job without a 
 
 import ast
 import copy
+import json
 import logging
 import re
 import warnings
@@ -15,6 +16,7 @@ import pytest
 from marshmallow import RAISE, ValidationError
 from marshmallow.warnings import Marshmallow4Warning
 
+from app.contract import METADATA_FILE
 from tests.support.azureml_definitions import (
     COMMAND_PLACEHOLDER,
     COMPONENT_NAMES,
@@ -30,6 +32,7 @@ from tests.support.azureml_definitions import (
     snapshot_files,
 )
 from tests.support.azureml_run import aml_run
+from tests.support.paths import MODEL_DIR
 from training.evaluate import MAX_DIGITS_REFUSED
 from training.fonts import FONT_DIR, FONTS
 from training.negatives import CHARACTER_FILES
@@ -51,8 +54,6 @@ with warnings.catch_warnings():
 # pipeline job's input cannot be optional, and the SDK refuses one without a value. Only an optional component
 # input may be bound to one.
 RUN_INPUTS = aml_run.definitions.RUN_INPUTS
-# Declared in pipeline.yml, bound to evaluate only by a run with the negatives (run_pipeline.py --not-a-digit).
-RUN_BOUND_GATES = set(aml_run.definitions.REFUSAL_GATES)
 FEEDBACK_FLAG = "$[[--feedback ${{inputs.feedback}}]]"  # Azure ML's syntax for an optional input's argument
 HANDWRITING_FILES = (*DIGIT_FILES.values(), *CHARACTER_FILES.values())  # what the handwriting folder holds
 REFUSAL_GATES = (("min_refused", "--min-refused"), ("max_digits_refused", "--max-digits-refused"))
@@ -92,7 +93,7 @@ def binding_problems(pipeline: dict) -> list[str]:
                 problems.append(f"jobs.{job_name}.inputs.{name}: required by its component, not bound")
         earlier_jobs[job_name] = set(component.get("outputs") or {})
     problems += [f"inputs.{name}: used by no job" for name in pipeline["inputs"]
-                 if name not in used_inputs | RUN_BOUND_GATES]
+                 if name not in used_inputs]
     problems += [f"outputs.{name}: bound {bound_outputs.count(name)} times, expected once"
                  for name in pipeline["outputs"] if bound_outputs.count(name) != 1]
     return problems
@@ -200,7 +201,8 @@ def test_pipeline_bindings_refer_to_what_exists():
      "jobs.evaluate.inputs.data"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].update(min_accuracy="${{parent.inputs.min_acc}}"),
      "jobs.evaluate.inputs.min_accuracy"),
-    (lambda p: p["jobs"]["train"]["outputs"].update(model="${{parent.outputs.model}}"), "jobs.train.outputs.model"),
+    (lambda p: p["jobs"]["detector"]["outputs"].update(model="${{parent.outputs.model}}"),
+     "jobs.detector.outputs.model"),
     (lambda p: p["jobs"]["train"]["inputs"].update(epoch="${{parent.inputs.epochs}}"), "jobs.train.inputs.epoch"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("model"), "jobs.evaluate.inputs.model"),
     (lambda p: p["jobs"]["evaluate"]["inputs"].pop("min_style_accuracy"), "jobs.evaluate.inputs.min_style_accuracy"),
@@ -242,19 +244,30 @@ def test_pipeline_stops_at_the_first_failed_step():
     assert read_yaml(PIPELINE_YAML)["settings"]["continue_on_step_failure"] is False
 
 
-def test_the_registered_output_is_the_train_steps_model():
-    pipeline = read_yaml(PIPELINE_YAML)
-    assert pipeline["jobs"]["train"]["outputs"]["model"] == "${{parent.outputs.trained_model}}"
-    assert pipeline["jobs"]["evaluate"]["inputs"]["model"] == "${{parent.jobs.train.outputs.model}}"
+def test_the_registered_output_is_the_detector_joined_to_the_train_steps_digits_network():
+    """As the shipped model is made (docs/model.md, "Train it again"): train learns the digits, detector runs the
+    same component again with the negatives and train's model as `digits` (--keep-digits); evaluate gates and
+    run_pipeline.py registers the detector's model."""
+    jobs = read_yaml(PIPELINE_YAML)["jobs"]
+    assert node_component_path(jobs["detector"]) == node_component_path(jobs["train"]) == COMPONENT_YAMLS["train"]
+    assert "outputs" not in jobs["train"] and "negatives" not in jobs["train"]["inputs"]
+    assert jobs["detector"]["inputs"]["digits"] == "${{parent.jobs.train.outputs.model}}"
+    assert jobs["detector"]["outputs"]["model"] == "${{parent.outputs.trained_model}}"
+    assert jobs["evaluate"]["inputs"]["model"] == "${{parent.jobs.detector.outputs.model}}"
+    assert "digits" not in jobs["train"]["inputs"] and "epochs" not in jobs["detector"]["inputs"]  # its own defaults
+    component = read_yaml(COMPONENT_YAMLS["train"])
+    assert component["inputs"]["digits"]["type"] == "uri_folder" and component["inputs"]["digits"]["optional"] is True
+    assert "$[[--keep-digits ${{inputs.digits}}]]" in component["command"]
 
 
 def test_train_and_evaluate_read_the_style_set_the_styles_step_writes():
     pipeline = read_yaml(PIPELINE_YAML)
     assert "inputs" not in pipeline["jobs"]["styles"]  # built from the code snapshot alone
     assert read_yaml(COMPONENT_YAMLS["styles"])["command"].endswith(f"--out ${{{{outputs.styles}}}}/{STYLE_SET_FILE}")
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert pipeline["jobs"][name]["inputs"]["styles"] == "${{parent.jobs.styles.outputs.styles}}"
-        assert f"--styles ${{{{inputs.styles}}}}/{STYLE_SET_FILE}" in read_yaml(COMPONENT_YAMLS[name])["command"]
+        assert f"--styles ${{{{inputs.styles}}}}/{STYLE_SET_FILE}" in read_yaml(
+            node_component_path(pipeline["jobs"][name]))["command"]
 
 
 # --- the real writers: a required input of train and evaluate, the handwriting data asset ---
@@ -278,17 +291,22 @@ def test_train_and_evaluate_take_the_real_writers_folder_always(name):
     command = read_yaml(COMPONENT_YAMLS[name])["command"]
     assert "--writers ${{inputs.writers}} " in command
     assert "$[[--writers" not in command and command.count("--writers") == 1  # not optional: always passed
-    # The negatives ("not a digit", opt-in): the same folder's letters and symbols, an optional input of their own.
+    # The negatives ("not a digit"): the same folder's letters and symbols, an optional input of their own.
     assert "$[[--negatives ${{inputs.negatives}}]]" in command and command.count("--negatives") == 1
     spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["negatives"]
     assert spec["type"] == "uri_folder" and spec["optional"] is True and "default" not in spec
-    assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["negatives"] == "${{parent.inputs.negatives}}"
-    assert "negatives" not in read_yaml(PIPELINE_YAML)["inputs"]  # a run adds it (RUN_INPUTS)
     assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["writers"] == "${{parent.inputs.raw_writers}}"
     component = load_component(COMPONENT_YAMLS[name])
     assert component.inputs["writers"].optional is not True
     result = component._validate()
     assert result.passed, result.error_messages
+
+
+def test_the_detector_and_evaluate_take_the_handwriting_folder_again_as_the_negatives():
+    jobs = read_yaml(PIPELINE_YAML)["jobs"]
+    for name in ("detector", "evaluate"):
+        assert jobs[name]["inputs"]["negatives"] == jobs[name]["inputs"]["writers"] == "${{parent.inputs.raw_writers}}"
+    assert "negatives" not in jobs["train"]["inputs"]  # the digits network: the digits only
 
 
 @pytest.mark.parametrize("name, output", [("train", "model"), ("evaluate", "report")])
@@ -306,31 +324,25 @@ def test_evaluate_gates_on_the_real_writers_with_the_pipelines_thresholds():
     assert "min_writer_accuracy" not in read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"]
 
 
-def test_evaluate_gates_on_the_refusals_with_the_pipelines_thresholds_only_with_the_negatives():
+def test_evaluate_gates_on_the_refusals_with_the_pipelines_thresholds_which_the_shipped_model_meets():
     """min_refused: each group of the negatives kept out refused at least that share; max_digits_refused: at
-    most that share of MNIST's test digits and of the real writers kept out answered "not a digit". Optional, and
-    bound only with the negatives: --min-refused without --negatives is training.evaluate's usage error."""
+    most that share of MNIST's test digits and of the real writers kept out answered "not a digit". The shipped
+    model is made by the same recipe: gates it would fail would fail every run."""
     component = read_yaml(COMPONENT_YAMLS["evaluate"])
     pipeline = read_yaml(PIPELINE_YAML)
     for gate, flag in REFUSAL_GATES:
-        assert component["inputs"][gate] == {"type": "number", "optional": True, "min": 0, "max": 1}
         assert f"$[[{flag} ${{{{inputs.{gate}}}}}]]" in component["command"] and component["command"].count(flag) == 1
-        for name in ("train", "evaluate"):
-            assert gate not in pipeline["jobs"][name]["inputs"]
-    assert pipeline["inputs"]["min_refused"] == 0.95
+        assert pipeline["jobs"]["evaluate"]["inputs"][gate] == f"${{{{parent.inputs.{gate}}}}}"
+        assert gate not in pipeline["jobs"]["train"]["inputs"] and gate not in pipeline["jobs"]["detector"]["inputs"]
     assert pipeline["inputs"]["max_digits_refused"] == MAX_DIGITS_REFUSED  # training/evaluate.py's target
-    default = load_job(PIPELINE_YAML)._to_rest_object().as_dict()["properties"]
-    assert not RUN_BOUND_GATES & set(default["jobs"]["evaluate"]["inputs"])  # `negatives`: as `feedback`
-    assert "negatives" not in default["inputs"]
-    _, _, opted_in = aml_run.definitions.load_definitions(negatives=True)
-    opted_in.inputs.negatives = Input(type="uri_folder", path="azureml:handwriting:1")
-    result = opted_in._validate()
-    assert result.passed, result.error_messages
-    rest = opted_in._to_rest_object().as_dict()["properties"]
+    shipped = json.loads((MODEL_DIR / METADATA_FILE).read_text())
+    assert shipped["negatives_validation"]["worst_group_refused"] >= pipeline["inputs"]["min_refused"] >= 0.5
+    assert max(shipped["refused"], shipped["writers_validation"]["refused"]) <= pipeline["inputs"]["max_digits_refused"]
+    rest = load_job(PIPELINE_YAML)._to_rest_object().as_dict()["properties"]  # what is submitted
     for gate, _ in REFUSAL_GATES:
         assert rest["jobs"]["evaluate"]["inputs"][gate]["value"] == f"${{{{parent.inputs.{gate}}}}}"
-    for name in ("train", "evaluate"):
-        assert rest["jobs"][name]["inputs"]["negatives"]["value"] == "${{parent.inputs.negatives}}"
+    for name in ("detector", "evaluate"):
+        assert rest["jobs"][name]["inputs"]["negatives"]["value"] == "${{parent.inputs.raw_writers}}"
 
 
 def test_the_pipeline_says_what_it_trains_and_credits_the_handwriting_data():
@@ -350,9 +362,9 @@ def corrections_pipeline():
     return load_job(PIPELINE_YAML, params_override=override)
 
 
-@pytest.mark.parametrize("name", ["train", "evaluate"])
+@pytest.mark.parametrize("name", ["train", "detector", "evaluate"])
 def test_train_and_evaluate_take_the_corrections_as_an_optional_feedback_folder(name):
-    spec = read_yaml(COMPONENT_YAMLS[name])["inputs"]["feedback"]
+    spec = read_yaml(node_component_path(read_yaml(PIPELINE_YAML)["jobs"][name]))["inputs"]["feedback"]
     assert spec["type"] == "uri_folder" and spec["optional"] is True and "default" not in spec
     assert read_yaml(PIPELINE_YAML)["jobs"][name]["inputs"]["feedback"] == "${{parent.inputs.corrections}}"
     assert "corrections" not in read_yaml(PIPELINE_YAML)["inputs"]  # a run adds it (RUN_INPUTS)
@@ -382,7 +394,7 @@ def test_the_pipeline_validates_with_corrections_and_binds_them_to_both_steps():
     rest = pipeline._to_rest_object().as_dict()["properties"]  # what is submitted
     assert rest["inputs"]["corrections"]["jobInputType"] == "uri_folder"
     assert rest["inputs"]["corrections"]["uri"].endswith("digit-feedback:0123456789ab")
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"]["value"] == "${{parent.inputs.corrections}}"
     assert rest["inputs"]["epochs"] == {"jobInputType": "literal", "value": "3"}
     assert rest["jobs"]["train"]["inputs"]["epochs"]["value"] == "${{parent.inputs.epochs}}"
@@ -408,7 +420,7 @@ def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_opti
     sdk = built(data=Input(type="uri_folder", path="azureml:mnist:1"))._to_rest_object().as_dict()["properties"]
     [sdk_node] = sdk["jobs"].values()
     assert not RUN_INPUTS & set(sdk["inputs"])
-    for name in ("train", "evaluate"):
+    for name in ("train", "detector", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"] == sdk_node["inputs"]["feedback"]
     assert rest["jobs"]["train"]["inputs"]["epochs"] == sdk_node["inputs"]["epochs"]
 
@@ -434,6 +446,7 @@ def test_the_training_settings_are_training_s_own(name, flag):
     assert name not in read_yaml(PIPELINE_YAML)["inputs"]
     bound = read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"].get(name)
     assert bound == ("${{parent.inputs.epochs}}" if name == "epochs" else None)
+    assert name not in read_yaml(PIPELINE_YAML)["jobs"]["detector"]["inputs"]  # DETECTOR_DEFAULTS decide
 
 
 # --- the components run the training package, with the placeholders they declare ---

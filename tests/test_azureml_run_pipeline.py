@@ -104,7 +104,7 @@ def run(fake, tmp_path, *args, env=None):
 
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
     fake = workspace(shipped_model)
-    assert run(fake, tmp_path, "--not-a-digit", "--epochs", "3", "--min-accuracy", "0.995",
+    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995",
                "--min-style-accuracy", "0.9",
                "--min-writer-accuracy", "0.98", "--min-writer-digit-accuracy", "0.96", "--min-refused", "0.9",
                "--max-digits-refused", "0.01") == 0
@@ -134,7 +134,7 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
                                       Call(("handwriting",), {"version": writers.version, "label": None})]
 
     [job] = fake.objects("jobs.create_or_update")
-    assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "evaluate"}
+    assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "detector", "evaluate"}
     assert job.inputs.raw_mnist._data.path == f"azureml:mnist:{data.version}"
     assert job.inputs.epochs._data == 3 and job.inputs.min_accuracy._data == 0.995
     assert job.inputs.min_style_accuracy._data == 0.9
@@ -142,9 +142,13 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert job.inputs.raw_writers._data.mode == "ro_mount"
     assert job.inputs.min_writer_accuracy._data == 0.98 and job.inputs.min_writer_digit_accuracy._data == 0.96
     assert job.inputs.min_refused._data == 0.9 and job.inputs.max_digits_refused._data == 0.01
-    assert job.inputs.negatives._data.path == job.inputs.raw_writers._data.path  # the same handwriting asset
     for gate in ("min_refused", "max_digits_refused"):
         assert job.jobs["evaluate"].inputs[gate]._data == f"${{{{parent.inputs.{gate}}}}}"
+    # The detector: the handwriting asset again as the negatives, and the train step's digits network to keep.
+    assert job.jobs["detector"].inputs["negatives"]._data == "${{parent.inputs.raw_writers}}"
+    assert job.jobs["detector"].inputs["digits"]._data == "${{parent.jobs.train.outputs.model}}"
+    assert job.jobs["train"].inputs["epochs"]._data == "${{parent.inputs.epochs}}"
+    assert "epochs" not in job.jobs["detector"].inputs or job.jobs["detector"].inputs["epochs"]._data is None
     assert job.settings.continue_on_step_failure is False and job.tags["git_commit"] == "c0ffee1"
     # Named by the script, its model output where jobs.download() looks when the service lists none (README).
     assert job.name.startswith("mnist-c0ffee1-")
@@ -215,30 +219,13 @@ def test_a_latest_writers_version_from_before_not_a_digit_stops_it_before_submit
     only: the train step would fail reading the letters, after a node was allocated and the writers drawn."""
     fake = workspace(shipped_model, exists={"compute", "environment", "data", "writers"},
                      registered_environment=ENVIRONMENT, writers_tags={"digits": "26279", "writers": "247"})
-    assert run(fake, tmp_path, "--not-a-digit", env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 1
+    assert run(fake, tmp_path, env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 1
     assert fake.operations()[-1] == "data.get" and "jobs.create_or_update" not in fake.operations()
     error = capsys.readouterr().err
     assert "error: handwriting:2, the latest version, has no characters tag" in error
-    assert 'not the letters and symbols --not-a-digit learns as "not a digit"' in error
+    assert 'not the letters and symbols the detector step learns as "not a digit"' in error
     assert "set HANDWRITING_DIR (or --writers-dir) to a local handwriting folder (" in error
     assert all(name in error for name in HANDWRITING_FILES)
-
-
-def test_without_not_a_digit_a_latest_writers_version_of_digits_only_is_fine(tmp_path, capsys):
-    """By default the model learns the digits only: no negatives, no refusal gates, and an older handwriting
-    version (no `characters` tag) serves; the model, trained without the negatives, registers without `refused`."""
-    fake = workspace(model_copy(tmp_path / "new", refused=None), exists={"compute", "environment", "data", "writers"},
-                     registered_environment=ENVIRONMENT, writers_tags={"digits": "26279", "writers": "247"})
-    assert run(fake, tmp_path, env={"MNIST_DIR": "", "HANDWRITING_DIR": ""}) == 0
-    [job] = fake.objects("jobs.create_or_update")
-    assert not {"negatives", "min_refused", "max_digits_refused"} & set(job.inputs)
-    submitted = job._to_rest_object().as_dict()["properties"]
-    assert not {"min_refused", "max_digits_refused"} & set(submitted["jobs"]["evaluate"]["inputs"])
-    registered, tagged = fake.objects("models.create_or_update")
-    assert '"not a digit"' not in registered.description and CHARACTERS_CREDIT not in registered.description
-    assert "refused" not in tagged.tags and tagged.tags["digits_refused"] == "0.0019"
-    assert "trained without the negatives (no --not-a-digit): not compared on negatives kept out refused" in (
-        capsys.readouterr().err)  # the registered version has a refused tag
 
 
 def test_a_registered_environment_that_differs_stops_it(shipped_model, tmp_path, capsys):
@@ -471,24 +458,19 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
     assert run_pipeline.main(["--dry-run", "--epochs", "2"], env=env, connect_to=no_azure) == 0
     out, err = capsys.readouterr()
     printed = yaml.safe_load(out)
-    assert set(printed["jobs"]) == {"prep", "styles", "train", "evaluate"}
+    assert set(printed["jobs"]) == {"prep", "styles", "train", "detector", "evaluate"}
     assert printed["inputs"]["epochs"] == 2 and printed["inputs"]["min_accuracy"] == 0.99
     assert printed["inputs"]["min_style_accuracy"] == aml_run.definitions.pipeline_defaults()["min_style_accuracy"]
     assert f"/azureml/{printed['name']}/trained_model/" in printed["outputs"]["trained_model"]["path"]
     assert printed["inputs"]["raw_mnist"]["path"].startswith("azureml:mnist:")
     assert printed["inputs"]["raw_writers"]["path"] == "azureml:handwriting@latest"  # no HANDWRITING_DIR
-    for gate in ("min_writer_accuracy", "min_writer_digit_accuracy"):
+    for gate in ("min_writer_accuracy", "min_writer_digit_accuracy", "min_refused", "max_digits_refused"):
         assert printed["inputs"][gate] == aml_run.definitions.pipeline_defaults()[gate]
-    assert not {"negatives", "min_refused", "max_digits_refused"} & set(printed["inputs"])  # digits only
-    assert printed["settings"]["continue_on_step_failure"] is False
-    assert "digits only" in err
-
-    assert run_pipeline.main(["--dry-run", "--not-a-digit"], env=env, connect_to=no_azure) == 0
-    printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["inputs"]["negatives"]["path"] == "azureml:handwriting@latest"
     for gate in ("min_refused", "max_digits_refused"):
-        assert printed["inputs"][gate] == aml_run.definitions.pipeline_defaults()[gate]
         assert printed["jobs"]["evaluate"]["inputs"][gate] == {"path": f"${{{{parent.inputs.{gate}}}}}"}
+    assert printed["jobs"]["detector"]["inputs"]["negatives"] == {"path": "${{parent.inputs.raw_writers}}"}
+    assert printed["settings"]["continue_on_step_failure"] is False
+    assert "handwriting azureml:handwriting@latest" in err
 
 
 def test_without_epochs_the_train_step_trains_its_own_default_number(shipped_model, tmp_path, capsys):
@@ -1056,7 +1038,7 @@ def test_the_entry_point_runs_by_its_path_from_anywhere_with_microsofts_azureml_
     result = subprocess.run([sys.executable, str(ENTRY_POINT), "--dry-run"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert set(yaml.safe_load(result.stdout)["jobs"]) == {"prep", "styles", "train", "evaluate"}
+    assert set(yaml.safe_load(result.stdout)["jobs"]) == {"prep", "styles", "train", "detector", "evaluate"}
 
     # And the other way round: with the entry point and its package imported, `azureml` is still theirs.
     check = (f"import sys; sys.path.insert(0, {str(AZUREML)!r}); import run_pipeline, aml_run, azureml; "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.classifier import Classifier, sha256_file
-from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, TFLITE_FILE
+from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, NUM_DIGITS, TFLITE_FILE
 from tests.support.networks import refusing_everything
 from tests.support.paths import MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
 from training import train
@@ -31,7 +31,7 @@ def kept(tmp_path_factory):
     """Fine-tuned from the shipped model with --keep-digits: its digits network kept, a detector trained."""
     out = tmp_path_factory.mktemp("kept")
     assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--negatives", str(NEGATIVES_SLICE),
-                       "--init", str(MODEL_DIR), "--keep-digits", "--out", str(out), "--epochs", "1",
+                       "--keep-digits", str(MODEL_DIR), "--out", str(out), "--epochs", "1",
                        "--validation-images", "100", "--verbose", "0"]) == 0
     return out
 
@@ -209,12 +209,28 @@ def test_keep_digits_serves_the_digits_it_started_from(kept, mnist_slice, negati
     assert metadata["training"]["refusal"]["refused_after"] <= train.TrainConfig().max_refused
 
 
-def test_keep_digits_needs_a_digits_network(tmp_path, capsys):
+def test_keep_digits_trains_its_detector_with_the_detectors_defaults_unless_told():
+    digits_run = ["--data", str(MNIST_SLICE), "--out", "out"]
+    detector_run = [*digits_run, "--negatives", str(NEGATIVES_SLICE), "--keep-digits", str(MODEL_DIR)]
+    _, plain = train.parse_args(digits_run)
+    _, detector = train.parse_args(detector_run)
+    _, told = train.parse_args([*detector_run, "--epochs", "3", "--learning-rate", "1e-3"])
+    assert (plain.epochs, plain.learning_rate) == (train.TrainConfig().epochs, train.TrainConfig().learning_rate)
+    assert (detector.epochs, detector.learning_rate) == (train.DETECTOR_DEFAULTS["epochs"],
+                                                         train.DETECTOR_DEFAULTS["learning_rate"])
+    assert (detector.epochs, detector.learning_rate) != (plain.epochs, plain.learning_rate)
+    assert (told.epochs, told.learning_rate) == (3, 1e-3)
+
+
+def test_keep_digits_needs_the_negatives_and_takes_any_digits_network(tmp_path, capsys):
     from training.export import write_model_files
 
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--keep-digits"])
-    assert exit_info.value.code == 2 and "--keep-digits needs --init" in capsys.readouterr().err
-    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network with "not a digit": no digits to keep
-    with pytest.raises(ValueError, match="digits-only network"):
-        train.digits_network(tmp_path / "eleven")
+    for extra, error in ((["--keep-digits", str(MODEL_DIR)], "--keep-digits needs --negatives"),
+                         (["--keep-digits", str(MODEL_DIR), "--negatives", str(NEGATIVES_SLICE), "--init",
+                           str(MODEL_DIR)], "leave out --init")):
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), *extra])
+        assert exit_info.value.code == 2 and error in capsys.readouterr().err
+    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network of 11 outputs, as a first run writes
+    assert train.digits_network(tmp_path / "eleven").outputs[0].shape[-1] == NUM_DIGITS  # cut to its digits
+    assert train.digits_network(MODEL_DIR).name == "digits"  # the shipped model keeps one: that one

@@ -53,8 +53,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return outputs
 
 
-def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization) -> keras.Model:
-    """[N, 28, 28, 1] in [0, 1] -> [N, 10] probabilities (see app/contract.py).
+def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization, classes: int = NUM_CLASSES) -> keras.Model:
+    """[N, 28, 28, 1] in [0, 1] -> [N, 11] probabilities (see app/contract.py); classes=NUM_DIGITS: the digits only.
 
     batch_norm=FusedBatchNormalization trains faster; plain_copy(model) then gives the model to save.
     """
@@ -76,8 +76,18 @@ def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization) -> k
     x = conv_bn(x, 128, 4)                            # 1x1x128
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")
+
+
+def digit_outputs(network: keras.Model) -> keras.Model:
+    """A network of this contract ([N, 11], e.g. trained without the negatives, whose "not a digit" was never a
+    target) as a digits-only network ([N, 10]): the same weights, its last layer cut to the digits' units, so its
+    softmax gives P(digit k | a digit), the digits in the same order."""
+    digits = build_model(classes=NUM_DIGITS)
+    *body, kernel, bias = network.get_weights()
+    digits.set_weights([*body, kernel[:, :NUM_DIGITS], bias[:NUM_DIGITS]])
+    return digits
 
 
 def keep_digits(digits: keras.Model, detector: keras.Model) -> keras.Model:

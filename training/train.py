@@ -3,7 +3,7 @@
     python -m training.train --data ../shared/data/mnist --writers ../shared/data/handwriting \
         --out digits-model                       # the digits network: ~27 min on 2 CPU cores
     python -m training.train --data ../shared/data/mnist --writers ../shared/data/handwriting \
-        --negatives ../shared/data/handwriting --init digits-model --keep-digits --epochs 8 --learning-rate 5e-4 \
+        --negatives ../shared/data/handwriting --keep-digits digits-model \
         --out app/model                          # joined to a "not a digit" detector, as shipped: ~19 min
     python -m training.train --data tests/data/mnist --out /tmp/model --epochs 1  # seconds
     python -m training.train ... --feedback feedback                              # with corrections
@@ -54,6 +54,7 @@ from training.model import (
     FusedBatchNormalization,
     build_augmenter,
     build_model,
+    digit_outputs,
     keep_digits,
     parts,
     plain_copy,
@@ -77,6 +78,11 @@ class TrainConfig:
     # accuracy >= 99.6 %, counting a refusal as an error, leaves the shipped digits about 6 of its 10,000 to refuse
     seed: int = 42
     augmentation: Augmentation = field(default_factory=Augmentation)
+
+
+# --keep-digits: the detector is fine-tuned from the digits network, so it needs fewer epochs at a lower rate
+# (docs/model.md, "Train it again": ~14 min of fitting on 2 CPU cores)
+DETECTOR_DEFAULTS = {"epochs": 8, "learning_rate": 5e-4}
 
 
 def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: int):
@@ -138,14 +144,16 @@ def start_from(model: keras.Model, init: Path) -> None:
 
 
 def digits_network(init: Path) -> keras.Model:
-    """The digits-only network of the model folder `init` (a model trained before "not a digit", or a keep_digits
-    model's digits), for --keep-digits."""
+    """The digits-only network of the model folder `init`, for --keep-digits: a keep_digits model's digits
+    network, a model trained before "not a digit" as it is, or a network of this contract (the first of the two
+    runs: trained without the negatives) cut to its digit outputs (training.model.digit_outputs)."""
     digits, network = parts(keras.saving.load_model(init / KERAS_FILE))
-    digits = network if digits is None else digits
-    if digits.outputs[0].shape[-1] != LEGACY_CLASSES:
-        raise ValueError(f"{init / KERAS_FILE}: --keep-digits needs a digits-only network ({LEGACY_CLASSES} outputs) "
-                         f"or a model that keeps one, not {digits.outputs[0].shape[-1]} outputs")
-    return digits
+    if digits is not None:
+        return digits
+    classes = network.outputs[0].shape[-1]
+    if classes not in (NUM_CLASSES, LEGACY_CLASSES):
+        raise ValueError(f"{init / KERAS_FILE}: not this project's network ({classes} outputs)")
+    return network if classes == LEGACY_CLASSES else digit_outputs(network)
 
 
 def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainConfig, verbose: int = 1,
@@ -212,12 +220,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--init", type=Path, help="a model folder to start from (its model.keras): fine-tune it, "
                         "with fewer --epochs and a lower --learning-rate; a model trained before \"not a digit\" "
                         "gets that output added")
-    parser.add_argument("--keep-digits", action="store_true", help="with --init: read digits with --init's digits "
-                        "network, unchanged; the network trained here only says \"not a digit\" "
-                        "(training.model.keep_digits)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--keep-digits", type=Path, metavar="DIGITS_MODEL", help="a digits model folder: its digits "
+                        "network reads digits, unchanged, and the network trained here starts from it and only says "
+                        "\"not a digit\" (training.model.keep_digits; needs --negatives)")
+    parser.add_argument("--epochs", type=int, help=f"default: {defaults.epochs}; with --keep-digits, "
+                        f"{DETECTOR_DEFAULTS['epochs']}")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--learning-rate", type=float, help=f"peak; default: {defaults.learning_rate}; with "
+                        f"--keep-digits, {DETECTOR_DEFAULTS['learning_rate']}")
     parser.add_argument("--validation-images", type=int, default=defaults.validation_images)
     parser.add_argument("--max-refused", type=float, default=defaults.max_refused, help="the share of MNIST's held-out "
                         "training images the model may refuse as \"not a digit\": the \"not a digit\" output is "
@@ -226,12 +236,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="Keras output: 0 silent, 1 progress bars, 2 one line per epoch (for logs)")
     args = parser.parse_args(argv)
+    for name, value in (asdict(defaults) | (DETECTOR_DEFAULTS if args.keep_digits else {})).items():
+        if getattr(args, name, 0) is None:
+            setattr(args, name, value)
     if args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0 or args.validation_images < 0:
         parser.error("--epochs and --batch-size must be >= 1, --learning-rate > 0, --validation-images >= 0")
     if not 0 <= args.max_refused <= 1:
         parser.error("--max-refused must be a fraction between 0 and 1")
-    if args.keep_digits and not (args.init and args.negatives):
-        parser.error("--keep-digits needs --init (the digits network to keep) and --negatives")
+    if args.keep_digits and not args.negatives:
+        parser.error("--keep-digits needs --negatives (the drawings its detector learns as \"not a digit\")")
+    if args.keep_digits and args.init:
+        parser.error("--keep-digits starts from its own digits model: leave out --init")
     if args.feedback_unreviewed and not args.feedback:
         parser.error("--feedback-unreviewed needs --feedback")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -263,16 +278,17 @@ def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
                     "no --negatives: the model never learns to say \"not a digit\"")
     # read before training: a bad folder fails now
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
-    digits = digits_network(args.init) if args.keep_digits else None
+    init = args.keep_digits or args.init
+    digits = digits_network(init) if args.keep_digits else None
     extra = {"style": styles["training"], "writers": writers and writers["training"],
              "negatives": negatives and negatives["training"], "corrections": corrections and corrections["training"]}
     model, history, summary = train(mnist, {name: data for name, data in extra.items() if data is not None}, config,
-                                    args.verbose, args.init, lambda epoch, logs: log_epoch(run, epoch, logs))
+                                    args.verbose, init, lambda epoch, logs: log_epoch(run, epoch, logs))
     if digits is not None:
         model = keep_digits(digits, model)
         summary["keeps_digits"] = True
-    if args.init:
-        summary["started_from"] = {"folder": str(args.init), **json.loads((args.init / METADATA_FILE).read_text())[
+    if init:
+        summary["started_from"] = {"folder": str(init), **json.loads((init / METADATA_FILE).read_text())[
             "files"][TFLITE_FILE]}
 
     summary["refusal"] = calibrate_refusal(model, mnist, config)

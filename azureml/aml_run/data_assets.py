@@ -219,11 +219,10 @@ def ensure_writers(ml_client: MLClient, settings: Settings) -> Data:
                 latest = ml_client.data.get(settings.writers_name, label="latest")
             except ResourceNotFoundError:
                 raise StepFailed(f"the workspace has no data asset {settings.writers_name}: {upload} it") from None
-        if settings.not_a_digit and CHARACTERS_TAG not in (latest.tags or {}):  # made before the negatives:
-            # the train step would fail on it; without --not-a-digit, its digit files are all it needs
+        if CHARACTERS_TAG not in (latest.tags or {}):  # made before the negatives: the detector step would fail
             raise StepFailed(f"{settings.writers_name}:{latest.version}, the latest version, has no {CHARACTERS_TAG} "
-                             "tag: it holds the real writers' digits only, not the letters and symbols "
-                             f"--not-a-digit learns as \"not a digit\"; {upload} them")
+                             "tag: it holds the real writers' digits only, not the letters and symbols the "
+                             f"detector step learns as \"not a digit\"; {upload} them")
         return latest
     handwriting = local_writers(settings.writers_dir)
     with step(f"data asset {settings.writers_name}:{handwriting.version} ({handwriting.describe()})"):

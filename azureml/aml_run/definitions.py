@@ -24,12 +24,7 @@ MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folde
 CORRECTIONS_INPUT = "corrections"
 # --epochs, bound to train's optional `epochs`; left out, training's own default (TrainConfig, training/train.py).
 EPOCHS_INPUT = "epochs"
-# --not-a-digit: the handwriting asset again, bound to train's and evaluate's optional `negatives`.
-NEGATIVES_INPUT = "negatives"
-RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT, NEGATIVES_INPUT}
-# The refusal gates: declared in pipeline.yml (their values), bound to evaluate's optional inputs of the same
-# name only with the negatives (--min-refused without --negatives is training.evaluate's usage error).
-REFUSAL_GATES = ("min_refused", "max_digits_refused")
+RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT}
 Definitions = tuple[AmlCompute, Environment, PipelineJob]
 
 # Notices that some of the SDK's own schema classes are experimental: about the SDK, not these files.
@@ -41,19 +36,15 @@ def pipeline_defaults() -> dict:
     return yaml.safe_load(PIPELINE_YAML.read_text())["inputs"]
 
 
-def load_definitions(epochs: int | None = None, corrections: bool = False, negatives: bool = False) -> Definitions:
+def load_definitions(epochs: int | None = None, corrections: bool = False) -> Definitions:
     """The compute, environment and pipeline as azure-ai-ml entities, from the YAML files. The pipeline gets
     the RUN_INPUTS this run has, as `az ml job create --set inputs.<name>...` adds them: the epochs, and the
-    corrections' and the negatives' folder type (their data asset versions are set when the pipeline is built);
-    with the negatives, evaluate's refusal gates are bound to pipeline.yml's (`--set jobs.evaluate.inputs...`)."""
+    corrections' folder type (its data asset version is set when the pipeline is built)."""
     override = []
     if epochs is not None:
         override.append({f"inputs.{EPOCHS_INPUT}": epochs})
     if corrections:
         override.append({f"inputs.{CORRECTIONS_INPUT}": {"type": AssetTypes.URI_FOLDER}})
-    if negatives:
-        override.append({f"inputs.{NEGATIVES_INPUT}": {"type": AssetTypes.URI_FOLDER}})
-        override += [{f"jobs.evaluate.inputs.{gate}": f"${{{{parent.inputs.{gate}}}}}"} for gate in REFUSAL_GATES]
     with step("loading azureml/*.yml"):
         return (load_compute(COMPUTE_YAML), load_environment(ENVIRONMENT_YAML),
                 load_job(PIPELINE_YAML, params_override=override))

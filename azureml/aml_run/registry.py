@@ -31,8 +31,7 @@ FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accur
 METADATA_FIGURES = {"accuracy": ("test_accuracy",), "style_accuracy": ("style_validation", "accuracy"),
                     "writer_accuracy": ("writers_validation", "accuracy"),
                     "refused": ("negatives_validation", "refused"), "digits_refused": ("writers_validation", "refused")}
-# The figure a model trained without the negatives (run_pipeline.py without --not-a-digit) has not: neither
-# measured, nor tagged, nor compared.
+# The figure a model trained before "not a digit" (a digits network alone) has not: neither measured nor tagged.
 NEGATIVES_ONLY = {"refused"}
 # The tags a version registered before that data has not: such a version is compared without them.
 ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers",
@@ -102,10 +101,6 @@ def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -
         print(f"   {label} has no {listed(missing, 'or')} tag (registered before "
               f"{listed([ADDED_LATER[tag] for tag in missing], 'and')}): compared on "
               f"{listed([FIGURES[tag] for tag in FIGURES if tag in tags], 'and')} only", file=sys.stderr)
-    unmeasured = [tag for tag in NEGATIVES_ONLY if tag in tags and tag not in new]
-    if unmeasured:
-        print(f"   the model of job {job.name} was trained without the negatives (no --not-a-digit): not compared on "
-              f"{listed([FIGURES[tag] for tag in unmeasured], 'and')}", file=sys.stderr)
     with step(f"comparing with the registered model {label}"):
         worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
                  if tag in tags and tag in new and new[tag] < float(tags[tag]) - TAG_ROUNDING]
@@ -129,9 +124,7 @@ def register_model(ml_client: MLClient, job: Job, data: Data, writers: Data, cor
         path=f"azureml://jobs/{job.name}/outputs/{MODEL_OUTPUT}",
         description=(f"MNIST digit CNN, the digits and \"not a digit\": {files} Trained on MNIST, the style set, real "
                      "writers' pen strokes and, as \"not a digit\", their letters and symbols and generated shapes: "
-                     f"{CREDIT}; {CHARACTERS_CREDIT}") if settings.not_a_digit else (
-                     f"MNIST digit CNN, the digits: {files} Trained on MNIST, the style set and real writers' pen "
-                     f"strokes: {CREDIT}"),
+                     f"{CREDIT}; {CHARACTERS_CREDIT}"),
         tags=tags)
     with step(f"registering model {settings.model_name} from job {job.name}"):
         return ml_client.models.create_or_update(model)

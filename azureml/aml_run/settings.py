@@ -31,9 +31,8 @@ class Settings:
     min_style_accuracy: float
     min_writer_accuracy: float
     min_writer_digit_accuracy: float
-    not_a_digit: bool  # --not-a-digit: learn "not a digit" from the handwriting asset's letters and symbols
-    min_refused: float  # with not_a_digit: each group of the negatives kept out refused at least this share
-    max_digits_refused: float  # with not_a_digit: MNIST's test digits, the real writers kept out refused at most
+    min_refused: float  # each group of the negatives kept out refused at least this share
+    max_digits_refused: float  # MNIST's test digits, the real writers kept out refused at most this share
     git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
     reuse_latest: bool
     dry_run: bool
@@ -105,15 +104,11 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     parser.add_argument("--min-writer-digit-accuracy", type=float, default=defaults["min_writer_digit_accuracy"],
                         help=f"the evaluate step's gate on the real writers kept out, their worst digit "
                              f"(default: {defaults['min_writer_digit_accuracy']}, pipeline.yml's)")
-    parser.add_argument("--not-a-digit", action="store_true",
-                        help="also learn the 11th class \"not a digit\" from the handwriting asset's letters and "
-                             "symbols, and gate on it (--min-refused, --max-digits-refused); off by default: no model "
-                             "trained with them meets the targets yet (docs/model.md#not-a-digit)")
     parser.add_argument("--min-refused", type=float, default=defaults["min_refused"],
-                        help="with --not-a-digit, the evaluate step's gate on the negatives kept out: each group's "
+                        help="the evaluate step's gate on the negatives kept out: each group's "
                              f"share answered \"not a digit\" (default: {defaults['min_refused']}, pipeline.yml's)")
     parser.add_argument("--max-digits-refused", type=float, default=defaults["max_digits_refused"],
-                        help="with --not-a-digit, the evaluate step's gate on MNIST's test digits and the real "
+                        help="the evaluate step's gate on MNIST's test digits and the real "
                              f"writers kept out: the share answered \"not a digit\" (default: "
                              f"{defaults['max_digits_refused']}, pipeline.yml's)")
     mode = parser.add_mutually_exclusive_group()
@@ -143,7 +138,7 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
         model_dir=args.model_dir,
         epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         min_writer_accuracy=args.min_writer_accuracy, min_writer_digit_accuracy=args.min_writer_digit_accuracy,
-        not_a_digit=args.not_a_digit, min_refused=args.min_refused, max_digits_refused=args.max_digits_refused,
+        min_refused=args.min_refused, max_digits_refused=args.max_digits_refused,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
         github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,

@@ -7,7 +7,7 @@ from azure.ai.ml import Input, MLClient
 from azure.ai.ml.constants import AssetTypes, InputOutputModes
 from azure.ai.ml.entities import Environment, Job, PipelineJob
 
-from aml_run.definitions import CORRECTIONS_INPUT, MODEL_OUTPUT, NEGATIVES_INPUT, REFUSAL_GATES
+from aml_run.definitions import CORRECTIONS_INPUT, MODEL_OUTPUT
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 
@@ -18,21 +18,22 @@ def pin_environment(pipeline: PipelineJob, environment: Environment) -> None:
     """Give every step the environment version environment.yml names, the one ensure_environment made sure of.
     The components name the environment without a version (`azureml:mnist-train@latest`), so that its
     version is written in environment.yml only; a step naming another environment stops the run."""
-    latest = f"{environment.name}@latest"
+    latest, pinned = f"{environment.name}@latest", f"{environment.name}:{environment.version}"
     for name, node in pipeline.jobs.items():
         named = str(node.component.environment)
+        if named == pinned:  # train and detector run one component, loaded once: pinned already
+            continue
         if named.removeprefix("azureml:") != latest:
             raise StepFailed(f"step {name} names the environment {named}, not azureml:{latest}: "
                              "azureml/environment/environment.yml is the steps' one environment")
-        node.component.environment = f"{environment.name}:{environment.version}"  # as the loader keeps `azureml:...`
+        node.component.environment = pinned  # as the loader keeps `azureml:...`
 
 
 def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Settings, data_path: str,
                    writers_path: str, corrections_path: str | None = None) -> PipelineJob:
-    """The pipeline with this run's name, data versions (MNIST's, the real writers', the corrections'), gates,
-    environment version and commit (its epochs came with loading it); validated offline. With --not-a-digit
-    (loaded with the negatives), the negatives are the writers' asset and the refusal gates apply; without it,
-    the pipeline carries neither.
+    """The pipeline with this run's name, data versions (MNIST's, the handwriting's: the real writers' digits
+    and the negatives' letters and symbols, the corrections'), gates, environment version and commit (its epochs
+    came with loading it); validated offline.
 
     The job is named here so that its model output can be put at azureml/<job name>/trained_model/ on the
     default datastore: where jobs.download() looks for an output the service does not list, and it lists no
@@ -50,14 +51,8 @@ def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Se
     pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
     pipeline.inputs.min_writer_accuracy = settings.min_writer_accuracy
     pipeline.inputs.min_writer_digit_accuracy = settings.min_writer_digit_accuracy
-    if settings.not_a_digit:
-        setattr(pipeline.inputs, NEGATIVES_INPUT, Input(type=AssetTypes.URI_FOLDER, path=writers_path,
-                                                        mode=InputOutputModes.RO_MOUNT))
-        pipeline.inputs.min_refused = settings.min_refused
-        pipeline.inputs.max_digits_refused = settings.max_digits_refused
-    else:
-        for gate in REFUSAL_GATES:  # bound to no step
-            del pipeline.inputs[gate]
+    pipeline.inputs.min_refused = settings.min_refused
+    pipeline.inputs.max_digits_refused = settings.max_digits_refused
     pin_environment(pipeline, environment)
     pipeline.tags = {"git_commit": settings.git_commit}
     validation = pipeline._validate()  # the SDK's offline check; the tests check what it misses
