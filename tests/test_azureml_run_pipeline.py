@@ -942,22 +942,24 @@ def test_a_workflow_reads_the_model_and_its_accuracies_from_github_output(shippe
     assert run(workspace(shipped_model), tmp_path, env={"GITHUB_OUTPUT": str(outputs)}) == 0
     assert outputs.read_text().splitlines() == ["model=mnist-cnn:7", f"accuracy={SHIPPED_ACCURACY}",
                                                 f"style_accuracy={STYLE_ACCURACY}",
-                                                f"writer_accuracy={WRITER_ACCURACY}"]
+                                                f"writer_accuracy={WRITER_ACCURACY}", f"refused={REFUSED}"]
 
 
 def test_reusing_a_model_from_before_the_style_set_leaves_its_style_and_writer_accuracy_empty(tmp_path, capsys):
     outputs = tmp_path / "github_output"
-    fake = workspace(model_copy(tmp_path / "old", style_accuracy=None, writer_accuracy=None))
+    fake = workspace(model_copy(tmp_path / "old", style_accuracy=None, writer_accuracy=None, refused=None))
     assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
-    assert outputs.read_text().splitlines()[-2:] == ["style_accuracy=", "writer_accuracy="]
-    assert "style set not measured, real writers not measured" in capsys.readouterr().out
+    assert outputs.read_text().splitlines()[-3:] == ["style_accuracy=", "writer_accuracy=", "refused="]
+    assert ("style set not measured, real writers not measured, negatives kept out refused not measured"
+            in capsys.readouterr().out)
 
 
 def test_reusing_a_model_from_before_the_real_writers_leaves_its_writer_accuracy_empty(tmp_path, capsys):
     outputs = tmp_path / "github_output"
-    fake = workspace(model_copy(tmp_path / "old", writer_accuracy=None))
+    fake = workspace(model_copy(tmp_path / "old", writer_accuracy=None, refused=None))
     assert run(fake, tmp_path, "--reuse-latest", env={"GITHUB_OUTPUT": str(outputs)}) == 0
-    assert outputs.read_text().splitlines()[-2:] == [f"style_accuracy={STYLE_ACCURACY}", "writer_accuracy="]
+    assert outputs.read_text().splitlines()[-3:] == [f"style_accuracy={STYLE_ACCURACY}", "writer_accuracy=",
+                                                     "refused="]
     assert "real writers not measured" in capsys.readouterr().out
 
 

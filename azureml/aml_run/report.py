@@ -11,15 +11,17 @@ def shown(figure: float | None) -> str:
 
 def report(model: Model, metadata: dict, settings: Settings) -> None:
     """Say which model is installed and how good it is; with GITHUB_OUTPUT set, write model=, accuracy=,
-    style_accuracy= and writer_accuracy= there (empty for a model trained before the style set or the real
-    writers)."""
+    style_accuracy=, writer_accuracy= and refused= there (empty for a model trained before the style set, the
+    real writers or "not a digit")."""
     style_accuracy = metadata.get("style_validation", {}).get("accuracy")  # None: trained before the style set
     writer_accuracy = (metadata.get("writers_validation") or {}).get("accuracy")  # None: before the real writers
+    refused = (metadata.get("negatives_validation") or {}).get("refused")  # None: before "not a digit"
     print(f"model {model.name}:{model.version} (test accuracy {metadata['test_accuracy']:.4f}, style set "
-          f"{shown(style_accuracy)}, real writers {shown(writer_accuracy)}) is in {settings.model_dir}: build the "
-          "image to ship it")
+          f"{shown(style_accuracy)}, real writers {shown(writer_accuracy)}, negatives kept out refused "
+          f"{shown(refused)}) is in {settings.model_dir}: build the image to ship it")
     if settings.github_output:
         with settings.github_output.open("a") as outputs:
             outputs.write(f"model={model.name}:{model.version}\naccuracy={metadata['test_accuracy']}\n"
                           f"style_accuracy={'' if style_accuracy is None else style_accuracy}\n"
-                          f"writer_accuracy={'' if writer_accuracy is None else writer_accuracy}\n")
+                          f"writer_accuracy={'' if writer_accuracy is None else writer_accuracy}\n"
+                          f"refused={'' if refused is None else refused}\n")
