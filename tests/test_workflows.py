@@ -83,7 +83,7 @@ def test_least_privilege_pinned_actions_and_timeouts(path):
     workflow = load(path)
     assert workflow["permissions"] in ({}, {"contents": "read"})  # jobs ask for more, each for itself
     for job_name, job in workflow["jobs"].items():
-        assert 0 < job["timeout-minutes"] <= 120, job_name
+        assert 0 < job["timeout-minutes"] <= 180, job_name  # the longest: waiting for Azure ML's training
     for job_name, step in steps(workflow):
         if "uses" in step:
             assert PINNED.match(step["uses"]), f"{job_name}: {step['uses']} is not pinned to a commit SHA"
