@@ -115,7 +115,8 @@ def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
     if not classifier.self_check():
         raise ModelError(f"{tflite_path} does not answer a forward pass with valid probabilities")
     if not classifier.refuses_non_digits:
-        log.warning(f"{tflite_path} was trained before \"not a digit\": it answers a digit for every drawing, "
-                    "letters and shapes too; retrain it (python -m training.train) to refuse them",
+        log.warning(f"{tflite_path} has no \"not a digit\" output (a digits network, or a model trained before "
+                    "it): it answers a digit for every drawing, letters and shapes too; join a detector to it "
+                    "(python -m training.train --negatives DIR --keep-digits MODEL_DIR) to refuse them",
                     extra={"fields": {"model": str(tflite_path), "refuses_non_digits": False}})
     return classifier, metadata

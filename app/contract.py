@@ -23,7 +23,7 @@ NOT_A_DIGIT = NUM_DIGITS  # the class index, and the label the training gives ev
 NOT_A_DIGIT_NAME = "not a digit"
 CLASS_NAMES = [*DIGITS, NOT_A_DIGIT_NAME]
 NUM_CLASSES = len(CLASS_NAMES)
-LEGACY_CLASSES = NUM_DIGITS  # the output width of a model trained before NOT_A_DIGIT
+LEGACY_CLASSES = NUM_DIGITS  # the output width of a digits network: trained without negatives, or before NOT_A_DIGIT
 
 # The drawing the app hands to preprocessing, which the style set (training/styles.py) draws like: the
 # Sketchpad's square canvas and its brush's radius, in pixels. The radius makes a stroke like MNIST's when

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from app.classifier import Classifier, sha256_file
+from app.classifier import Classifier, load_classifier, sha256_file
 from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, NUM_DIGITS, TFLITE_FILE
 from tests.support.networks import refusing_everything
 from tests.support.paths import MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
@@ -184,13 +184,27 @@ def test_the_served_file_refuses_no_more_held_out_digits_than_the_cap(tmp_path, 
     (tmp_path / "refusing" / METADATA_FILE).write_text(json.dumps({"files": files}))
     out = tmp_path / "model"
     assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--init", str(tmp_path / "refusing"),
-                       "--out", str(out), "--epochs", "1", "--learning-rate", "1e-6", "--validation-images", "100",
-                       "--verbose", "0"]) == 0
+                       "--negatives", str(NEGATIVES_SLICE), "--out", str(out), "--epochs", "1", "--learning-rate",
+                       "1e-6", "--validation-images", "100", "--verbose", "0"]) == 0
     refusal = json.loads((out / METADATA_FILE).read_text())["training"]["refusal"]
     assert refusal["max_refused"] == train.TrainConfig().max_refused and refusal["refused_before"] == 1.0
     _, (held_out, _) = train.split_validation(mnist_slice.x_train, mnist_slice.y_train, 100, 42)
     probabilities = Classifier(out / TFLITE_FILE).predict(to_model_input(held_out))
     assert (probabilities.argmax(1) == NOT_A_DIGIT).mean() <= refusal["max_refused"]
+
+
+def test_without_the_negatives_it_trains_a_digits_network(tmp_path):
+    """The first of the shipped model's two runs: 10 outputs, no "not a digit" to cap; the app serves it as a
+    model that never refuses, and --keep-digits takes it as it is."""
+    out = tmp_path / "digits"
+    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(out), "--epochs", "1",
+                       "--validation-images", "100", "--verbose", "0"]) == 0
+    metadata = json.loads((out / METADATA_FILE).read_text())
+    assert metadata["model"]["classes"] == CLASS_NAMES[:NUM_DIGITS] and "[N, 10]" in metadata["model"]["output"]
+    assert metadata["training"]["refusal"] is None and "negatives_validation" not in metadata
+    classifier, _ = load_classifier(out)
+    assert not classifier.refuses_non_digits
+    assert train.digits_network(out).outputs[0].shape[-1] == NUM_DIGITS
 
 
 def test_keep_digits_serves_the_digits_it_started_from(kept, mnist_slice, negatives_slice):

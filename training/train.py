@@ -132,14 +132,15 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 
 def start_from(model: keras.Model, init: Path) -> None:
     """Set `model`'s weights to those of the model folder `init` (its model.keras, the same network; a keep_digits
-    model's detector). A model trained before "not a digit" gives the digits' outputs; the "not a digit" output
-    keeps its fresh weights."""
+    model's detector). The outputs both have are carried over: from a digits network, the "not a digit" output
+    keeps its fresh weights; into one, only the digits' outputs go."""
     weights = parts(keras.saving.load_model(init / KERAS_FILE))[1].get_weights()  # a keep_digits model: its detector
     kernel, bias = model.get_weights()[-2:]
     old_kernel, old_bias = weights[-2:]
     if old_kernel.shape[0] != kernel.shape[0] or old_kernel.shape[1] not in (NUM_CLASSES, LEGACY_CLASSES):
         raise ValueError(f"{init / KERAS_FILE}: not this project's network (output {old_kernel.shape})")
-    kernel[:, :old_kernel.shape[1]], bias[:old_bias.shape[0]] = old_kernel, old_bias
+    width = min(kernel.shape[1], old_kernel.shape[1])
+    kernel[:, :width], bias[:width] = old_kernel[:, :width], old_bias[:width]
     model.set_weights([*weights[:-2], kernel, bias])
 
 
@@ -165,7 +166,9 @@ def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainCo
     keras.utils.set_random_seed(config.seed)
     train_data, val_data, n_train, n_val = make_datasets(mnist, list(extra.values()), config)
     steps_per_epoch = max(1, n_train // config.batch_size)
-    model = build_model(config.dropout, FusedBatchNormalization)
+    # Without the negatives, a digits network: 10 outputs, no "not a digit" it would never learn to say
+    classes = NUM_CLASSES if "negatives" in extra else LEGACY_CLASSES
+    model = build_model(config.dropout, FusedBatchNormalization, classes)
     if init:
         start_from(model, init)
     model.compile(
@@ -186,10 +189,10 @@ def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainCo
 
 
 def calibrate_refusal(model: keras.Model, mnist: Mnist, config: TrainConfig) -> dict | None:
-    """Cap the digits `model` refuses at config.max_refused of MNIST's held-out training images (none held out:
-    left as trained, None)."""
+    """Cap the digits `model` refuses at config.max_refused of MNIST's held-out training images (none held out,
+    or a digits network that never refuses: left as trained, None)."""
     _, (held_out, _) = split_validation(mnist.x_train, mnist.y_train, config.validation_images, config.seed)
-    if not len(held_out):
+    if not len(held_out) or model.outputs[0].shape[-1] != NUM_CLASSES:
         return None
     return {**calibrate(model, to_model_input(held_out), config.max_refused),
             "on": "MNIST training images held out of training"}
@@ -291,6 +294,7 @@ def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
         summary["started_from"] = {"folder": str(init), **json.loads((init / METADATA_FILE).read_text())[
             "files"][TFLITE_FILE]}
 
+    refuses = model.outputs[0].shape[-1] == NUM_CLASSES  # False: a digits network (trained without --negatives)
     summary["refusal"] = calibrate_refusal(model, mnist, config)
     files = write_model_files(model, args.out)
     sets = validation_sets(mnist, styles, writers, corrections, negatives)
@@ -310,8 +314,9 @@ def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
     path = write_metadata(args.out, {
         "model": {"name": model.name, "parameters": int(model.count_params()),
                   "input": "float32 [N, 28, 28, 1] in [0, 1], white ink on black, MNIST-centred",
-                  "output": f"float32 [N, {NUM_CLASSES}] probabilities of the digits 0-9 and not a digit",
-                  "classes": CLASS_NAMES},
+                  "output": (f"float32 [N, {NUM_CLASSES}] probabilities of the digits 0-9 and not a digit"
+                             if refuses else f"float32 [N, {LEGACY_CLASSES}] probabilities of the digits 0-9"),
+                  "classes": CLASS_NAMES if refuses else CLASS_NAMES[:LEGACY_CLASSES]},
         **tflite_metrics,  # the served file's figures
         "keras_test_accuracy": keras_metrics["test_accuracy"],
         "tflite_keras_agreement": agreement,
