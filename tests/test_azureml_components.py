@@ -198,6 +198,7 @@ def test_train_writes_a_digits_model_folder_the_app_accepts(pipeline_run):
     assert metadata["training"]["training_images"] == (300 + metadata["training"]["style_images"]
                                                        + metadata["training"]["writers_images"])
     assert "negatives_images" not in metadata["training"] and "negatives_validation" not in metadata
+    assert len(metadata["model"]["classes"]) == NUM_DIGITS  # a digits network: nothing to refuse with
     assert metadata["style_validation"]["images"] == len(styles["validation"]["labels"])
     assert WRITERS_FIGURES <= set(metadata["writers_validation"])
     assert metadata["writers_validation"]["images"] == WRITER_DIGITS["validation"]
@@ -223,9 +224,9 @@ def test_detector_joins_a_not_a_digit_network_to_trains_digits_network(pipeline_
     assert metadata["data"]["negatives"]["source"] == str(HANDWRITING_SLICE)
     images = to_model_input(mnist_slice.x_test)
     served, read = classifier.predict(images), digits.predict(images)
-    given_a_digit = read[:, :NUM_DIGITS] / (1.0 - read[:, NOT_A_DIGIT:])  # train's 11 outputs cut to its digits
-    assert np.allclose(served[:, :NUM_DIGITS], given_a_digit * (1.0 - served[:, NOT_A_DIGIT:]), atol=1e-4)
-    assert not np.allclose(served[:, NOT_A_DIGIT], read[:, NOT_A_DIGIT], atol=1e-3)  # its own "not a digit"
+    assert not digits.refuses_non_digits and not read[:, NOT_A_DIGIT].any()  # train's: a digits network
+    assert np.allclose(served[:, :NUM_DIGITS], read[:, :NUM_DIGITS] * (1.0 - served[:, NOT_A_DIGIT:]), atol=1e-4)
+    assert served[:, NOT_A_DIGIT].max() > 1e-3  # the detector's own "not a digit"
 
 
 def test_evaluate_writes_metrics_and_plot_of_the_trained_model(pipeline_run):

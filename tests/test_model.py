@@ -84,7 +84,7 @@ def test_keep_digits_leaves_the_digits_to_the_digits_network():
 
 def test_digit_outputs_reads_the_digits_as_the_network_does_given_a_digit():
     """A network of this contract cut to its digits: P(k | a digit), the network's P(k) over 1 - its P(not a
-    digit), so the first of the two training runs (no negatives) can be the digits network --keep-digits keeps."""
+    digit), so --keep-digits can keep the digits of one network trained for both."""
     network = build_model()
     kernel, bias = network.layers[-1].get_weights()
     bias[NOT_A_DIGIT] += 1.0  # a "not a digit" share worth removing

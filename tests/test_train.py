@@ -245,6 +245,6 @@ def test_keep_digits_needs_the_negatives_and_takes_any_digits_network(tmp_path, 
         with pytest.raises(SystemExit) as exit_info:
             train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), *extra])
         assert exit_info.value.code == 2 and error in capsys.readouterr().err
-    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network of 11 outputs, as a first run writes
+    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network of 11 outputs, trained for both
     assert train.digits_network(tmp_path / "eleven").outputs[0].shape[-1] == NUM_DIGITS  # cut to its digits
     assert train.digits_network(MODEL_DIR).name == "digits"  # the shipped model keeps one: that one

@@ -81,9 +81,9 @@ def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization, clas
 
 
 def digit_outputs(network: keras.Model) -> keras.Model:
-    """A network of this contract ([N, 11], e.g. trained without the negatives, whose "not a digit" was never a
-    target) as a digits-only network ([N, 10]): the same weights, its last layer cut to the digits' units, so its
-    softmax gives P(digit k | a digit), the digits in the same order."""
+    """A network of this contract ([N, 11]: one network for both, trained with the negatives) as a digits-only
+    network ([N, 10]): the same weights, its last layer cut to the digits' units, so its softmax gives
+    P(digit k | a digit), the digits in the same order."""
     digits = build_model(classes=NUM_DIGITS)
     *body, kernel, bias = network.get_weights()
     digits.set_weights([*body, kernel[:, :NUM_DIGITS], bias[:NUM_DIGITS]])

@@ -146,8 +146,8 @@ def start_from(model: keras.Model, init: Path) -> None:
 
 def digits_network(init: Path) -> keras.Model:
     """The digits-only network of the model folder `init`, for --keep-digits: a keep_digits model's digits
-    network, a model trained before "not a digit" as it is, or a network of this contract (the first of the two
-    runs: trained without the negatives) cut to its digit outputs (training.model.digit_outputs)."""
+    network, a digits network (trained without the negatives: the first of the two runs) as it is, or one
+    network of this contract cut to its digit outputs (training.model.digit_outputs)."""
     digits, network = parts(keras.saving.load_model(init / KERAS_FILE))
     if digits is not None:
         return digits
