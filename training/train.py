@@ -189,10 +189,10 @@ def train(mnist: Mnist, extra: dict[str, dict[str, np.ndarray]], config: TrainCo
 
 
 def calibrate_refusal(model: keras.Model, mnist: Mnist, config: TrainConfig) -> dict | None:
-    """Cap the digits `model` refuses at config.max_refused of MNIST's held-out training images (none held out,
-    or a digits network that never refuses: left as trained, None)."""
+    """Cap the digits `model` refuses at config.max_refused of MNIST's held-out training images (none held out:
+    left as trained, None)."""
     _, (held_out, _) = split_validation(mnist.x_train, mnist.y_train, config.validation_images, config.seed)
-    if not len(held_out) or model.outputs[0].shape[-1] != NUM_CLASSES:
+    if not len(held_out):
         return None
     return {**calibrate(model, to_model_input(held_out), config.max_refused),
             "on": "MNIST training images held out of training"}
@@ -221,8 +221,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the records still "
                         "waiting for review (its top level) too; never the rejected ones")
     parser.add_argument("--init", type=Path, help="a model folder to start from (its model.keras): fine-tune it, "
-                        "with fewer --epochs and a lower --learning-rate; a model trained before \"not a digit\" "
-                        "gets that output added")
+                        "with fewer --epochs and a lower --learning-rate; a digits network gets \"not a digit\" "
+                        "added when --negatives is given")
     parser.add_argument("--keep-digits", type=Path, metavar="DIGITS_MODEL", help="a digits model folder: its digits "
                         "network reads digits, unchanged, and the network trained here starts from it and only says "
                         "\"not a digit\" (training.model.keep_digits; needs --negatives)")
@@ -239,9 +239,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="Keras output: 0 silent, 1 progress bars, 2 one line per epoch (for logs)")
     args = parser.parse_args(argv)
-    for name, value in (asdict(defaults) | (DETECTOR_DEFAULTS if args.keep_digits else {})).items():
-        if getattr(args, name, 0) is None:
-            setattr(args, name, value)
+    base = DETECTOR_DEFAULTS if args.keep_digits else asdict(defaults)
+    for name in DETECTOR_DEFAULTS:  # the settings whose default depends on --keep-digits
+        if getattr(args, name) is None:
+            setattr(args, name, base[name])
     if args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0 or args.validation_images < 0:
         parser.error("--epochs and --batch-size must be >= 1, --learning-rate > 0, --validation-images >= 0")
     if not 0 <= args.max_refused <= 1:
@@ -295,7 +296,7 @@ def fit_and_write(args: argparse.Namespace, config: TrainConfig, run) -> int:
             "files"][TFLITE_FILE]}
 
     refuses = model.outputs[0].shape[-1] == NUM_CLASSES  # False: a digits network (trained without --negatives)
-    summary["refusal"] = calibrate_refusal(model, mnist, config)
+    summary["refusal"] = calibrate_refusal(model, mnist, config) if refuses else None
     files = write_model_files(model, args.out)
     sets = validation_sets(mnist, styles, writers, corrections, negatives)
     measured, probabilities = evaluate(args.out / TFLITE_FILE, sets)
