@@ -13,10 +13,15 @@ from training.negatives import (
     GENERATED,
     KEPT_OUT_SHAPES,
     LIKE_DIGITS,
+    LIKENESS_LINE,
+    MEASURED_LIKE_DIGITS,
+    ONE_STROKE_LIKE_DIGITS,
+    README_LIKE_DIGITS,
     SIZES,
     SLICE_STEP,
     kept_out_kinds,
     load_negatives,
+    measure_likeness,
     negatives_set,
     read_characters,
     shape_strokes,
@@ -39,6 +44,17 @@ def test_what_people_write_like_a_digit_is_no_negative():
     assert len({s["character"] for s in every_character} & LIKE_DIGITS) > 20  # most of them are in the slice
     assert not {s["character"] for s in negatives} & LIKE_DIGITS
     assert len(negatives) < len(every_character) and all(s["label"] == NOT_A_DIGIT for s in negatives)
+
+
+def test_the_list_is_what_the_measure_finds(handwriting_dir):
+    """On the full data, `--measure` puts exactly MEASURED_LIKE_DIGITS at or above the line, beside the data's own
+    list, and the one-stroke characters it adds by rule below it; a change to the drawing or the data that moves a
+    character across the line fails here, not silently in the negatives."""
+    shares = {kind.split(":", 1)[1]: share for kind, _, _, share in measure_likeness(handwriting_dir)}
+    at_or_above = {name for name, share in shares.items() if share >= LIKENESS_LINE}
+    assert at_or_above - README_LIKE_DIGITS == MEASURED_LIKE_DIGITS, {
+        name: f"{shares[name]:.0%}" for name in (at_or_above - README_LIKE_DIGITS) ^ MEASURED_LIKE_DIGITS}
+    assert not ONE_STROKE_LIKE_DIGITS & at_or_above
 
 
 def test_the_split_keeps_out_whole_writers_and_whole_kinds(small_set):

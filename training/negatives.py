@@ -43,11 +43,14 @@ CREDIT = ("UNIPEN train_r01_v07 isolated upper-case letters, lower-case letters 
           "1994; Unipen Consortium 1999, doi:10.5281/zenodo.1195803), CC BY 4.0")
 CHARACTER_FILES = {"uppercase": "unipen-uppercase.json.gz", "lowercase": "unipen-lowercase.json.gz",
                    "symbols": "unipen-symbols.json.gz"}
-# Written like a digit by many people, never negatives: the data's README list, then what `--measure` finds
-# (docs/model.md has the table): every character whose drawings have digits for at least half their nearest
-# drawings, in a pool of as many digits as other characters (y Y t f J and ! $ @ ] } ? & %), and the one-stroke
-# brackets, quotes and slash, which the preprocessing scales into a slanted or curved 1.
-LIKE_DIGITS = set("ODQUoIlij|ZzSsGbBgqT") | set("yYtfJ!$@?&%()[]{}/'`,")
+# Written like a digit by many people, never negatives: the data's README list; what `--measure` finds at or
+# above LIKENESS_LINE (docs/model.md has the table); and the other one-stroke brackets, quotes and the comma,
+# which the preprocessing scales into a slanted or curved 1.
+README_LIKE_DIGITS = set("ODQUoIlij|ZzSsGbBgqT")
+MEASURED_LIKE_DIGITS = set("yYtfJ!$@?&%]}{/'")
+ONE_STROKE_LIKE_DIGITS = set("()[`,")  # below the line, but drawn as one stroke as / ' { ] } are
+LIKE_DIGITS = README_LIKE_DIGITS | MEASURED_LIKE_DIGITS | ONE_STROKE_LIKE_DIGITS
+LIKENESS_LINE = 0.5  # a drawing's nearest drawings as often digits as not
 GENERATED = ("star", "polygon", "smiley", "hatching", "grid", "scribble", "zigzag", "spiral", "word", "number",
              "flower", "sun", "house", "cloud", "heart", "arrow")
 KEPT_OUT_SHAPES = ("heart", "arrow")  # generated kinds drawn for validation only
@@ -244,8 +247,9 @@ def measure_likeness(folder: str | Path, per_kind: int = 100, neighbours: int = 
     """How much each letter and symbol looks like a digit, measured without a model: `per_kind` of its drawings
     (drawn as the negatives are), and for each the share of its `neighbours` nearest drawings (28x28 pixels) that
     are real writers' digits, in a pool of as many digits as other characters. Other characters exclude the kind
-    itself, its other case and LIKE_DIGITS. Returns (kind, in LIKE_DIGITS, the digit most among the neighbours,
-    the share of digit neighbours), the most digit-like first."""
+    itself, its other case and README_LIKE_DIGITS: not what this measure adds, so its verdicts do not move the
+    pool they are measured in, and a rerun finds the same list. Returns (kind, in LIKE_DIGITS, the digit most
+    among the neighbours, the share of digit neighbours), the most digit-like first."""
     rng = np.random.default_rng(0)
     by_kind = {}
     for sample in read_characters(folder, like_digits=True):
@@ -262,7 +266,7 @@ def measure_likeness(folder: str | Path, per_kind: int = 100, neighbours: int = 
     for kind in sorted(by_kind):
         own = characters["kinds"] == kind
         name = kind.split(":", 1)[1]
-        others = ~np.isin(np.char.lower(character), [name.lower()]) & ~np.isin(character, list(LIKE_DIGITS))
+        others = ~np.isin(np.char.lower(character), [name.lower()]) & ~np.isin(character, list(README_LIKE_DIGITS))
         pool = np.concatenate([digit_vectors, vectors[others][:len(digit_vectors)]])
         labels = np.concatenate([digits["labels"], np.full(min(others.sum(), len(digit_vectors)), NOT_A_DIGIT)])
         distances = ((vectors[own] ** 2).sum(1)[:, None] - 2 * vectors[own] @ pool.T + (pool ** 2).sum(1)[None])
