@@ -1,12 +1,15 @@
 """Before and after "not a digit": models side by side on the same kept-out sets, the refusals they make.
 
     python bench/bench_refusal.py --data ../shared/data/mnist --handwriting ../shared/data/handwriting \
-        --model app/model --model OLD_MODEL_DIR [--threshold 0.99] [--cap 0.003 --cap 0.0005]
+        --model app/model --model OLD_MODEL_DIR [--threshold 0.99] [--cap 0.003 --cap 0.0005] \
+        [--bound 0.996 --bound 0.994]
 
 A row per model and way of refusing: its "not a digit" class (argmax); with --cap, that class lowered as
 training lowers it (training/calibrate.py) until it refuses that share of MNIST's held-out training images,
-one row per cap (the trade-off curve); and for every model a threshold on the top digit probability (refused
-when below), the way one would refuse without that class. Columns: the share
+one row per cap (the trade-off curve); with --bound, that class lowered (or raised) as far as MNIST's test
+accuracy, counting a refusal as an error, stays at or above the bound: a threshold chosen on the test set
+itself, so the most any threshold on this model could refuse at that accuracy; and for every model a threshold
+on the top digit probability (refused when below), the way one would refuse without that class. Columns: the share
 refused of each group of negatives kept out (training/negatives.py), and of the real digits (MNIST's test set,
 the real writers kept out), and MNIST's test accuracy counting a refusal as an error.
 """
@@ -39,6 +42,16 @@ def refusals(probabilities: np.ndarray, threshold: float | None, shift: float = 
     return probabilities[:, :NUM_DIGITS].max(axis=1) < threshold
 
 
+def bound_shift(margins: np.ndarray, correct: np.ndarray, accuracy: float) -> float:
+    """The lowest shift at which refusing the rows whose margin is above it keeps the share of rows `correct`
+    and not refused at or above `accuracy` (the rows with the highest margins refused first)."""
+    order = np.argsort(margins)[::-1]
+    lost = np.cumsum(correct[order])  # right answers lost when the first 1, 2, ... rows are refused
+    keep = np.ceil(accuracy * len(correct) - 1e-9)  # right answers to keep, a whole number
+    affordable = int(np.searchsorted(lost, correct.sum() - keep, side="right"))
+    return float(margins[order][min(affordable, len(order) - 1)])  # refused: above it, so that many at most
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the MNIST IDX folder")
@@ -47,6 +60,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.99)
     parser.add_argument("--cap", action="append", type=float, default=[], help="a share of MNIST's held-out "
                         "training images to refuse at most (repeat)")
+    parser.add_argument("--bound", action="append", type=float, default=[], help="an MNIST test accuracy (counting "
+                        "a refusal as an error) to keep: adds the row refusing the most at it, its threshold chosen "
+                        "on the test set (repeat)")
     args = parser.parse_args()
     mnist = load_mnist(args.data)
     config = TrainConfig()
@@ -63,6 +79,11 @@ def main() -> None:
             margins = refusal_margins(classifier.predict_many(to_model_input(held_out)))
             ways += [(None, shift, f"not a digit lowered by {shift:.2f} (held-out MNIST refused {cap:.2%})")
                      for cap, shift in ((cap, refusal_shift(margins, cap)) for cap in args.cap)]
+        if classifier.refuses_non_digits and args.bound:
+            correct = read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test
+            ways += [(None, shift, f"not a digit shifted by {shift:.2f} (MNIST test right >= {bound:.2%}, chosen "
+                      "on it: a bound)") for bound, shift in
+                     ((bound, bound_shift(refusal_margins(read["mnist"]), correct, bound)) for bound in args.bound)]
         for threshold, shift, way in [*ways, (args.threshold, 0.0, f"top digit < {args.threshold:g}")]:
             refused = {name: refusals(p, threshold, shift) for name, p in read.items()}
             right = (read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test) & ~refused["mnist"]
