@@ -76,7 +76,8 @@ def dry_run(settings: Settings) -> str:
     the pipeline; its YAML."""
     corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
                    if settings.feedback_dir else None)
-    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
+    compute, environment, pipeline = load_definitions(settings.epochs, settings.detector_epochs,
+                                                      corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
     handwriting = local_writers(settings.writers_dir) if settings.writers_dir else None
@@ -97,7 +98,8 @@ def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
     The corrections folder is checked first: a bad one stops the run before anything is made in the workspace."""
     corrections = (local_corrections(settings.feedback_dir, settings.feedback_unreviewed)
                    if settings.feedback_dir else None)
-    compute, environment, pipeline = load_definitions(settings.epochs, corrections=corrections is not None)
+    compute, environment, pipeline = load_definitions(settings.epochs, settings.detector_epochs,
+                                                      corrections=corrections is not None)
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)

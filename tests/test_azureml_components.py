@@ -47,7 +47,8 @@ from training.strokes import read_digits, writer_split
 from training.styles import STYLE_SET_FILE, TEMPLATES, load_style_set, split
 
 PIPELINE_DEFAULTS = read_yaml(PIPELINE_YAML)["inputs"]  # the gates' defaults, run_pipeline.py's
-PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "epochs": 1, "min_accuracy": 0.0,
+PIPELINE_INPUTS = {"raw_mnist": MNIST_SLICE, "raw_writers": HANDWRITING_SLICE, "epochs": 1, "detector_epochs": 1,
+                   "min_accuracy": 0.0,
                    "min_style_accuracy": 0.0, "min_writer_accuracy": 0.0, "min_writer_digit_accuracy": 0.0,
                    "min_refused": 0.0, "max_digits_refused": 1.0}
 NO_GATES = {name: value for name, value in PIPELINE_INPUTS.items() if name.startswith(("min_", "max_"))}
@@ -58,10 +59,9 @@ WRITERS_FIGURES = {"accuracy", "worst_digit_accuracy", "per_digit_accuracy", "pe
                    "per_source_accuracy", "images", "refused", "confusion_matrix"}  # what writers_validation holds
 NEGATIVES_FIGURES = {"refused", "worst_group_refused", "per_group_refused", "per_kind_refused", "images"}
 NEGATIVE_GROUPS = {"unseen writers", "unseen characters", "generated", "unseen shapes"}
-# Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000); the detector's
-# epochs are its own (DETECTOR_DEFAULTS, bound to no run input), cut to one here.
+# Keeps the one epoch quick and leaves 300 images to train on (the default holds out 5,000).
 SMALL_TRAINING = {"validation_images": 100, "batch_size": 64}
-NODE_INPUTS = {"train": SMALL_TRAINING, "detector": {**SMALL_TRAINING, "epochs": 1}}
+NODE_INPUTS = {"train": SMALL_TRAINING, "detector": SMALL_TRAINING}
 # The style set and the negatives at their full size take minutes to draw. The steps run the same main() with
 # the same arguments, their drawings cut to a few: per template and per font and digit (training/styles.py,
 # SIZES); letters and symbols, and drawings of each generated kind (training/negatives.py, SIZES).

@@ -254,7 +254,8 @@ def test_the_registered_output_is_the_detector_joined_to_the_train_steps_digits_
     assert jobs["detector"]["inputs"]["digits"] == "${{parent.jobs.train.outputs.model}}"
     assert jobs["detector"]["outputs"]["model"] == "${{parent.outputs.trained_model}}"
     assert jobs["evaluate"]["inputs"]["model"] == "${{parent.jobs.detector.outputs.model}}"
-    assert "digits" not in jobs["train"]["inputs"] and "epochs" not in jobs["detector"]["inputs"]  # its own defaults
+    assert "digits" not in jobs["train"]["inputs"]
+    assert jobs["detector"]["inputs"]["epochs"] == "${{parent.inputs.detector_epochs}}"  # a run's, else its own
     component = read_yaml(COMPONENT_YAMLS["train"])
     assert component["inputs"]["digits"]["type"] == "uri_folder" and component["inputs"]["digits"]["optional"] is True
     assert "$[[--keep-digits ${{inputs.digits}}]]" in component["command"]
@@ -358,7 +359,7 @@ def test_the_pipeline_says_what_it_trains_and_credits_the_handwriting_data():
 def corrections_pipeline():
     """pipeline.yml with the run inputs run_pipeline.py adds (as `az ml job create --set` would)."""
     override = [{"inputs.corrections": {"type": "uri_folder", "path": "azureml:digit-feedback:0123456789ab"}},
-                {"inputs.epochs": 3}]
+                {"inputs.epochs": 3}, {"inputs.detector_epochs": 2}]
     return load_job(PIPELINE_YAML, params_override=override)
 
 
@@ -397,13 +398,15 @@ def test_the_pipeline_validates_with_corrections_and_binds_them_to_both_steps():
     for name in ("train", "detector", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"]["value"] == "${{parent.inputs.corrections}}"
     assert rest["inputs"]["epochs"] == {"jobInputType": "literal", "value": "3"}
+    assert rest["inputs"]["detector_epochs"] == {"jobInputType": "literal", "value": "2"}
     assert rest["jobs"]["train"]["inputs"]["epochs"]["value"] == "${{parent.inputs.epochs}}"
+    assert rest["jobs"]["detector"]["inputs"]["epochs"]["value"] == "${{parent.inputs.detector_epochs}}"
 
 
 def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_optional_input_left_unset():
-    """No `corrections` or `epochs` input at all, and the steps' bindings left as they are: the very shape
-    azure-ai-ml's own pipeline builder submits for an optional pipeline input nobody set (so the service
-    leaves --feedback and --epochs out)."""
+    """No `corrections`, `epochs` or `detector_epochs` input at all, and the steps' bindings left as they are:
+    the very shape azure-ai-ml's own pipeline builder submits for an optional pipeline input nobody set (so the
+    service leaves --feedback and --epochs out)."""
     pipeline = load_job(PIPELINE_YAML)
     result = pipeline._validate()
     assert result.passed, result.error_messages
@@ -423,6 +426,8 @@ def test_without_run_inputs_the_pipeline_is_submitted_as_the_sdk_submits_an_opti
     for name in ("train", "detector", "evaluate"):
         assert rest["jobs"][name]["inputs"]["feedback"] == sdk_node["inputs"]["feedback"]
     assert rest["jobs"]["train"]["inputs"]["epochs"] == sdk_node["inputs"]["epochs"]
+    assert rest["jobs"]["detector"]["inputs"]["epochs"] == {  # the same shape, bound to the detector's own
+        **sdk_node["inputs"]["epochs"], "value": "${{parent.inputs.detector_epochs}}"}
 
 
 @pytest.mark.parametrize("gate", ["min_accuracy", "min_style_accuracy", "min_writer_accuracy",
@@ -438,15 +443,15 @@ def test_the_gates_are_written_once_in_the_pipeline(gate):
                                         ("validation_images", "--validation-images")])
 def test_the_training_settings_are_training_s_own(name, flag):
     """train's epochs, batch size and validation images have no default in the YAML: left unset, the command
-    leaves the argument out and training/train.py's TrainConfig decides, as it does locally. Only `epochs`
-    can be set for a run, as an input the run adds."""
+    leaves the argument out and training/train.py's TrainConfig decides, as it does locally (the detector:
+    DETECTOR_DEFAULTS). Only the epochs can be set for a run, each step's as an input the run adds."""
     spec = read_yaml(COMPONENT_YAMLS["train"])["inputs"][name]
     assert spec["optional"] is True and "default" not in spec
     assert f"$[[{flag} ${{{{inputs.{name}}}}}]]" in read_yaml(COMPONENT_YAMLS["train"])["command"]
     assert name not in read_yaml(PIPELINE_YAML)["inputs"]
-    bound = read_yaml(PIPELINE_YAML)["jobs"]["train"]["inputs"].get(name)
-    assert bound == ("${{parent.inputs.epochs}}" if name == "epochs" else None)
-    assert name not in read_yaml(PIPELINE_YAML)["jobs"]["detector"]["inputs"]  # DETECTOR_DEFAULTS decide
+    jobs = read_yaml(PIPELINE_YAML)["jobs"]
+    assert jobs["train"]["inputs"].get(name) == ("${{parent.inputs.epochs}}" if name == "epochs" else None)
+    assert jobs["detector"]["inputs"].get(name) == ("${{parent.inputs.detector_epochs}}" if name == "epochs" else None)
 
 
 # --- the components run the training package, with the placeholders they declare ---

@@ -104,7 +104,7 @@ def run(fake, tmp_path, *args, env=None):
 
 def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_model, tmp_path):
     fake = workspace(shipped_model)
-    assert run(fake, tmp_path, "--epochs", "3", "--min-accuracy", "0.995",
+    assert run(fake, tmp_path, "--epochs", "3", "--detector-epochs", "2", "--min-accuracy", "0.995",
                "--min-style-accuracy", "0.9",
                "--min-writer-accuracy", "0.98", "--min-writer-digit-accuracy", "0.96", "--min-refused", "0.9",
                "--max-digits-refused", "0.01") == 0
@@ -136,7 +136,8 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     [job] = fake.objects("jobs.create_or_update")
     assert isinstance(job, PipelineJob) and set(job.jobs) == {"prep", "styles", "train", "detector", "evaluate"}
     assert job.inputs.raw_mnist._data.path == f"azureml:mnist:{data.version}"
-    assert job.inputs.epochs._data == 3 and job.inputs.min_accuracy._data == 0.995
+    assert job.inputs.epochs._data == 3 and job.inputs.detector_epochs._data == 2
+    assert job.inputs.min_accuracy._data == 0.995
     assert job.inputs.min_style_accuracy._data == 0.9
     assert job.inputs.raw_writers._data.path == f"azureml:handwriting:{writers.version}"
     assert job.inputs.raw_writers._data.mode == "ro_mount"
@@ -148,7 +149,7 @@ def test_trains_registers_and_installs_in_order_with_the_right_objects(shipped_m
     assert job.jobs["detector"].inputs["negatives"]._data == "${{parent.inputs.raw_writers}}"
     assert job.jobs["detector"].inputs["digits"]._data == "${{parent.jobs.train.outputs.model}}"
     assert job.jobs["train"].inputs["epochs"]._data == "${{parent.inputs.epochs}}"
-    assert "epochs" not in job.jobs["detector"].inputs or job.jobs["detector"].inputs["epochs"]._data is None
+    assert job.jobs["detector"].inputs["epochs"]._data == "${{parent.inputs.detector_epochs}}"
     assert job.settings.continue_on_step_failure is False and job.tags["git_commit"] == "c0ffee1"
     # Named by the script, its model output where jobs.download() looks when the service lists none (README).
     assert job.name.startswith("mnist-c0ffee1-")
@@ -474,20 +475,30 @@ def test_dry_run_needs_no_workspace_and_prints_the_pipeline(tmp_path, capsys):
 
 
 def test_without_epochs_the_train_step_trains_its_own_default_number(shipped_model, tmp_path, capsys):
-    """No --epochs: the pipeline gets no `epochs` input, so train's optional `epochs` has no value and its
-    command leaves --epochs out: training/train.py's TrainConfig, the one place the default is written."""
+    """No --epochs or --detector-epochs: the pipeline gets neither input, so the train and detector steps'
+    optional `epochs` have no value and their commands leave --epochs out: training/train.py's TrainConfig and
+    DETECTOR_DEFAULTS, the one place each default is written."""
     fake = workspace(shipped_model)
     assert run(fake, tmp_path) == 0
     [job] = fake.objects("jobs.create_or_update")
-    assert "epochs" not in job.inputs
+    assert "epochs" not in job.inputs and "detector_epochs" not in job.inputs
     rest = job._to_rest_object().as_dict()["properties"]  # what would be submitted
-    assert "epochs" not in rest["inputs"]
+    assert "epochs" not in rest["inputs"] and "detector_epochs" not in rest["inputs"]
     assert rest["jobs"]["train"]["inputs"]["epochs"]["value"] == "${{parent.inputs.epochs}}"
+    assert rest["jobs"]["detector"]["inputs"]["epochs"]["value"] == "${{parent.inputs.detector_epochs}}"
     result = job._validate()
     assert result.passed, result.error_messages
 
     assert run_pipeline.main(["--dry-run"], env=ENV, connect_to=None) == 0
-    assert "epochs" not in yaml.safe_load(capsys.readouterr().out)["inputs"]
+    assert not {"epochs", "detector_epochs"} & set(yaml.safe_load(capsys.readouterr().out)["inputs"])
+
+
+def test_detector_epochs_alone_leave_the_digits_to_their_default(tmp_path, capsys):
+    """--detector-epochs without --epochs: a run input for the detector only, the train step's epochs left out."""
+    assert run_pipeline.main(["--dry-run", "--detector-epochs", "1"], env=ENV, connect_to=None) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["inputs"]["detector_epochs"] == 1 and "epochs" not in printed["inputs"]
+    assert printed["jobs"]["detector"]["inputs"]["epochs"] == {"path": "${{parent.inputs.detector_epochs}}"}
 
 
 def test_a_step_naming_another_environment_stops_it():
@@ -928,6 +939,15 @@ def test_a_gate_above_one_is_a_usage_error(capsys, gate):
         run_pipeline.main([gate, "95"], env=ENV, connect_to=None)
     assert exit_info.value.code == 2
     assert gate in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--detector-epochs"])
+def test_no_epochs_is_a_usage_error(capsys, option):
+    with pytest.raises(SystemExit) as exit_info:
+        run_pipeline.main([option, "0"], env=ENV, connect_to=None)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert option in error and "must be >= 1" in error
 
 
 def test_connect_makes_a_client_for_the_workspace_without_a_network_call():

@@ -24,7 +24,9 @@ MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folde
 CORRECTIONS_INPUT = "corrections"
 # --epochs, bound to train's optional `epochs`; left out, training's own default (TrainConfig, training/train.py).
 EPOCHS_INPUT = "epochs"
-RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT}
+# --detector-epochs, bound to the detector's `epochs`; left out, its own default (DETECTOR_DEFAULTS, the same file).
+DETECTOR_EPOCHS_INPUT = "detector_epochs"
+RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT, DETECTOR_EPOCHS_INPUT}
 Definitions = tuple[AmlCompute, Environment, PipelineJob]
 
 # Notices that some of the SDK's own schema classes are experimental: about the SDK, not these files.
@@ -36,13 +38,15 @@ def pipeline_defaults() -> dict:
     return yaml.safe_load(PIPELINE_YAML.read_text())["inputs"]
 
 
-def load_definitions(epochs: int | None = None, corrections: bool = False) -> Definitions:
+def load_definitions(epochs: int | None = None, detector_epochs: int | None = None,
+                     corrections: bool = False) -> Definitions:
     """The compute, environment and pipeline as azure-ai-ml entities, from the YAML files. The pipeline gets
-    the RUN_INPUTS this run has, as `az ml job create --set inputs.<name>...` adds them: the epochs, and the
-    corrections' folder type (its data asset version is set when the pipeline is built)."""
+    the RUN_INPUTS this run has, as `az ml job create --set inputs.<name>...` adds them: the two steps' epochs,
+    and the corrections' folder type (its data asset version is set when the pipeline is built)."""
     override = []
-    if epochs is not None:
-        override.append({f"inputs.{EPOCHS_INPUT}": epochs})
+    for name, value in ((EPOCHS_INPUT, epochs), (DETECTOR_EPOCHS_INPUT, detector_epochs)):
+        if value is not None:
+            override.append({f"inputs.{name}": value})
     if corrections:
         override.append({f"inputs.{CORRECTIONS_INPUT}": {"type": AssetTypes.URI_FOLDER}})
     with step("loading azureml/*.yml"):

@@ -27,6 +27,7 @@ class Settings:
     model_name: str  # the registered model's name
     model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
     epochs: int | None  # None: the train step's own default (TrainConfig in training/train.py)
+    detector_epochs: int | None  # None: the detector step's own default (DETECTOR_DEFAULTS, the same file)
     min_accuracy: float
     min_style_accuracy: float
     min_writer_accuracy: float
@@ -91,7 +92,11 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR,
                         help="where to put the model files (default: app/model, which the Docker build copies)")
     parser.add_argument("--epochs", type=int,
-                        help="training epochs (default: training's own, TrainConfig in training/train.py)")
+                        help="training epochs of the digits network (default: training's own, TrainConfig in "
+                             "training/train.py)")
+    parser.add_argument("--detector-epochs", type=int,
+                        help="training epochs of the \"not a digit\" detector (default: its own, DETECTOR_DEFAULTS "
+                             "in training/train.py)")
     parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"],
                         help=f"the evaluate step's gate, and the bar for a fetched model "
                              f"(default: {defaults['min_accuracy']}, pipeline.yml's)")
@@ -119,9 +124,11 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     args = parser.parse_args(argv)
     gates = (args.min_accuracy, args.min_style_accuracy, args.min_writer_accuracy, args.min_writer_digit_accuracy,
              args.min_refused, args.max_digits_refused)
-    if (args.epochs is not None and args.epochs < 1) or not all(0.0 <= gate <= 1.0 for gate in gates):
-        parser.error("--epochs must be >= 1, and --min-accuracy, --min-style-accuracy, --min-writer-accuracy, "
-                     "--min-writer-digit-accuracy, --min-refused and --max-digits-refused between 0 and 1")
+    epochs = (args.epochs, args.detector_epochs)
+    if any(value is not None and value < 1 for value in epochs) or not all(0.0 <= gate <= 1.0 for gate in gates):
+        parser.error("--epochs and --detector-epochs must be >= 1, and --min-accuracy, --min-style-accuracy, "
+                     "--min-writer-accuracy, --min-writer-digit-accuracy, --min-refused and --max-digits-refused "
+                     "between 0 and 1")
     if args.feedback_unreviewed and not args.feedback_dir:
         parser.error("--feedback-unreviewed needs a corrections folder: set FEEDBACK_DIR or pass --feedback-dir")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
@@ -136,7 +143,8 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
         writers_name=args.writers_name, feedback_dir=args.feedback_dir,
         feedback_unreviewed=args.feedback_unreviewed, feedback_name=args.feedback_name, model_name=args.model_name,
         model_dir=args.model_dir,
-        epochs=args.epochs, min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
+        epochs=args.epochs, detector_epochs=args.detector_epochs,
+        min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
         min_writer_accuracy=args.min_writer_accuracy, min_writer_digit_accuracy=args.min_writer_digit_accuracy,
         min_refused=args.min_refused, max_digits_refused=args.max_digits_refused,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
