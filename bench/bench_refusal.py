@@ -74,19 +74,19 @@ def main() -> None:
         classifier, _ = load_classifier(folder)
         read = {name: classifier.predict_many(to_model_input(images)) for name, images in
                 (("negatives", negatives["images"]), ("mnist", mnist.x_test), ("writers", writers["images"]))}
+        correct = read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test
         ways = [(None, 0.0, "not a digit class")] if classifier.refuses_non_digits else []
         if classifier.refuses_non_digits and args.cap:
             margins = refusal_margins(classifier.predict_many(to_model_input(held_out)))
             ways += [(None, shift, f"not a digit lowered by {shift:.2f} (held-out MNIST refused {cap:.2%})")
                      for cap, shift in ((cap, refusal_shift(margins, cap)) for cap in args.cap)]
-        if classifier.refuses_non_digits and args.bound:
-            correct = read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test
-            ways += [(None, shift, f"not a digit shifted by {shift:.2f} (MNIST test right >= {bound:.2%}, chosen "
-                      "on it: a bound)") for bound, shift in
-                     ((bound, bound_shift(refusal_margins(read["mnist"]), correct, bound)) for bound in args.bound)]
+        for bound in args.bound if classifier.refuses_non_digits else []:
+            shift = bound_shift(refusal_margins(read["mnist"]), correct, bound)
+            ways.append((None, shift, f"not a digit shifted by {shift:.2f} (MNIST test right >= {bound:.2%}, "
+                         "chosen on it: a bound)"))
         for threshold, shift, way in [*ways, (args.threshold, 0.0, f"top digit < {args.threshold:g}")]:
             refused = {name: refusals(p, threshold, shift) for name, p in read.items()}
-            right = (read["mnist"][:, :NUM_DIGITS].argmax(axis=1) == mnist.y_test) & ~refused["mnist"]
+            right = correct & ~refused["mnist"]
             rows.append((str(folder), way,
                          *(f"{refused['negatives'][negatives['groups'] == group].mean():.1%}" for group in GROUPS),
                          f"{refused['mnist'].mean():.2%}", f"{refused['writers'].mean():.2%}", f"{right.mean():.2%}"))
