@@ -4,8 +4,8 @@ A LiteRT Interpreter is not thread-safe (concurrent invoke() raises), so one loc
 calls; a forward pass is short next to decoding an image, so requests decoding theirs in parallel rarely
 wait on it.
 
-A model trained before "not a digit" (LEGACY_CLASSES outputs) still serves: predict() appends a zero "not a
-digit" column, so everything downstream sees NUM_CLASSES; such a model answers a digit for every drawing, and
+A digits network alone (NUM_DIGITS outputs, no detector joined to it) still serves: predict() appends a zero
+"not a digit" column, so everything downstream sees NUM_CLASSES; it answers a digit for every drawing, and
 load_classifier says so at start.
 """
 
@@ -20,9 +20,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 from app.contract import (
     INPUT_SHAPE,
-    LEGACY_CLASSES,
     METADATA_FILE,
     NUM_CLASSES,
+    NUM_DIGITS,
     TFLITE_FILE,
     check_input,
     check_output,
@@ -33,7 +33,7 @@ log = logging.getLogger("app.classifier")
 
 class Classifier:
     """Class probabilities for a batch meeting the model contract (app/contract.py). `refuses_non_digits`:
-    the model has the "not a digit" class; False for a legacy model, whose every answer is a digit."""
+    the model has the "not a digit" class; False for a digits network alone, whose every answer is a digit."""
 
     def __init__(self, tflite_path: str | Path, num_threads: int = 1):
         self.path = Path(tflite_path)
@@ -44,10 +44,10 @@ class Classifier:
             raise ValueError(f"{self.path}: input is {self._input['dtype'].__name__} "
                              f"{self._input['shape_signature'].tolist()}, expected float32 [N, 28, 28, 1]")
         width = int(self._output["shape_signature"][-1])
-        if width not in (NUM_CLASSES, LEGACY_CLASSES):
+        if width not in (NUM_CLASSES, NUM_DIGITS):
             raise ValueError(f"{self.path}: output {self._output['shape_signature'].tolist()}, expected "
-                             f"[N, {NUM_CLASSES}] (the digits 0-9 and \"not a digit\") or [N, {LEGACY_CLASSES}] "
-                             "(a model trained before \"not a digit\")")
+                             f"[N, {NUM_CLASSES}] (the digits 0-9 and \"not a digit\") or [N, {NUM_DIGITS}] "
+                             "(a digits network, without \"not a digit\")")
         self.refuses_non_digits = width == NUM_CLASSES
         self._lock = threading.Lock()
         self._batch_size = 0  # the batch size the interpreter's tensors are allocated for
@@ -65,8 +65,8 @@ class Classifier:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
             probabilities = self._interpreter.get_tensor(self._output["index"]).copy()
-        if not self.refuses_non_digits:  # a legacy model: "not a digit" is never its answer
-            probabilities = np.pad(probabilities, ((0, 0), (0, NUM_CLASSES - LEGACY_CLASSES)))
+        if not self.refuses_non_digits:  # a digits network: "not a digit" is never its answer
+            probabilities = np.pad(probabilities, ((0, 0), (0, NUM_CLASSES - NUM_DIGITS)))
         return check_output(probabilities, len(batch))
 
     def self_check(self) -> bool:
@@ -97,8 +97,8 @@ def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
     metadata_path, tflite_path = model_dir / METADATA_FILE, model_dir / TFLITE_FILE
     for path in (metadata_path, tflite_path):
         if not path.is_file():
-            raise ModelError(f"{path} is missing: train a model (python -m training.train --out {model_dir}) "
-                             "or set MODEL_DIR to a model folder")
+            raise ModelError(f"{path} is missing: train a model (the README's \"Train\", ending with python -m "
+                             f"training.train detector ... --out {model_dir}) or set MODEL_DIR to a model folder")
     try:
         metadata = json.loads(metadata_path.read_text())
         expected = metadata["files"][TFLITE_FILE]["sha256"]
@@ -115,8 +115,8 @@ def load_classifier(model_dir: str | Path) -> tuple[Classifier, dict]:
     if not classifier.self_check():
         raise ModelError(f"{tflite_path} does not answer a forward pass with valid probabilities")
     if not classifier.refuses_non_digits:
-        log.warning(f"{tflite_path} has no \"not a digit\" output (a digits network, or a model trained before "
-                    "it): it answers a digit for every drawing, letters and shapes too; join a detector to it "
-                    "(python -m training.train --negatives DIR --keep-digits MODEL_DIR) to refuse them",
+        log.warning(f"{tflite_path} has no \"not a digit\" output (a digits network, without a "
+                    "detector): it answers a digit for every drawing, letters and shapes too; join a detector to it "
+                    "(python -m training.train detector --digits MODEL_DIR ...) to refuse them",
                     extra={"fields": {"model": str(tflite_path), "refuses_non_digits": False}})
     return classifier, metadata

@@ -5,12 +5,27 @@ Input:  float32 array of shape [N, 28, 28, 1], values in [0, 1], white ink (1.0)
         the way MNIST itself was made.
 Output: float32 array of shape [N, 11], one probability per class in CLASS_NAMES, each row summing to 1:
         the digits 0-9, then "not a digit" (index NOT_A_DIGIT: a letter, a shape, a scribble, several
-        characters). A model trained before that class gives [N, 10] (LEGACY_CLASSES); the classifier still
-        serves it, with a zero "not a digit" column, and says so at start (app/classifier.py).
+        characters). A digits network alone (`python -m training.train digits`) gives [N, NUM_DIGITS]; the
+        classifier serves it too, with a zero "not a digit" column, and says so at start (app/classifier.py).
 
 Training (`training.data.to_model_input`), the app's preprocessing, the LiteRT classifier and the
 tests all check against the functions here. The model folder holds the files named below, and the
 canvas and brush below are the drawing both the app and the style set make.
+
+Glossary: one name for each thing, in code and docs.
+- handwriting: real people's pen strokes (UNIPEN, UCI pen digits; HANDWRITING_DIR, `--handwriting`). Its
+  digits are the writers' digits; its other characters become negatives.
+- writer: one person in the handwriting, the unit every split keeps out.
+- stroke: one pen-down path, replayed with the app's brush.
+- style set: digits generated from fonts and stroke templates (training/styles.py).
+- negative: a drawing that is no digit, learnt and measured as "not a digit".
+- kept out: held out of training (whole writers, whole kinds), to measure on.
+- digits network: reads the digits (NUM_DIGITS outputs). detector: fine-tuned from it, says "not a digit".
+  The model the app serves is the two joined (NUM_CLASSES outputs).
+- correction: a picture kept with the digit a person meant, one file in the corrections folder
+  (FEEDBACK_DIR; the route /feedback and its JSON field `record` keep their names).
+- refused: the model answered "not a digit". A negative refused is right; a digit refused is an error.
+- turned away: the server declined a request (a 4xx or 5xx status: bad input, a limit, busy).
 """
 
 import numpy as np
@@ -23,7 +38,6 @@ NOT_A_DIGIT = NUM_DIGITS  # the class index, and the label the training gives ev
 NOT_A_DIGIT_NAME = "not a digit"
 CLASS_NAMES = [*DIGITS, NOT_A_DIGIT_NAME]
 NUM_CLASSES = len(CLASS_NAMES)
-LEGACY_CLASSES = NUM_DIGITS  # the output width of a digits network: trained without negatives, or before NOT_A_DIGIT
 
 # The drawing the app hands to preprocessing, which the style set (training/styles.py) draws like: the
 # Sketchpad's square canvas and its brush's radius, in pixels. The radius makes a stroke like MNIST's when

@@ -30,8 +30,8 @@ The app (`mount`):
   tests/test_bad_input.py::test_the_direct_run_route_gives_no_500_for_bad_input
 - `has_launched = True`: mount_gradio_app, unlike launch(), leaves it False, and Gradio then skips its check
   that a file path sent to the API was uploaded: any server file (/etc/passwd, /dev/zero) would be read.
-  tests/test_bad_input.py::test_paths_outside_the_upload_folder_are_refused_and_never_read,
-  ::test_a_device_path_is_refused_and_the_server_goes_on, ::test_the_queue_path_the_browser_uses_reports_errors_too
+  tests/test_bad_input.py::test_paths_outside_the_upload_folder_are_turned_away_and_never_read,
+  ::test_a_device_path_is_turned_away_and_the_server_goes_on, ::test_the_queue_path_the_browser_uses_reports_errors_too
 - `state_session_capacity`: each API call makes a session, and Gradio keeps 10,000 by default, so memory
   grew with the calls. tests/test_load.py (resident memory stays flat)
 - the queue's poll intervals (`sleep_when_free`, `progress_update_sleep_when_free`): Gradio looks for new
@@ -53,7 +53,7 @@ The app (`mount`):
   tests/test_abuse.py::test_liveness_fails_when_the_queue_has_stopped
 - `UploadSpace`, before /gradio_api/upload: Gradio takes any number of uploads up to max_file_size each and
   keeps them 10 minutes, so a few seconds of uploads filled the pod's /tmp. The folder stays within
-  UPLOAD_BUDGET_MB: the oldest files (older than UPLOAD_MIN_AGE_SECONDS) go first, then uploads are refused.
+  UPLOAD_BUDGET_MB: the oldest files (older than UPLOAD_MIN_AGE_SECONDS) go first, then uploads are turned away.
   tests/test_abuse.py::test_an_upload_flood_leaves_the_folder_within_its_budget
 - `FOOTER_CSS`: with only the "Use via API" link in the footer, Gradio still shows the "·" that would lead to the
   next, so the footer ended in a dangling dot. tests/test_browser.py::test_the_page_hides_nothing_it_shows
@@ -94,7 +94,7 @@ UPLOAD_PATH = "/gradio_api/upload"
 UPLOAD_MIN_AGE_SECONDS = 30  # a younger upload or output may still be read: it is never evicted
 UPLOAD_RESCAN_SECONDS = 1.0  # the upload folder is listed at most this often, unless it is short of space
 MULTIPART_FRAMING_BYTES = 64 * 1024  # an upload request's room for its multipart headers, beyond the file
-Refused = Callable[[str], None]  # told the reason of each request refused to keep serving
+TurnedAway = Callable[[str], None]  # told the reason of each request turned away to keep serving
 
 
 # --- before `import gradio` --------------------------------------------------------------------------------
@@ -244,9 +244,9 @@ class ForgetfulSessions(gradio.utils.LRUCache):
         return session, messages
 
 
-def guard_queue(queue, refused: Refused) -> None:
+def guard_queue(queue, turned_away: TurnedAway) -> None:
     """Drop a message for a session the LRU evicted, and its event, instead of the KeyError that stops the queue.
-    A full queue answers BUSY_MESSAGE, and `refused("queue_full")` is told."""
+    A full queue answers BUSY_MESSAGE, and `turned_away("queue_full")` is told."""
     queue.pending_messages_per_session = ForgetfulSessions(queue)
     send, push = queue.send_message, queue.push
 
@@ -260,14 +260,14 @@ def guard_queue(queue, refused: Refused) -> None:
         success, detail, state = await push(body, request, username)
         if state != "queue_full":
             return success, detail, state
-        refused("queue_full")
+        turned_away("queue_full")
         return success, BUSY_MESSAGE, state
 
     queue.send_message, queue.push = send_message, push_or_busy
 
 
 def queue_running(demo: gr.Blocks) -> bool:
-    """Whether the queue's loop still runs: once it stops, every Gradio event is refused until a restart."""
+    """Whether the queue's loop still runs: once it stops, every Gradio event is turned away until a restart."""
     return not demo._queue.stopped
 
 
@@ -281,9 +281,9 @@ class UploadSpace:
     them later; if that is not enough, 503 with Retry-After.
     """
 
-    def __init__(self, app, demo: gr.Blocks, folder: str, budget: int, max_file: int, refused: Refused):
+    def __init__(self, app, demo: gr.Blocks, folder: str, budget: int, max_file: int, turned_away: TurnedAway):
         self.app, self.demo, self.folder = app, demo, Path(folder)
-        self.budget, self.max_file, self.refused = budget, max_file, refused
+        self.budget, self.max_file, self.turned_away = budget, max_file, turned_away
         self.lock = threading.Lock()
         self.used = self.reserved = 0
         self.listed_at = -math.inf
@@ -293,14 +293,14 @@ class UploadSpace:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length", b"")
         if not length.isdigit():
-            return await self.refuse(send, 411, "upload_length", "Send the upload with a Content-Length.")
+            return await self.turn_away(send, 411, "upload_length", "Send the upload with a Content-Length.")
         size = int(length)
         if size > self.max_file + MULTIPART_FRAMING_BYTES:
-            return await self.refuse(send, 413, "upload_size", f"The upload is larger than {self.max_file / 2**20:g} "
-                                     "MB (MAX_UPLOAD_MB).")
+            return await self.turn_away(send, 413, "upload_size",
+                                        f"The upload is larger than {self.max_file / 2**20:g} MB (MAX_UPLOAD_MB).")
         if not await anyio.to_thread.run_sync(self.reserve, size):
-            return await self.refuse(send, 503, "upload_space", "The server's upload space is full: try again "
-                                     f"in {UPLOAD_MIN_AGE_SECONDS} s.", retry_after=UPLOAD_MIN_AGE_SECONDS)
+            return await self.turn_away(send, 503, "upload_space", "The server's upload space is full: try again "
+                                        f"in {UPLOAD_MIN_AGE_SECONDS} s.", retry_after=UPLOAD_MIN_AGE_SECONDS)
         try:
             await self.app(scope, receive, send)
         finally:
@@ -308,8 +308,8 @@ class UploadSpace:
                 self.reserved -= size
                 self.used += size  # on disk now, until the next listing says otherwise
 
-    async def refuse(self, send, status: int, reason: str, message: str, retry_after: int | None = None) -> None:
-        self.refused(reason)
+    async def turn_away(self, send, status: int, reason: str, message: str, retry_after: int | None = None) -> None:
+        self.turned_away(reason)
         headers = [(b"content-type", b"application/json")]
         if retry_after:
             headers.append((b"retry-after", str(retry_after).encode()))
@@ -369,12 +369,12 @@ FOOTER_CSS = "\nfooter .divider:last-child { display: none; }"
 
 
 def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes.Base, css: str,
-          refused: Refused = lambda reason: None) -> FastAPI:
+          turned_away: TurnedAway = lambda reason: None) -> FastAPI:
     """Mount the UI and its API at / (mount_gradio_app), with every override above; after the app's own routes.
-    `refused(reason)` is told of each request refused to keep serving: queue_full, upload_length, upload_size,
+    `turned_away(reason)` is told of each request turned away to keep serving: queue_full, upload_length, upload_size,
     upload_space."""
     demo.queue(max_size=QUEUE_WAITING_PER_WORKER * settings.concurrency)
-    guard_queue(demo._queue, refused)
+    guard_queue(demo._queue, turned_away)
     demo.api_open = False
     demo.has_launched = True
     demo.state_session_capacity = STATE_SESSIONS
@@ -389,5 +389,5 @@ def mount(app: FastAPI, demo: gr.Blocks, settings: Settings, *, theme: gr.themes
     app.state.end_heartbeats = gradio_app.stop_event  # set by app/__main__.py on SIGTERM
     app.routes[-1].app = UploadSpace(  # in front of Gradio's app, behind the app's middleware (logs, metrics)
         gradio_app, demo, gradio_app.uploaded_file_dir, int(settings.upload_budget_mb * 2**20),
-        int(settings.max_upload_mb * 2**20), refused)
+        int(settings.max_upload_mb * 2**20), turned_away)
     return app

@@ -1,8 +1,8 @@
 """How many corrections are kept per minute: by this replica from everyone, and from one client address.
 
 Each limit is a token bucket holding a minute's allowance, refilled continuously: a burst of that many
-passes, then one more every 60/limit seconds. A refusal says when to try again (429 with Retry-After on
-POST /feedback). Predictions are never limited here.
+passes, then one more every 60/limit seconds. A correction over a limit is told when to try again (429 with
+Retry-After on POST /feedback). Predictions are never limited here.
 
 The client is the address the pod sees (after uvicorn's X-Forwarded-For handling, trusted from
 FORWARDED_ALLOW_IPS only). Where every client reaches the pod from one address, as on both overlays, a
@@ -14,13 +14,13 @@ import threading
 import time
 from collections import OrderedDict
 
-from app.feedback import FeedbackRefused
+from app.corrections import NotKept
 
 MAX_CLIENTS = 10_000  # client buckets remembered; the least recently used go first (a full bucket again)
 
 
-class RateLimited(FeedbackRefused):
-    """A correction refused by a limit; `retry_after`: whole seconds until it would be taken."""
+class RateLimited(NotKept):
+    """A correction not kept for a limit; `retry_after`: whole seconds until it would be taken."""
 
     def __init__(self, reason: str, message: str, retry_after: int):
         super().__init__(reason, message)

@@ -3,7 +3,7 @@
     digits_predictions_total{digit}          predictions answered with a digit, by the digit read
     digits_not_a_digit_total                 predictions answered "not a digit" (a letter, a shape, a scribble)
     digits_nothing_to_read_total             canvases with nothing to read (blank, stray marks)
-    digits_prediction_errors_total{reason}   predictions refused: unreadable_image, internal
+    digits_prediction_errors_total{reason}   predictions failed: unreadable_image, internal
     digits_prediction_seconds                histogram: preprocessing and model, per picture answered
     digits_http_responses_total{status}      every HTTP response, by status code (413s and 4xx included)
     digits_model_info{sha256, ...}           the model served (always 1)
@@ -12,8 +12,9 @@
                                              answered "not a digit" when the model said so
     digits_feedback_refused_total{reason}    corrections not kept: off, pod_limit, client_limit (app/limits.py),
                                              full, storage_error
-    digits_refused_total{reason}             requests refused to keep serving (app/gradio_overrides.py): queue_full
-                                             (Gradio's queue), upload_space, upload_size, upload_length
+    digits_refused_total{reason}             requests turned away to keep serving (app/gradio_overrides.py): queue_full
+                                             (Gradio's queue), upload_space, upload_size, upload_length;
+                                             photo_space (app/rest.py)
 
 The live share of answers people marked wrong, of those they judged (docs/operations.md):
     sum(rate(digits_feedback_total{verdict="wrong"}[1h])) / sum(rate(digits_feedback_total[1h]))
@@ -38,18 +39,18 @@ class Metrics:
                                    registry=self.registry)
         self.nothing_to_read = Counter("digits_nothing_to_read", "Canvases with nothing to read",
                                        registry=self.registry)
-        self.errors = Counter("digits_prediction_errors", "Predictions refused, by reason", ["reason"],
+        self.errors = Counter("digits_prediction_errors", "Predictions failed, by reason", ["reason"],
                               registry=self.registry)
         self.latency = Histogram("digits_prediction_seconds", "Preprocessing and model time per picture",
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.http_responses = Counter("digits_http_responses", "HTTP responses, by status code", ["status"],
                                       registry=self.registry)
-        self.feedback = Counter("digits_feedback", "Corrections kept, by the digit answered and the digit meant",
-                                ["answered", "meant", "verdict"], registry=self.registry)
-        self.feedback_refused = Counter("digits_feedback_refused", "Corrections not kept, by reason", ["reason"],
-                                        registry=self.registry)
-        self.refused = Counter("digits_refused", "Requests refused to keep serving, by reason", ["reason"],
-                               registry=self.registry)
+        self.corrections = Counter("digits_feedback", "Corrections kept, by the digit answered and the digit meant",
+                                   ["answered", "meant", "verdict"], registry=self.registry)
+        self.corrections_not_kept = Counter("digits_feedback_refused", "Corrections not kept, by reason", ["reason"],
+                                            registry=self.registry)
+        self.turned_away = Counter("digits_refused", "Requests turned away to keep serving, by reason", ["reason"],
+                                   registry=self.registry)
         Info("digits_model", "The model served", registry=self.registry).info(
             {name: str(value) for name, value in model_identity.items() if not isinstance(value, dict)})
 

@@ -3,8 +3,9 @@
 MNIST's recipe: find the ink, crop to it, scale it to fit a 20x20 box keeping its aspect ratio
 (anti-aliased), and place it in a 28x28 frame so that its centre of mass is at the centre. The same
 steps here make a digit drawn small in a corner, or huge across the canvas, look like one drawn in
-the middle. Accepted: a Sketchpad value (composite, or layers over a background) or a plain image
-(file path, bytes, PIL image or array) in any size and mode, dark-on-light or light-on-dark.
+the middle. Accepted, as they come: the bytes of an image file (POST /predict), a file path, a Sketchpad value
+(composite, or layers over a background), a PIL image or an array; in any size and mode, dark-on-light or
+light-on-dark.
 
 Decoding is the costly step, so each image is decoded once (PNG by libspng), shrunk early when large,
 and the ink is looked for on a reduced copy; every MNIST step after the crop works on at most 20x20.
@@ -22,7 +23,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from app.contract import IMAGE_SIZE, check_input
 
 DIGIT_BOX = 20  # MNIST fits each digit into 20x20 ...
-MAX_PIXELS = 16_000_000  # larger images are refused before decoding, whatever their format (64 MB in RGBA)
+MAX_PIXELS = 16_000_000  # larger images are turned away before decoding, whatever their format (64 MB in RGBA)
 LARGE_PIXELS = 4_000_000  # images above this are decoded one at a time, to bound the server's memory
 LARGE_DECODE = threading.Lock()
 WORKING_SIZE = 1024  # larger images are shrunk to this before looking for ink
@@ -52,7 +53,7 @@ class UnreadableImage(ValueError):
 
 
 def too_large(size: str = "") -> UnreadableImage:
-    """The one refusal of a picture over MAX_PIXELS, with its size when known."""
+    """The one error for a picture over MAX_PIXELS, with its size when known."""
     return UnreadableImage(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels{f' ({size})' if size else ''}")
 
 
@@ -270,13 +271,15 @@ def place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:
 
 
 def preprocess(source) -> np.ndarray:
-    """One picture of a digit -> float32 [28, 28, 1] meeting the model contract (app/contract.py).
+    """One picture of a digit (bytes, a path, a Sketchpad value...) -> float32 [28, 28, 1] meeting the model
+    contract (app/contract.py).
 
     The ink is found on the picture shrunk to about 200x200, then measured on the full picture in that
     region only: the same frame as a search of the whole picture, for much less work.
-    Raises NothingToRead for a blank or near-blank picture, UnreadableImage for a bad file.
+    Raises NothingToRead for a blank or near-blank picture (NothingDrawn for an untouched Sketchpad),
+    UnreadableImage for a bad file.
     """
-    picture = grey(open_image(source))
+    picture = grey(open_image(sketch_picture(source)))
     factor = max(1, max(picture.size) // SEARCH_SIZE)
     full = np.asarray(picture)
     edge = border(full)
@@ -312,8 +315,3 @@ def sketch_picture(value) -> object:
     for layer in parts[1:]:
         canvas.alpha_composite(ImageOps.fit(open_image(layer).convert("RGBA"), canvas.size))
     return canvas
-
-
-def preprocess_sketch(value) -> np.ndarray:
-    """A Sketchpad value (or a plain image) -> float32 [28, 28, 1]; see preprocess()."""
-    return preprocess(sketch_picture(value))

@@ -2,10 +2,10 @@
 
     GET /health/live  liveness: the process answers and Gradio's queue runs (never touches the model)
     GET /health       readiness: the model is loaded and answers a forward pass, the queue runs; its identity, and
-                      whether it refuses what is not a digit (refuses_non_digits: false for a legacy model)
+                      whether it refuses what is not a digit (refuses_non_digits: false for a digits network alone)
     GET /metrics      Prometheus metrics (app/metrics.py)
     POST /predict     one picture in, one JSON answer out (app/rest.py); stateless
-    POST /feedback    a picture and the digit it shows, kept for the next training (app/feedback.py)
+    POST /feedback    a picture and the digit it shows, kept for the next training (app/corrections.py)
     GET /docs         the OpenAPI docs (Swagger UI served from here: no CDN); /openapi.json
     /                 the Gradio UI (app/ui.py); /gradio_api/... its API (`predict`), /?view=api its docs
 """
@@ -18,30 +18,15 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.classifier import Classifier, load_classifier
 from app.config import Settings, load_settings
-from app.contract import TFLITE_FILE
-from app.feedback import FeedbackStore
 from app.gradio_overrides import mount, queue_running
-from app.limits import CorrectionLimits
 from app.logs import RequestLog
-from app.metrics import CONTENT_TYPE, Metrics
+from app.metrics import CONTENT_TYPE
+from app.reading import Reader
 from app.rest import rest_router
 from app.ui import CSS, THEME, build_ui
 
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon, for /docs
-
-
-def model_identity(classifier: Classifier, metadata: dict) -> dict:
-    """What /health (and digits_model_info) tells about the model: enough to know which one is served, and
-    whether it can answer "not a digit" (a model trained before that class cannot)."""
-    return {
-        "sha256": metadata["files"][TFLITE_FILE]["sha256"],
-        "test_accuracy": metadata.get("test_accuracy"),
-        "created": metadata.get("created"),
-        "trained_on": metadata.get("trained_on"),
-        "refuses_non_digits": classifier.refuses_non_digits,
-    }
 
 
 def serve_docs_offline(app: FastAPI) -> None:
@@ -56,14 +41,14 @@ def serve_docs_offline(app: FastAPI) -> None:
                                    swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
 
-def probe_router(classifier: Classifier, identity: dict, metrics: Metrics, demo) -> APIRouter:
+def probe_router(reader: Reader, demo) -> APIRouter:
     """/health/live, /health and /metrics: for people, probes and Prometheus."""
     router = APIRouter()
 
     @router.get("/health/live")
     def live() -> JSONResponse:
         """Liveness: the server answers and Gradio's queue runs; 503 if it has stopped (only a restart brings it
-        back: the page and gradio_client are refused meanwhile)."""
+        back: the page and gradio_client are turned away meanwhile)."""
         if queue_running(demo):
             return JSONResponse({"status": "alive"})
         return JSONResponse({"status": "Gradio's queue has stopped"}, status_code=503)
@@ -72,15 +57,15 @@ def probe_router(classifier: Classifier, identity: dict, metrics: Metrics, demo)
     def health() -> JSONResponse:
         """Readiness: the model is loaded and answers, and Gradio's queue runs; 503 if not."""
         if not queue_running(demo):
-            return JSONResponse({"status": "Gradio's queue has stopped", "model": identity}, status_code=503)
-        if classifier.self_check():
-            return JSONResponse({"status": "ready", "model": identity})
-        return JSONResponse({"status": "model not answering", "model": identity}, status_code=503)
+            return JSONResponse({"status": "Gradio's queue has stopped", "model": reader.identity}, status_code=503)
+        if reader.classifier.self_check():
+            return JSONResponse({"status": "ready", "model": reader.identity})
+        return JSONResponse({"status": "model not answering", "model": reader.identity}, status_code=503)
 
     @router.get("/metrics")
     def prometheus_metrics() -> Response:
         """Prometheus: predictions by digit, latency, errors, HTTP statuses, the model's identity."""
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        return Response(reader.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return router
 
@@ -88,19 +73,14 @@ def probe_router(classifier: Classifier, identity: dict, metrics: Metrics, demo)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Load and check the model (ModelError if it is missing or corrupt), then build the app."""
     settings = settings or load_settings()
-    classifier, metadata = load_classifier(settings.model_dir)
-    identity = model_identity(classifier, metadata)
-    metrics = Metrics(identity)
-    store = FeedbackStore(settings.feedback_dir, settings.feedback_max_records)
-    limits = CorrectionLimits(settings.feedback_per_minute, settings.feedback_per_client_per_minute)
-    demo = build_ui(classifier, metadata, metrics, store, limits, settings.concurrency)  # events set their concurrency
-    app = FastAPI(title="Handwritten digits", version=identity["sha256"][:12], docs_url=None, redoc_url=None,
+    reader = Reader.load(settings)
+    demo = build_ui(reader, settings.concurrency)  # events set their concurrency
+    app = FastAPI(title="Handwritten digits", version=reader.model_sha256[:12], docs_url=None, redoc_url=None,
                   description="Read a handwritten digit: `POST /predict` with one picture. The drawing UI is at `/`.")
-    app.add_middleware(RequestLog, metrics=metrics)
+    app.add_middleware(RequestLog, metrics=reader.metrics)
     # Routes first: the Gradio mount at / would swallow them.
-    app.include_router(rest_router(classifier, metrics, store, limits, identity["sha256"],
-                                   int(settings.max_upload_mb * 2**20), settings.concurrency))
+    app.include_router(rest_router(reader, int(settings.max_photo_mb * 2**20), settings.concurrency))
     serve_docs_offline(app)
-    app.include_router(probe_router(classifier, identity, metrics, demo))
+    app.include_router(probe_router(reader, demo))
     return mount(app, demo, settings, theme=THEME, css=CSS,  # Gradio's overrides: app/gradio_overrides.py
-                 refused=lambda reason: metrics.refused.labels(reason).inc())
+                 turned_away=lambda reason: reader.metrics.turned_away.labels(reason).inc())

@@ -13,7 +13,7 @@ programs call with a Sketchpad value, is a separate event the page never fires.
 
 The answer is a digit, or "not a digit" (a letter, a shape, a scribble: the Label's top class then, and the
 message says so in words). Once either shows, "Wrong? It was…" offers the digits 0-9: one click keeps the
-picture with the digit meant (app/feedback.py), read again from the same composite. Nothing is kept without that
+picture with the digit meant (app/corrections.py), read again from the same composite. Nothing is kept without that
 click. The `feedback` API takes a Sketchpad value and the digit meant, for programs.
 
 The `predict` API answers the Label's value: {"label": "7", "confidences": [...]} for a digit, {"label": "not a
@@ -22,14 +22,11 @@ digit", ...} for anything else drawn, and an empty value for nothing to read.
 
 import numpy as np
 
-from app.classifier import Classifier
-from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, DIGITS, TFLITE_FILE
-from app.feedback import FeedbackRefused, FeedbackStore, summary
+from app.contract import BRUSH_RADIUS, CANVAS_SIZE, CLASS_NAMES, DIGITS
+from app.corrections import NotKept, summary
 from app.gradio_overrides import gr, override_sketchpad
-from app.limits import CorrectionLimits
-from app.metrics import Metrics
 from app.preprocess import NothingDrawn, NothingToRead, UnreadableImage
-from app.reading import keep_correction, read_digit
+from app.reading import Reader, nothing_to_correct
 
 CANVAS = (CANVAS_SIZE, CANVAS_SIZE)
 # Gradio keeps a client's uploads and session state this long, in the process that took them: a Service
@@ -51,11 +48,10 @@ SELECT_BRUSH = """() => {  // the Sketchpad opens, and clears, with no tool sele
 }"""
 
 
-def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | None = None
-            ) -> tuple[dict | None, np.ndarray | None, str]:
+def predict(reader: Reader, sketch, request_id: str | None = None) -> tuple[dict | None, np.ndarray | None, str]:
     """A Sketchpad value or a picture -> (the Label's value, the 28x28 picture the model saw, a message)."""
     try:
-        reading = read_digit(classifier, metrics, sketch, request_id)
+        reading = reader.read(sketch, request_id)
     except NothingToRead as reason:
         message = EMPTY_MESSAGE if isinstance(reason, NothingDrawn) else f"Nothing to read: {reason}. {EMPTY_MESSAGE}"
         return None, None, message
@@ -66,19 +62,17 @@ def predict(classifier: Classifier, metrics: Metrics, sketch, request_id: str | 
     return confidences, (reading.seen[..., 0] * 255).round().astype(np.uint8), message
 
 
-def correct(classifier: Classifier, metrics: Metrics, store: FeedbackStore, limits: CorrectionLimits,
-            model_sha256: str, sketch, meant, request: gr.Request | None = None) -> dict:
+def correct(reader: Reader, sketch, meant, request: gr.Request | None = None) -> dict:
     """The `feedback` API: keep a Sketchpad value with the digit meant; what was kept, or a gr.Error why not."""
     client = request.client.host if request and request.client else None
     request_id = request.headers.get("x-request-id") if request else None
     try:
-        record, name = keep_correction(classifier, metrics, store, limits, sketch, meant, model_sha256, client,
-                                       request_id)
+        correction, name = reader.correct(sketch, meant, client, request_id)
     except NothingToRead as reason:
-        raise gr.Error(f"Nothing to read: {reason}: nothing to correct.", print_exception=False) from None
-    except (FeedbackRefused, UnreadableImage, ValueError) as error:
+        raise gr.Error(nothing_to_correct(reason), print_exception=False) from None
+    except (NotKept, UnreadableImage, ValueError) as error:
         raise gr.Error(str(error), print_exception=False) from None
-    return summary(record, name)
+    return summary(correction, name)
 
 
 def model_figures(metadata: dict) -> str:
@@ -97,11 +91,10 @@ def model_figures(metadata: dict) -> str:
     return figures
 
 
-def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: FeedbackStore,
-             limits: CorrectionLimits, concurrency: int) -> gr.Blocks:
-    model_sha256 = metadata["files"][TFLITE_FILE]["sha256"]
+def build_ui(reader: Reader, concurrency: int) -> gr.Blocks:
+    """The page and the Gradio API, reading with `reader`; `concurrency` readings at once."""
     with gr.Blocks(title="Handwritten digits", delete_cache=(CLIENT_STATE_SECONDS, CLIENT_STATE_SECONDS)) as demo:
-        gr.Markdown(f"## Draw a digit\n{model_figures(metadata)} It reads your digit as you draw.")
+        gr.Markdown(f"## Draw a digit\n{model_figures(reader.metadata)} It reads your digit as you draw.")
         with gr.Row():
             sketch = gr.Sketchpad(
                 label="Canvas", canvas_size=CANVAS, height=560, image_mode="RGBA", sources=(),
@@ -120,9 +113,9 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
 
         def read_drawing(request: gr.Request):
             """The page's event: the composite its last stroke sent (none after clearing)."""
-            label_value, seen, text = predict(classifier, metrics, drawings.latest(request.session_hash),
+            label_value, seen, text = predict(reader, drawings.latest(request.session_hash),
                                               request.headers.get("x-request-id"))
-            offer = store.enabled and label_value is not None  # an answer, a digit or not
+            offer = reader.corrections.enabled and label_value is not None  # an answer, a digit or not
             if offer and text:  # "not a digit": ask which digit it is, if it is one
                 text = f"{text} {WHICH_DIGIT}"
             return label_value, seen, text, gr.Row(visible=offer)
@@ -131,11 +124,10 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
             """A click on "Wrong? It was…" (after a digit or "not a digit"): keep the composite last read with the
             digit meant, say so."""
             try:
-                kept = correct(classifier, metrics, store, limits, model_sha256,
-                               drawings.latest(request.session_hash), meant, request)
+                kept = correct(reader, drawings.latest(request.session_hash), meant, request)
             except gr.Error as error:
                 return error.message, gr.Row(visible=True)
-            return kept["message"], gr.Row(visible=False)  # until the next answer: one record a reading
+            return kept["message"], gr.Row(visible=False)  # until the next answer: one correction a reading
 
         def clear(request: gr.Request):
             drawings.forget(request.session_hash)
@@ -145,10 +137,10 @@ def build_ui(classifier: Classifier, metadata: dict, metrics: Metrics, store: Fe
             drawings.forget(request.session_hash)
 
         def predict_api(value, request: gr.Request):  # Gradio passes the request; the API does not show it
-            return predict(classifier, metrics, value, request.headers.get("x-request-id") if request else None)[0]
+            return predict(reader, value, request.headers.get("x-request-id") if request else None)[0]
 
         def feedback_api(value, meant, request: gr.Request):
-            return correct(classifier, metrics, store, limits, model_sha256, value, meant, request)
+            return correct(reader, value, meant, request)
 
         answer = [label, seen_image, message, meant_row]
         sketch.change(read_drawing, inputs=None, outputs=answer, trigger_mode="always_last",

@@ -4,30 +4,23 @@
     python azureml/run_pipeline.py --reuse-latest   # fetch the latest registered model, no training (nor corrections)
     python azureml/run_pipeline.py --dry-run        # offline: load and validate the YAML, print the pipeline
     FEEDBACK_DIR=feedback python azureml/run_pipeline.py   # with the corrections accepted in review (train, gate)
-    HANDWRITING_DIR=../shared/data/handwriting python azureml/run_pipeline.py   # upload the pen strokes if new
+    HANDWRITING_DIR=handwriting python azureml/run_pipeline.py   # upload the handwriting if new
 
-Training: makes sure the compute cluster, the environment, the MNIST data asset and the handwriting data
-asset exist (uploading the local IDX folder, $MNIST_DIR, and the five pen stroke files of the handwriting
-folder, $HANDWRITING_DIR: the real writers' digits, and the letters and symbols learnt as "not a digit", as
-new data asset versions when the workspace lacks them; without them, their
-latest versions), and with $FEEDBACK_DIR the corrections data asset too (the records of the app's
-corrections folder accepted in review, python -m training.review, and with --feedback-unreviewed those
-waiting too; checked with app.feedback, uploaded the same way); submits azureml/pipeline.yml (the train step
-learns the digits, mixing the real writers in; the detector step learns the handwriting asset's letters and
-symbols as "not a digit", joined to the train step's digits network; the evaluate step gates on the real
-writers kept out, on each group of the negatives refused and on the digits refused; with corrections, train
-and detector mix them in, and the evaluate step's gate also refuses a model worse than the model in service
-on the kept-out ones), streams it, and requires the final status `Completed`; reads the new model's
-metadata.json from the job's output and refuses it when it is worse than the latest registered version on
-MNIST, on the style set or on the real writers kept out, or refuses fewer of the negatives kept out (the first
-model is registered on the evaluate step's gates alone; a version registered before "not a digit" is compared
-on the rest); registers the trained model folder as a `custom_model` tagged with its data asset versions and
-git commit, its description crediting the handwriting data.
+Training: makes sure the compute cluster, the environment, the MNIST data asset and the handwriting data asset
+exist (uploading the local IDX folder, $MNIST_DIR, and the five files of the handwriting folder, $HANDWRITING_DIR,
+python -m training.fetch_handwriting, as new data asset versions when the workspace lacks them; without them,
+their latest versions), and with $FEEDBACK_DIR the corrections data asset too (the records accepted in review,
+python -m training.review, and with --feedback-unreviewed those waiting too); submits azureml/pipeline.yml (train:
+the digits network; detector: "not a digit", joined to it; evaluate: the gates, training/gates.py's table, set by
+the options below; with corrections, train and detector mix them in, and evaluate also refuses a model worse
+than the model in service on the kept-out ones), streams it, and requires the final status `Completed`; reads
+the new model's metadata.json from the job's output and refuses it when it is worse than the latest registered
+version on MNIST, on the style set or on the writers kept out, or refuses fewer of the negatives kept out (the
+first model is registered on the evaluate step's gates alone); registers the trained model folder as a
+`custom_model` tagged with its data asset versions and git commit, its description crediting the handwriting.
 Then, in both modes, it downloads the model by name and version (see azureml/README.md), checks the files
 against metadata.json with the app's own loader and the accuracy against --min-accuracy, tags the newly
-registered version with its accuracy, style set accuracy, real writers' accuracy and refusal figures (the
-negatives kept out; the real writers' digits kept out), and copies the files
-into app/model/ (--model-dir).
+registered version with its figures, and copies the files into app/model/ (--model-dir).
 
 The workspace comes from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE (or the
 arguments), the credential from azure-identity's DefaultAzureCredential (az login, a managed identity), or
@@ -54,10 +47,10 @@ from aml_run.data_assets import (
     asset_path,
     ensure_corrections,
     ensure_data,
-    ensure_writers,
+    ensure_handwriting,
     local_corrections,
     local_data_version,
-    local_writers,
+    local_handwriting,
 )
 from aml_run.definitions import load_definitions
 from aml_run.install import download_and_check, install_model
@@ -80,16 +73,16 @@ def dry_run(settings: Settings) -> str:
                                                       corrections=corrections is not None)
     version = local_data_version(settings.data_dir) if settings.data_dir else None
     data_path = f"azureml:{settings.data_name}:{version}" if version else f"azureml:{settings.data_name}@latest"
-    handwriting = local_writers(settings.writers_dir) if settings.writers_dir else None
-    writers_path = (f"azureml:{settings.writers_name}:{handwriting.version}" if handwriting
-                    else f"azureml:{settings.writers_name}@latest")
+    handwriting = local_handwriting(settings.handwriting_dir) if settings.handwriting_dir else None
+    handwriting_path = (f"azureml:{settings.handwriting_name}:{handwriting.version}" if handwriting
+                    else f"azureml:{settings.handwriting_name}@latest")
     corrections_path = f"azureml:{settings.feedback_name}:{corrections.version}" if corrections else None
-    pipeline = build_pipeline(pipeline, environment, settings, data_path, writers_path, corrections_path)
-    writers = f"handwriting {writers_path}" + (f" ({handwriting.describe()})" if handwriting else "")
+    pipeline = build_pipeline(pipeline, environment, settings, data_path, handwriting_path, corrections_path)
+    described = f"handwriting {handwriting_path}" + (f" ({handwriting.describe()})" if handwriting else "")
     feedback = f"corrections {corrections_path} ({corrections.describe()})" if corrections else "no corrections"
     print(f"valid: compute {compute.name} ({compute.size}, {compute.min_instances}-{compute.max_instances} nodes), "
           f"environment {environment.name}:{environment.version} ({environment.image}), data {data_path}, "
-          f"{writers}, {feedback}", file=sys.stderr)
+          f"{described}, {feedback}", file=sys.stderr)
     return yaml.safe_dump(pipeline._to_dict(), sort_keys=False)
 
 
@@ -103,13 +96,13 @@ def train_and_register(ml_client: MLClient, settings: Settings) -> Model:
     ensure_compute(ml_client, compute)
     ensure_environment(ml_client, environment)
     data = ensure_data(ml_client, settings)
-    writers = ensure_writers(ml_client, settings)
+    handwriting = ensure_handwriting(ml_client, settings)
     feedback = ensure_corrections(ml_client, settings, corrections) if corrections else None
-    pipeline = build_pipeline(pipeline, environment, settings, asset_path(data), asset_path(writers),
+    pipeline = build_pipeline(pipeline, environment, settings, asset_path(data), asset_path(handwriting),
                               asset_path(feedback) if feedback else None)
     job = submit(ml_client, pipeline)
     refuse_if_worse(job_figures(ml_client, job), registered_model(ml_client, settings), job)
-    return register_model(ml_client, job, data, writers, feedback, settings)
+    return register_model(ml_client, job, data, handwriting, feedback, settings)
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None, connect_to=connect) -> int:
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None, conne
             ml_client = connect_to(settings)
         model = latest_model(ml_client, settings) if settings.reuse_latest else train_and_register(ml_client, settings)
         with tempfile.TemporaryDirectory(prefix="model-download-") as download_dir:
-            folder, metadata = download_and_check(ml_client, model, Path(download_dir), settings.min_accuracy)
+            folder, metadata = download_and_check(ml_client, model, Path(download_dir), settings.gates["min_accuracy"])
             if not settings.reuse_latest:
                 model = tag_figures(ml_client, model, metadata)
             install_model(folder, settings.model_dir)

@@ -1,6 +1,6 @@
 """The baseline bench_app.py compares against: a service built like the system this project replaces.
 
-    python bench/baseline_app.py --port 8000
+    python -m bench.baseline_app --port 8000
 
 FastAPI takes the canvas as a base64 PNG data URL in JSON (what an HTML canvas app sends from
 `canvas.toDataURL()`), makes it 28x28 white-on-black, and calls Keras `model.predict` on the shipped

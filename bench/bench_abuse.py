@@ -1,7 +1,7 @@
 """One hostile client against the app, before and after: what each attack of tests/support/abuse.py leaves.
 
     git worktree add /tmp/before <commit>     # the app as it was
-    python bench/bench_abuse.py --before /tmp/before [--seconds 15]
+    python -m bench.bench_abuse --before /tmp/before [--seconds 15]
 
 Starts `python -m app` from each checkout in turn (this one, then `--before`; only this one without it),
 with the pod's upload folder, and makes each attack:
@@ -20,22 +20,19 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.feedback import record_paths  # noqa: E402
-from tests.support.abuse import flood_corrections, flood_unread_calls, flood_uploads, folder_bytes  # noqa: E402
-from tests.support.gradio_api import PredictionFailed, predict_http  # noqa: E402
-from tests.support.paths import BROWSER_COMPOSITE, REPO  # noqa: E402
-from tests.support.server import run_app  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
+from app.corrections import correction_paths
+from tests.support.abuse import flood_corrections, flood_unread_calls, flood_uploads, folder_bytes
+from tests.support.gradio_api import PredictionFailed, predict_http
+from tests.support.paths import BROWSER_COMPOSITE, REPO
+from tests.support.server import run_app
+from tests.support.table import markdown_table
 
 USER_WAITS = 60  # seconds a user keeps trying after the flood
 
 
 def start(checkout: Path, folder: Path):
     """python -m app from `checkout` (its own code and model), its files in `folder`."""
-    code = (f"import os, sys; sys.path.insert(0, {str(checkout)!r}); os.chdir({str(checkout)!r}); "
-            "from app.__main__ import main; sys.exit(main())")
+    code = f"import os, runpy; os.chdir({str(checkout)!r}); runpy.run_module('app', run_name='__main__')"
     return run_app(folder, command=("-c", code), LOG_LEVEL="warning")
 
 
@@ -105,7 +102,7 @@ def corrections(checkout: Path) -> list[str]:
             stopping.set()
             predictor.join()
             stop(process)
-        kept = len(record_paths(Path(folder) / "feedback"))
+        kept = len(correction_paths(Path(folder) / "feedback"))
     answered = sum(status == 200 for status in predictions)
     return [f"{kept:,} kept of 1,000 in {seconds:.1f} s", summary(outcomes),
             f"{answered:,} of {len(predictions):,} answered"]

@@ -1,6 +1,6 @@
 """Benchmark the app against a baseline built like the system it replaces, in one run, as a table.
 
-    python bench/bench_app.py [--requests 300] [--concurrency 16] [--rounds 5] [--idle-seconds 5]
+    python -m bench.bench_app [--requests 300] [--concurrency 16] [--rounds 5] [--idle-seconds 5]
 
 Starts `python -m app` and the baseline (bench/baseline_app.py: FastAPI calling Keras `model.predict`
 per request on app/model/model.keras, the canvas sent as a base64 PNG data URL in JSON) on free ports,
@@ -24,21 +24,17 @@ import datetime
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.config import Settings  # noqa: E402
-from tests.support.drawing import drawn_canvases  # noqa: E402
-from tests.support.gradio_api import predict_async, sketch  # noqa: E402
-from tests.support.load import latencies  # noqa: E402
-from tests.support.paths import REPO  # noqa: E402
-from tests.support.process import cpu_seconds, resident_mb, thread_count  # noqa: E402
-from tests.support.server import run_app, stop_app  # noqa: E402
+from app.config import Settings
+from tests.support.drawing import drawn_canvases
+from tests.support.gradio_api import predict_async, sketch
+from tests.support.load import latencies
+from tests.support.process import cpu_seconds, resident_mb, thread_count
+from tests.support.server import run_app, stop_app
 
 
 async def predict_rest(client: httpx.AsyncClient, png: bytes) -> str | None:
@@ -104,7 +100,7 @@ def main() -> None:
     app, app_url = run_app(args.workdir / "app", LOG_LEVEL=Settings.log_level)  # logging as by default: it costs
     baseline = None
     try:
-        baseline_command = (str(REPO / "bench" / "baseline_app.py"), "--port", "{port}")
+        baseline_command = ("-m", "bench.baseline_app", "--port", "{port}")
         baseline, base_url = run_app(args.workdir / "baseline", baseline_command)
         # Each load: (server process, URL, call, inputs). Rounds alternate between them.
         loads = {"rest": (app, app_url, predict_rest, canvases), "gradio": (app, app_url, predict_async, canvases),

@@ -1,6 +1,6 @@
 """What drawing costs the server: the real Sketchpad in headless Chromium, stroke by stroke, as a table.
 
-    python bench/bench_browser.py [--digits 12] [--idle-seconds 10]
+    python -m bench.bench_browser [--digits 12] [--idle-seconds 10]
 
 Starts `python -m app` (each request logged) and draws digits with the mouse, with the browser test's
 drawing code (tests/support/browser.py): a "1", a "7" and a "0", one stroke each, in turn; each is read,
@@ -14,17 +14,14 @@ import argparse
 import collections
 import datetime
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.browser import ONE, SEVEN, ZERO, chromium, clear_canvas, draw, expect_empty, open_app  # noqa: E402
-from tests.support.process import cpu_seconds  # noqa: E402
-from tests.support.server import logged_requests, run_app, stop_app  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
+from tests.support.browser import ONE, SEVEN, ZERO, chromium, clear_canvas, draw, expect_empty, open_app
+from tests.support.process import cpu_seconds
+from tests.support.server import logged_requests, run_app, stop_app
+from tests.support.table import markdown_table
 
 DIGITS = [("1", ONE), ("7", SEVEN), ("0", ZERO)]
 SHOWS = "(digit) => document.querySelector('[data-testid=label-output-value]')?.textContent === digit"

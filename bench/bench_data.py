@@ -1,7 +1,7 @@
 """Which training data moves which figure: the same network trained side by side on MNIST with and without the
 style set and the real writers' training split, each model measured on every kept-out set.
 
-    python bench/bench_data.py --data ../shared/data/mnist --writers ../shared/data/handwriting [--epochs 8]
+    python -m bench.bench_data --data MNIST --handwriting HANDWRITING [--epochs 8]
 
 Each recipe is trained for --epochs (fewer than the shipped model's, to fit four runs in about 30 minutes on
 2 cores), exported to model.tflite and read by training.evaluate's one classifier. Prints a table: a row per
@@ -13,16 +13,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.contract import TFLITE_FILE  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
-from training.data import load_mnist  # noqa: E402
-from training.evaluate import evaluate, validation_sets  # noqa: E402
-from training.export import write_model_files  # noqa: E402
-from training.strokes import load_writers  # noqa: E402
-from training.styles import build_style_set  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from app.contract import TFLITE_FILE
+from tests.support.table import markdown_table
+from training.data import load_mnist
+from training.evaluate import evaluate, validation_sets
+from training.export import write_model_files
+from training.fit import train
+from training.recipe import DigitsConfig
+from training.strokes import load_writers
+from training.styles import build_style_set
 
 RECIPES = {  # name -> the extra training sets mixed into MNIST's
     "MNIST only": (),
@@ -35,15 +34,15 @@ RECIPES = {  # name -> the extra training sets mixed into MNIST's
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the MNIST IDX folder")
-    parser.add_argument("--writers", required=True, help="the handwriting folder (pen strokes)")
+    parser.add_argument("--handwriting", required=True, help="the handwriting folder (pen strokes)")
     parser.add_argument("--epochs", type=int, default=8)
     args = parser.parse_args()
-    mnist, styles, writers = load_mnist(args.data), build_style_set(), load_writers(args.writers)
+    mnist, styles, writers = load_mnist(args.data), build_style_set(), load_writers(args.handwriting)
     sets = validation_sets(mnist, styles, writers)
     training = {"style": styles["training"], "writers": writers["training"]}
     rows = []
     for name, parts in RECIPES.items():
-        model, _, run = train(mnist, {part: training[part] for part in parts}, TrainConfig(epochs=args.epochs), 0)
+        model, _, run = train(mnist, {part: training[part] for part in parts}, DigitsConfig(epochs=args.epochs))
         with tempfile.TemporaryDirectory() as folder:
             write_model_files(model, Path(folder))
             metrics, _ = evaluate(Path(folder) / TFLITE_FILE, sets)

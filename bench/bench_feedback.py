@@ -1,8 +1,8 @@
 """What a correction costs next to a prediction, and how the cost grows with the store, as a table.
 
-    python bench/bench_feedback.py [--requests 100] [--filled 9000] [--rounds 3]
+    python -m bench.bench_feedback [--requests 100] [--filled 9000] [--rounds 3]
 
-Starts `python -m app` with an empty corrections folder and one holding `--filled` records (the cap
+Starts `python -m app` with an empty corrections folder and one holding `--filled` corrections (the cap
 is counted by listing the folder at each correction), and sends the same drawn canvases, one at a time:
 `POST /predict`, then `POST /feedback` to each server. The rounds take turns, so that all see the same
 slow and fast moments of this noisy machine; the ratios to `POST /predict` are what holds.
@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.feedback import encode, new_record  # noqa: E402
-from tests.support.drawing import drawn_canvases  # noqa: E402
-from tests.support.server import run_app, stop_app  # noqa: E402
+from app.corrections import encode, new_correction
+from tests.support.drawing import drawn_canvases
+from tests.support.server import run_app, stop_app
+from tests.support.table import markdown_table
 
 
 def timed_posts(url: str, path: str, canvases: list[tuple[bytes, str]]) -> list[float]:
@@ -40,9 +39,9 @@ def timed_posts(url: str, path: str, canvases: list[tuple[bytes, str]]) -> list[
 
 
 def fill(folder: Path, count: int) -> None:
-    """`count` records, written straight (keeping each through FeedbackStore would list the folder each time)."""
+    """`count` corrections, written straight (keeping each through CorrectionsStore would list the folder each time)."""
     folder.mkdir(parents=True)
-    data = encode(new_record(np.zeros((28, 28), np.uint8), 3, 0, 0.5, "0" * 64))
+    data = encode(new_correction(np.zeros((28, 28), np.uint8), 3, 0, 0.5, "0" * 64))
     for index in range(count):
         (folder / f"20260101T000000{index:06d}Z-3-{uuid.uuid4().hex}.png").write_bytes(data)
 
@@ -50,7 +49,7 @@ def fill(folder: Path, count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=100, help="requests of each kind per round")
-    parser.add_argument("--filled", type=int, default=9000, help="records already in the full folder")
+    parser.add_argument("--filled", type=int, default=9000, help="corrections already in the full folder")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     canvases = drawn_canvases(args.requests)
@@ -63,21 +62,19 @@ def main() -> int:
         filled, filled_url = run_app(tmp / "filled", FEEDBACK_MAX_RECORDS=str(10**9))
         try:
             runs = {"POST /predict": [], "POST /feedback, empty store": [],
-                    f"POST /feedback, {args.filled:,} records": []}
+                    f"POST /feedback, {args.filled:,} corrections": []}
             for _ in range(args.rounds):
                 runs["POST /predict"] += timed_posts(empty_url, "/predict", canvases)
                 runs["POST /feedback, empty store"] += timed_posts(empty_url, "/feedback", canvases)
-                runs[f"POST /feedback, {args.filled:,} records"] += timed_posts(filled_url, "/feedback", canvases)
+                runs[f"POST /feedback, {args.filled:,} corrections"] += timed_posts(filled_url, "/feedback", canvases)
         finally:
             stop_app(empty)
             stop_app(filled)
     baseline = statistics.median(runs["POST /predict"])
     print(f"{args.rounds} rounds of {args.requests} requests each, one at a time\n")
-    print("| request | median ms | p90 ms | median / POST /predict |")
-    print("| --- | --- | --- | --- |")
-    for name, times in runs.items():
-        median, p90 = statistics.median(times), statistics.quantiles(times, n=10)[-1]
-        print(f"| {name} | {median:.1f} | {p90:.1f} | {median / baseline:.2f} |")
+    rows = [(name, f"{statistics.median(times):.1f}", f"{statistics.quantiles(times, n=10)[-1]:.1f}",
+             f"{statistics.median(times) / baseline:.2f}") for name, times in runs.items()]
+    print(markdown_table(["request", "median ms", "p90 ms", "median / POST /predict"], rows))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Gradio's own cost per prediction: the app's UI and API with a `predict` that does nothing.
 
-    python bench/bench_gradio_floor.py [--requests 300] [--concurrency 16]
+    python -m bench.bench_gradio_floor [--requests 300] [--concurrency 16]
 
 Same canvases, same three HTTP requests (upload, call, event stream) and the same measurements as
 bench_app.py, but the function returns an empty answer at once: what is left is Gradio, FastAPI and
@@ -14,13 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.config import Settings  # noqa: E402
-from tests.support.drawing import drawn_canvases  # noqa: E402
-from tests.support.load import latencies  # noqa: E402
-from tests.support.process import cpu_seconds  # noqa: E402
-from tests.support.server import run_app, stop_app  # noqa: E402
+from app.config import Settings
+from tests.support.drawing import drawn_canvases
+from tests.support.load import latencies
+from tests.support.process import cpu_seconds
+from tests.support.server import run_app, stop_app
 
 
 def serve() -> int:
@@ -28,7 +26,7 @@ def serve() -> int:
     import app.__main__
     import app.ui
 
-    app.ui.predict = lambda classifier, metrics, sketch, request_id=None: (None, None, "")
+    app.ui.predict = lambda reader, sketch, request_id=None: (None, None, "")
     return app.__main__.main()
 
 
@@ -43,7 +41,8 @@ def main() -> None:
 
     canvases = [png for png, _ in drawn_canvases(args.requests)]
     with tempfile.TemporaryDirectory(prefix="bench-gradio-floor-") as workdir:
-        server, base = run_app(Path(workdir), (str(Path(__file__).resolve()), "--serve"), LOG_LEVEL=Settings.log_level)
+        command = ("-m", "bench.bench_gradio_floor", "--serve")
+        server, base = run_app(Path(workdir), command, LOG_LEVEL=Settings.log_level)
         try:
             asyncio.run(latencies(base, canvases[:20], 1))  # warm-up
             single = asyncio.run(latencies(base, canvases, 1))

@@ -1,6 +1,6 @@
 """Load test: many concurrent clients through the Gradio HTTP API on loopback, as a table.
 
-    python bench/bench_load.py [--clients 32] [--predictions 10000] [--seconds 600] [--canvases 200]
+    python -m bench.bench_load [--clients 32] [--predictions 10000] [--seconds 600] [--canvases 200]
 
 Starts `python -m app` on a free port. `--clients` clients each loop over one prediction at a time (upload
 the canvas, call `predict`, read the result from the event stream: tests/support/load.py, which
@@ -18,21 +18,18 @@ import asyncio
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.config import Settings  # noqa: E402
-from tests.support.drawing import drawn_canvases  # noqa: E402
-from tests.support.load import RSS_EVERY, latencies, load  # noqa: E402
-from tests.support.process import cpu_seconds  # noqa: E402
-from tests.support.server import run_app, stop_app  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
+from app.config import Settings
+from tests.support.drawing import drawn_canvases
+from tests.support.load import RSS_EVERY, latencies, load
+from tests.support.process import cpu_seconds
+from tests.support.server import run_app, stop_app
+from tests.support.table import markdown_table
 
 P99_TARGET_MS = 2000  # at 32 clients on the 2-core CI machine; see docs/benchmarks.md
 RSS_GROWTH_TARGET_MB = 20  # over the second half of the run: the first half is the warm-up

@@ -1,6 +1,6 @@
 """Benchmark the shipped LiteRT model: file size, load time and forward-pass latency, as a table.
 
-    python bench/bench_model.py [--model app/model] [--model OTHER_MODEL_DIR] [--repeats 2000]
+    python -m bench.bench_model [--model app/model] [--model OTHER_MODEL_DIR] [--repeats 2000]
 
 Times Classifier.predict (the app's runtime: contract checks, lock, invoke) on real MNIST test
 images from the repository's slice, one thread, after a warm-up. With several --model, a column each, timed
@@ -10,19 +10,16 @@ in turns (three rounds, the median kept), so that the machine's noise falls on a
 import argparse
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.classifier import Classifier  # noqa: E402
-from app.contract import TFLITE_FILE  # noqa: E402
-from tests.support.paths import MNIST_SLICE, MODEL_DIR  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
-from training.data import load_mnist, to_model_input  # noqa: E402
+from app.classifier import Classifier
+from app.contract import TFLITE_FILE
+from tests.support.paths import MNIST_SLICE, MODEL_DIR
+from tests.support.table import markdown_table
+from training.data import load_mnist, to_model_input
 
 
 def time_predict(classifier: Classifier, batch, repeats: int) -> list[float]:

@@ -1,6 +1,6 @@
 """Benchmark the preprocessing of browser canvases, as a table.
 
-    python bench/bench_preprocess.py [--canvases 200] [--rounds 5]
+    python -m bench.bench_preprocess [--canvases 200] [--rounds 5]
 
 Inputs: the canvas Chromium's Sketchpad sent (tests/data/browser_composite.png), and MNIST test digits from
 the repository's slice drawn on 800x800 canvases at random sizes and places, encoded as Chromium encodes
@@ -13,22 +13,18 @@ so that both see the same machine.
 import argparse
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pyspng
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app import preprocess as preprocessing  # noqa: E402
-from app.preprocess import preprocess  # noqa: E402
-from tests.support.drawing import browser_png, drawn_canvases  # noqa: E402
-from tests.support.paths import BROWSER_COMPOSITE, HANDWRITING_SLICE  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
-from training.strokes import draw_lines, read_digits, screen_lines  # noqa: E402
+from app import preprocess as preprocessing
+from app.preprocess import preprocess
+from tests.support.drawing import browser_png, drawn_canvases
+from tests.support.paths import BROWSER_COMPOSITE, HANDWRITING_SLICE
+from tests.support.table import markdown_table
+from training.strokes import draw_lines, read_digits, screen_lines
 
 
 def seconds_each(function, inputs: list, rounds: int) -> list[float]:

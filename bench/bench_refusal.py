@@ -1,6 +1,6 @@
 """Before and after "not a digit": models side by side on the same kept-out sets, the refusals they make.
 
-    python bench/bench_refusal.py --data ../shared/data/mnist --handwriting ../shared/data/handwriting \
+    python -m bench.bench_refusal --data MNIST --handwriting HANDWRITING \
         --model app/model --model OLD_MODEL_DIR [--threshold 0.99] [--cap 0.003 --cap 0.0005] \
         [--bound 0.996 --bound 0.994]
 
@@ -15,21 +15,19 @@ the real writers kept out), and MNIST's test accuracy counting a refusal as an e
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.classifier import load_classifier  # noqa: E402
-from app.contract import NUM_DIGITS  # noqa: E402
-from tests.support.table import markdown_table  # noqa: E402
-from training.calibrate import refusal_margins, refusal_shift  # noqa: E402
-from training.data import load_mnist, to_model_input  # noqa: E402
-from training.negatives import load_negatives  # noqa: E402
-from training.strokes import load_writers  # noqa: E402
-from training.train import TrainConfig, split_validation  # noqa: E402
+from app.classifier import load_classifier
+from app.contract import NUM_DIGITS
+from tests.support.table import markdown_table
+from training.calibrate import refusal_margins, refusal_shift
+from training.data import load_mnist, to_model_input
+from training.fit import split_validation
+from training.negatives import load_negatives
+from training.recipe import DigitsConfig
+from training.strokes import load_writers
 
 GROUPS = ("unseen writers", "unseen characters", "generated", "unseen shapes")
 
@@ -65,7 +63,7 @@ def main() -> None:
                         "on the test set (repeat)")
     args = parser.parse_args()
     mnist = load_mnist(args.data)
-    config = TrainConfig()
+    config = DigitsConfig()
     _, (held_out, _) = split_validation(mnist.x_train, mnist.y_train, config.validation_images, config.seed)
     negatives = load_negatives(args.handwriting, which=("validation",))["validation"]
     writers = load_writers(args.handwriting, which=("validation",))["validation"]

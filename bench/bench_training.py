@@ -1,27 +1,24 @@
 """Benchmark a training step and its input pipeline, as a table: what each part costs, before and now.
 
-    python bench/bench_training.py [--steps 60] [--rounds 3]      # MNIST from $MNIST_DIR, else the slice
+    python -m bench.bench_training [--steps 60] [--rounds 3]      # MNIST from $MNIST_DIR, else the slice
 
-The same batches of train.py's pipeline (MNIST and the style set's slice, augmented) go three ways, each
-as train.py runs it now and as it ran before its two speed-ups, taking turns in each round so that all
-see the same machine:
+The same batches of the training's pipeline (training/fit.py: MNIST and the style set's slice, augmented) go
+three ways, each as training runs it now and as it ran before its two speed-ups, taking turns in each round so
+that all see the same machine:
 - input only: the tf.data pipeline (shuffle, batch, warp, stroke width) with no model; before, the warp
   read its pixels with keras.ops.image.map_coordinates;
 - model only: the training step on batches the pipeline made beforehand; before, with Keras' own batch
   norm instead of training.model.FusedBatchNormalization;
-- training: both at once, as model.fit runs them in train.py.
+- training: both at once, as model.fit runs them.
 Cores used is the process's CPU time over the wall time.
 """
 
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -29,9 +26,10 @@ import tensorflow as tf  # noqa: E402
 from tests.support.paths import MNIST_SLICE, STYLE_SLICE  # noqa: E402
 from training import model as training_model  # noqa: E402
 from training.data import load_mnist  # noqa: E402
+from training.fit import make_datasets  # noqa: E402
 from training.model import FusedBatchNormalization, build_model  # noqa: E402
+from training.recipe import DigitsConfig  # noqa: E402
 from training.styles import load_style_set  # noqa: E402
-from training.train import TrainConfig, make_datasets  # noqa: E402
 
 
 def keras_bilinear(images, y, x):
@@ -40,8 +38,8 @@ def keras_bilinear(images, y, x):
     return keras.ops.image.map_coordinates(images, tf.stack([batch_index, y, x]), order=1)
 
 
-def input_pipeline(mnist, styles, config: TrainConfig, read=None):
-    """train.py's training batches, endless; read replaces the warp's bilinear read while they are traced."""
+def input_pipeline(mnist, styles, config: DigitsConfig, read=None):
+    """The training's batches, endless; read replaces the warp's bilinear read while they are traced."""
     own, training_model.bilinear = training_model.bilinear, read or training_model.bilinear
     try:
         return make_datasets(mnist, [styles], config)[0].repeat()
@@ -49,7 +47,7 @@ def input_pipeline(mnist, styles, config: TrainConfig, read=None):
         training_model.bilinear = own
 
 
-def compiled_model(config: TrainConfig, batch_norm, batches):
+def compiled_model(config: DigitsConfig, batch_norm, batches):
     model = build_model(config.dropout, batch_norm)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=False)
     model.fit(batches.take(5), verbose=0)  # trace once
@@ -72,7 +70,7 @@ def main() -> None:
 
     mnist = load_mnist(os.environ.get("MNIST_DIR") or MNIST_SLICE)
     styles = load_style_set(STYLE_SLICE)["training"]
-    config = TrainConfig()
+    config = DigitsConfig()
     train, train_before = input_pipeline(mnist, styles, config), input_pipeline(mnist, styles, config, keras_bilinear)
     made = list(train.take(args.steps))  # the model-only ways train on these
     made = tf.data.Dataset.from_tensor_slices(tuple(tf.stack(part) for part in zip(*made, strict=True)))

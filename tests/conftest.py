@@ -30,15 +30,19 @@ def style_validation():
     return style_set("validation")
 
 
+def full_data(variable: str, what: str) -> str:
+    """The folder $variable names; the test is skipped, saying so, when it is not set."""
+    if not (folder := os.environ.get(variable)):
+        pytest.skip(f"full-data check skipped: set {variable} to {what}")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def full_mnist():
-    """The full MNIST from $MNIST_DIR; the test is skipped, saying so, when it is not set."""
+    """The full MNIST from $MNIST_DIR."""
     from training.data import load_mnist
 
-    folder = os.environ.get("MNIST_DIR")
-    if not folder:
-        pytest.skip("full-data check skipped: set MNIST_DIR to a folder of the four MNIST IDX files")
-    return load_mnist(folder)
+    return load_mnist(full_data("MNIST_DIR", "a folder of the four MNIST IDX files"))
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +54,8 @@ def writers_slice():
 
 @pytest.fixture(scope="session")
 def handwriting_dir():
-    """The full handwriting folder from $HANDWRITING_DIR (real writers' pen strokes); the test is skipped, saying
-    so, when it is not set."""
-    folder = os.environ.get("HANDWRITING_DIR")
-    if not folder:
-        pytest.skip("full-data check skipped: set HANDWRITING_DIR to the handwriting folder of pen strokes")
-    return folder
+    """The full handwriting folder (real writers' pen strokes) from $HANDWRITING_DIR."""
+    return full_data("HANDWRITING_DIR", "the handwriting folder of pen strokes")
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ would make it (tests/support/abuse.py): it must not stop the UI, fill the disk, 
   docs/gradio-queue-stopped.md), and then a user is served through gradio_client and on the page, and
   /health/live stays 200;
 - a queue that stops all the same fails /health/live and /health, so Kubernetes restarts the pod;
-- uploads of 10 MB are refused before they are read; a flood of uploads that fit leaves the upload folder
-  within UPLOAD_BUDGET_MB (watched while it runs), the rest refused with Retry-After; once the files are old
-  the oldest go first and uploads are taken again; an upload without a length is refused;
+- uploads of 10 MB are turned away before they are read; a flood of uploads that fit leaves the upload folder
+  within UPLOAD_BUDGET_MB (watched while it runs), the rest turned away with Retry-After; once the files are old
+  the oldest go first and uploads are taken again; an upload without a length is turned away;
 - 1,000 corrections from one client, then from many: at most the per-client and the per-pod limits are
   kept, the rest get 429 with Retry-After, every one counted in /metrics; predictions are answered all the
   while; a real user's correction after the flood is kept; the Gradio API's corrections are limited alike.
@@ -28,7 +28,7 @@ import pytest
 from gradio_client import Client
 
 from app.config import Settings
-from app.feedback import record_paths
+from app.corrections import correction_paths
 from app.gradio_overrides import BUSY_MESSAGE, QUEUE_WAITING_PER_WORKER, UPLOAD_MIN_AGE_SECONDS
 from tests.support.abuse import flood_corrections, flood_unread_calls, flood_uploads, folder_bytes
 from tests.support.browser import ONE, draw, expect_reads, open_app
@@ -67,14 +67,14 @@ def test_a_flood_of_unread_calls_leaves_the_queue_serving_everyone(tmp_path, bro
             expect_reads(page, "1")
             page_seconds = time.monotonic() - started
         busy = outcomes[f"503 {BUSY_MESSAGE}"]
-        refused = metric_samples(url)[("digits_refused_total", (("reason", "queue_full"),))]
+        turned_away = metric_samples(url)[("digits_refused_total", (("reason", "queue_full"),))]
     finally:
         died = stop_app(process)
     assert died is None, died
     calls = sum(outcomes.values())
     assert calls > 2000, f"only {calls} calls in {seconds:.0f} s: not the flood that stopped Gradio's queue"
     assert outcomes["200"] + busy == calls, outcomes.most_common(4)  # taken, or told "busy": nothing else
-    assert busy > 0 and refused == busy, f"the queue never filled ({outcomes}), or its refusals went uncounted"
+    assert busy > 0 and turned_away == busy, f"the queue never filled ({outcomes}), or went uncounted"
     assert live_after_flood == 200
     assert label["label"] == "7" and client_seconds < SERVED_WITHIN and page_seconds < SERVED_WITHIN
     assert "Traceback" not in process.log.read_text()
@@ -159,7 +159,7 @@ def test_an_upload_flood_leaves_the_folder_within_its_budget(upload_server):
         stop.set()
         watcher.join()
     assert set(large) == {f"413 The upload is larger than {Settings().max_upload_mb:g} MB (MAX_UPLOAD_MB)."}, large
-    assert large_seconds < 10  # refused without reading 400 MB
+    assert large_seconds < 10  # turned away without reading 400 MB
     assert fitting["200"] >= 3 and fitting["503 The server's upload space is full: try again in 30 s."] >= 30, fitting
     assert max(sizes) <= budget, f"the upload folder reached {max(sizes) / 2**20:.1f} MB"
     assert httpx.get(f"{url}/health").status_code == 200
@@ -175,13 +175,13 @@ def test_an_upload_flood_leaves_the_folder_within_its_budget(upload_server):
     event, answer = call_predict(url, [uploaded_sketch(upload(url, BROWSER_COMPOSITE.read_bytes()))])
     assert (event, answer[0]["label"]) == ("complete", "7")
     assert folder_bytes(folder) <= budget
-    refused = metric_samples(url)
-    assert refused[("digits_refused_total", (("reason", "upload_size"),))] == 40
-    assert refused[("digits_refused_total", (("reason", "upload_space"),))] == fitting[
+    turned_away = metric_samples(url)
+    assert turned_away[("digits_refused_total", (("reason", "upload_size"),))] == 40
+    assert turned_away[("digits_refused_total", (("reason", "upload_space"),))] == fitting[
         "503 The server's upload space is full: try again in 30 s."] + 1
 
 
-def test_an_upload_without_a_length_is_refused(upload_server):
+def test_an_upload_without_a_length_is_turned_away(upload_server):
     url, folder, _ = upload_server
 
     def body():
@@ -208,15 +208,15 @@ def test_a_flood_of_corrections_keeps_at_most_the_limits(tmp_path):
     predictor.start()
     try:
         one_client, one_seconds = flood_corrections(url, png, 1000, ["203.0.113.7"])
-        kept_from_one = len(record_paths(tmp_path / "feedback"))
+        kept_from_one = len(correction_paths(tmp_path / "feedback"))
         many_clients, many_seconds = flood_corrections(url, png, 1000, [f"198.51.100.{i}" for i in range(1, 101)])
-        kept = len(record_paths(tmp_path / "feedback"))
-        # The pod's bucket refills one a second, so a slow runner may take the next one: go on to a refusal.
+        kept = len(correction_paths(tmp_path / "feedback"))
+        # The pod's bucket refills one a second, so a slow runner may take the next one: go on to a 429.
         late = []
         while len(late) <= settings.feedback_per_client_per_minute and 429 not in {r.status_code for r in late}:
             late.append(correct(url, png, "192.0.2.1"))
-        refusal = late[-1]
-        time.sleep(int(refusal.headers.get("retry-after", 0)))
+        turned_away = late[-1]
+        time.sleep(int(turned_away.headers.get("retry-after", 0)))
         user = correct(url, png, "192.0.2.1")
         samples = metric_samples(url)
     finally:
@@ -231,19 +231,19 @@ def test_a_flood_of_corrections_keeps_at_most_the_limits(tmp_path):
     assert one_client["201"] == kept_from_one and many_clients["201"] == kept - kept_from_one
     for outcomes in (one_client, many_clients):
         assert {status.split()[0] for status in outcomes} == {"201", "429"}, outcomes
-    assert refusal.status_code == 429 and int(refusal.headers["retry-after"]) >= 1
-    assert "Try again in" in refusal.json()["detail"]
+    assert turned_away.status_code == 429 and int(turned_away.headers["retry-after"]) >= 1
+    assert "Try again in" in turned_away.json()["detail"]
     assert user.status_code == 201, user.text  # a real user, once the flood has passed
     by_reason = {reason: samples.get(("digits_feedback_refused_total", (("reason", reason),)), 0)
                  for reason in ("client_limit", "pod_limit")}
-    refused_late = Counter("address" if "address" in r.json()["detail"] else "server"
+    late_reasons = Counter("address" if "address" in r.json()["detail"] else "server"
                            for r in late if r.status_code == 429)
     assert by_reason["client_limit"] == count(one_client, "address") + count(many_clients, "address") + \
-        refused_late["address"]
+        late_reasons["address"]
     assert by_reason["pod_limit"] == count(one_client, "server") + count(many_clients, "server") + \
-        refused_late["server"]
+        late_reasons["server"]
     assert by_reason["pod_limit"] > 0 and by_reason["client_limit"] > 0
-    assert predictions and set(predictions) == {200}, "a prediction was refused during the flood"
+    assert predictions and set(predictions) == {200}, "a prediction was turned away during the flood"
 
 
 def test_the_gradio_apis_corrections_are_limited_alike(tmp_path):
@@ -257,7 +257,7 @@ def test_the_gradio_apis_corrections_are_limited_alike(tmp_path):
                 client.predict(sketch(BROWSER_COMPOSITE), 1, api_name="/feedback")
             except Exception as error:
                 errors.append(str(error))
-        kept = len(record_paths(tmp_path / "feedback"))
+        kept = len(correction_paths(tmp_path / "feedback"))
     finally:
         assert stop_app(process) is None
     assert kept == per_client + 3 - len(errors) and per_client <= kept < per_client + 3

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from training.data import to_model_input
-from training.model import Augmentation, bilinear, build_augmenter, elastic_field, warp
+from training.model import bilinear, build_augmenter, elastic_field, warp
+from training.recipe import Augmentation
 
 NONE = Augmentation(rotation_degrees=0, shear_degrees=0, zoom=0, aspect=0, shift=0, elastic_pixels=0,
                     thicken=0, thin=0)

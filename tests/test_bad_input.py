@@ -8,7 +8,7 @@ queue (POST /gradio_api/queue/join, GET /gradio_api/queue/data); and Gradio's di
   message, or an `event: error` whose message says what is wrong; "nothing drawn" values give the
   empty label, never a digit;
 - file paths the client did not upload (/etc/passwd, the model, a real PNG of a digit in the
-  repository, /dev/zero, a path climbing out of the upload folder) are refused and never read or
+  repository, /dev/zero, a path climbing out of the upload folder) are turned away and never read or
   copied: the API must not read server files (a security property);
 - an empty file, empty or enormous declared dimensions, non-image bytes, a truncated browser canvas
   get "Could not read the image: ..."; uploads over MAX_UPLOAD_MB get 413;
@@ -42,7 +42,7 @@ from tests.support.process import peak_resident_mb
 from tests.support.server import run_app
 
 TIMEOUT = 30  # seconds for any one request or event stream: a hang fails the test, it does not stall CI
-NOT_UPLOADED = "not uploaded by a user"  # Gradio's refusal of a path outside its upload folder
+NOT_UPLOADED = "not uploaded by a user"  # Gradio's error for a path outside its upload folder
 PYDANTIC_NOT_A_SKETCH = "Input should be a valid dictionary or instance of EditorData"
 NEEDS_META = "The 'meta' field must be explicitly provided"
 
@@ -198,8 +198,8 @@ def test_the_queue_path_the_browser_uses_reports_errors_too(server):
 @pytest.mark.parametrize("path", ["/etc/passwd", str(MODEL_DIR / "model.tflite"), str(BROWSER_COMPOSITE),
                                   "/nonexistent/no-such-canvas.png"],
                          ids=["etc-passwd", "the-model", "a-png-of-a-7-in-the-repo", "nonexistent"])
-def test_paths_outside_the_upload_folder_are_refused_and_never_read(server, path):
-    """Only files uploaded through /gradio_api/upload may be read. A server file must get Gradio's refusal:
+def test_paths_outside_the_upload_folder_are_turned_away_and_never_read(server, path):
+    """Only files uploaded through /gradio_api/upload may be read. A server file must get Gradio's error:
     not "not an image" (it was read), not a FileNotFoundError (an oracle for what exists), not a digit."""
     url, uploads = server.url, server.uploads
     event, payload = call_predict(url, [uploaded_sketch(path)])
@@ -215,7 +215,7 @@ def test_an_upload_this_server_does_not_have_gets_a_clear_error(server):
     assert message == "Could not read the image: the file is not on this server: upload it again", message
 
 
-def test_a_path_climbing_out_of_the_upload_folder_is_refused(server, mnist_slice):
+def test_a_path_climbing_out_of_the_upload_folder_is_turned_away(server, mnist_slice):
     url, uploads = server.url, server.uploads
     uploaded = upload(url, browser_png(draw_digit(mnist_slice.x_test[0], np.random.default_rng(0))))
     climbing = "/".join([uploaded, *[".."] * len(Path(uploaded).parts), "etc", "passwd"])
@@ -223,7 +223,7 @@ def test_a_path_climbing_out_of_the_upload_folder_is_refused(server, mnist_slice
     assert not list(uploads.rglob("passwd"))
 
 
-def test_a_device_path_is_refused_and_the_server_goes_on(tmp_path):
+def test_a_device_path_is_turned_away_and_the_server_goes_on(tmp_path):
     """/dev/zero never ends: reading it would hang the server's event loop (and its SIGTERM) for good.
     Its own server, killed at the end, so that a hang here cannot take the other tests with it."""
     process, url = run_app(tmp_path)

@@ -8,19 +8,20 @@ state (no label, no picture, the "Draw one digit" message) and leaves the brush 
 makes the browser send, counted in the server's request log: its picture once, no uploads.
 
 Chromium and Playwright as tests/support/browser.py says. UPDATE_SCREENSHOT=1 writes the screenshot the
-README shows (docs/screenshot.png); otherwise it goes to pytest's tmp_path:
+README shows, stamped with the served model (tests/support/screenshot.py); otherwise it goes to pytest's tmp_path:
 
-    UPDATE_SCREENSHOT=1 python -m pytest tests/test_browser.py
+    UPDATE_SCREENSHOT=1 python -m pytest tests/test_browser.py -k screenshot
 """
 
 import collections
 import os
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from app.feedback import read_record, record_paths
+from app.corrections import correction_paths, read_correction
 from tests.support.browser import (
     ONE,
     SEVEN,
@@ -33,10 +34,8 @@ from tests.support.browser import (
     from_template,
     open_app,
 )
-from tests.support.paths import REPO
+from tests.support.screenshot import SCREENSHOT, save_screenshot, screenshot_model
 from tests.support.server import logged_requests, run_app, stop_app
-
-SCREENSHOT = REPO / "docs" / "screenshot.png"
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +66,21 @@ def test_the_brush_is_selected_on_load_and_a_drawn_1_is_read_at_once(page):
     expect_reads(page, "1")
 
 
-def test_digits_drawn_one_after_another_are_read_and_cleared(page, tmp_path):
+def test_the_screenshot_shows_a_7_read(page, app_url, tmp_path):
+    """The README's screenshot: a 7 drawn and read, stamped with the sha256 of the model that read it."""
+    draw(page, SEVEN)
+    expect_reads(page, "7")
+    page.mouse.move(0, 0)  # the brush's outline off the canvas
+    served = httpx.get(f"{app_url}/health").json()["model"]["sha256"]
+    path = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "screenshot.png"
+    save_screenshot(page.screenshot(), path, served)
+    assert screenshot_model(path) == served
+
+
+def test_digits_drawn_one_after_another_are_read_and_cleared(page):
     for digit, strokes in [("7", SEVEN), ("0", ZERO)]:
         draw(page, strokes)
         expect_reads(page, digit)
-        if digit == "7":
-            page.mouse.move(0, 0)  # the brush's outline off the canvas
-            screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "screenshot.png"
-            page.screenshot(path=screenshot)
         clear_canvas(page)
         expect_empty(page)  # and the next digit is drawn without clicking the brush
 
@@ -109,22 +115,22 @@ def test_digits_as_schools_outside_the_us_teach_them_are_read(page, template):
 
 
 def test_a_wrong_answer_is_corrected_with_one_click_and_kept(page, app_process, tmp_path):
-    """"Wrong? It was…" shows with an answer; a click on the digit meant keeps the drawing as a record, thanks
+    """"Wrong? It was…" shows with an answer; a click on the digit meant keeps the drawing as a correction, thanks
     the user and hides the digits until the next answer. Nothing is kept by drawing alone."""
     meant = page.locator("#meant")
     expect(meant).to_be_hidden()  # no answer yet
-    kept_before = record_paths(app_process.corrections)
+    kept_before = correction_paths(app_process.corrections)
     draw(page, SEVEN)
     expect_reads(page, "7")
     expect(meant).to_be_visible()
-    assert record_paths(app_process.corrections) == kept_before  # drawing and reading keep nothing
+    assert correction_paths(app_process.corrections) == kept_before  # drawing and reading keep nothing
     page.screenshot(path=tmp_path / "correction.png")
     meant.get_by_role("button", name="1", exact=True).click()
     expect(page.get_by_text("Thank you: kept as a 1 (the model read 7)")).to_be_visible()
     expect(meant).to_be_hidden()
-    [new] = [path for path in record_paths(app_process.corrections) if path not in kept_before]
-    record = read_record(new)
-    assert (record.meant, record.answered, record.picture.shape) == (1, 7, (28, 28))
+    [new] = [path for path in correction_paths(app_process.corrections) if path not in kept_before]
+    correction = read_correction(new)
+    assert (correction.meant, correction.answered, correction.picture.shape) == (1, 7, (28, 28))
     clear_canvas(page)
     expect(meant).to_be_hidden()
     draw(page, ZERO)

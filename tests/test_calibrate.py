@@ -42,8 +42,8 @@ def test_a_model_that_keeps_its_digits_is_lowered_in_its_detector(mnist_slice):
     """The cap lowers the detector's "not a digit": the refusal margins fall by exactly the shift, the digits'
     network is untouched."""
     from tests.support.paths import MODEL_DIR
+    from training.fit import digits_network
     from training.model import keep_digits
-    from training.train import digits_network
 
     digits = digits_network(MODEL_DIR)
     kept_weights = [weights.copy() for weights in digits.get_weights()]

@@ -15,9 +15,10 @@ def test_defaults():
 
 def test_from_the_environment():
     settings = load_settings({"HOST": "0.0.0.0", "PORT": "8080", "MODEL_DIR": "/models/digits",
-                              "MAX_UPLOAD_MB": "2.5", "CONCURRENCY": "8", "LOG_LEVEL": "WARNING"})
+                              "MAX_UPLOAD_MB": "2.5", "MAX_PHOTO_MB": "8", "CONCURRENCY": "8", "LOG_LEVEL": "WARNING"})
     assert (settings.host, settings.port, settings.model_dir) == ("0.0.0.0", 8080, Path("/models/digits"))
     assert (settings.max_upload_mb, settings.concurrency, settings.log_level) == (2.5, 8, "warning")
+    assert settings.max_photo_mb == 8 and load_settings({}).max_photo_mb == 20  # a phone's 16 MP photo
 
 
 @pytest.mark.parametrize("env, message", [
@@ -25,6 +26,7 @@ def test_from_the_environment():
     ({"PORT": "70000"}, "PORT=70000 is not a TCP port"),
     ({"CONCURRENCY": "0"}, "CONCURRENCY='0' must be at least 1"),
     ({"MAX_UPLOAD_MB": "-1"}, "MAX_UPLOAD_MB='-1' must be at least"),
+    ({"MAX_PHOTO_MB": "0"}, "MAX_PHOTO_MB='0' must be at least"),
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
-from app.feedback import read_record
+from app.corrections import read_correction
 from tests.support.drawing import browser_png, draw_digit
 from tests.support.gradio_api import sketch
 from tests.support.manifests import container, pod_spec, render
@@ -119,7 +119,7 @@ def deployment():
 
 
 @pytest.fixture(scope="module")
-def feedback_folder(tmp_path_factory):
+def corrections_folder(tmp_path_factory):
     """The host folder standing in for the corrections' claim. Open to every user, as the volumes are:
     Azure Files' driver mounts shares 0777, Docker Desktop's hostpath folders are made 0777."""
     folder = tmp_path_factory.mktemp("feedback")
@@ -128,10 +128,10 @@ def feedback_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def running(image, deployment, feedback_folder):
+def running(image, deployment, corrections_folder):
     """The container, started as the pod would be; (name, URL, seconds from start to the startup probe's 200)."""
     claim = deployment["PersistentVolumeClaim"]["metadata"]["name"]
-    with started(image, deployment, {claim: feedback_folder}) as pod:
+    with started(image, deployment, {claim: corrections_folder}) as pod:
         yield pod
 
 
@@ -159,8 +159,8 @@ def test_runs_as_the_deployment_says_and_answers(running, deployment, capsys):
     assert httpx.get(url + app["livenessProbe"]["httpGet"]["path"]).status_code == 200
     user = docker("exec", name, "id", "-u").stdout.strip()
     assert user == str(pod_spec(deployment)["securityContext"]["runAsUser"])
-    refused = docker("exec", name, "touch", "/srv/app/written", check=False)
-    assert refused.returncode != 0 and "Read-only file system" in refused.stderr
+    write = docker("exec", name, "touch", "/srv/app/written", check=False)
+    assert write.returncode != 0 and "Read-only file system" in write.stderr
 
 
 def test_the_images_healthcheck_passes(running, image):
@@ -179,8 +179,8 @@ def test_predicts_through_gradio_client(running, mnist_slice, tmp_path):
     assert result["label"] == str(mnist_slice.y_test[3])
 
 
-def test_keeps_a_correction_in_the_claims_folder(running, feedback_folder, deployment, mnist_slice):
-    """POST /feedback writes one record, as the pod's user, into the folder the claim stands for."""
+def test_keeps_a_correction_in_the_claims_folder(running, corrections_folder, deployment, mnist_slice):
+    """POST /feedback writes one correction, as the pod's user, into the folder the claim stands for."""
     _, url, _ = running
     picture, digit = digit_png(mnist_slice, 5)
     meant = (digit + 1) % 10  # a correction, whatever the model answers
@@ -188,12 +188,14 @@ def test_keeps_a_correction_in_the_claims_folder(running, feedback_folder, deplo
                           files={"file": ("digit.png", picture, "image/png")}, timeout=30)
     assert response.status_code == 201, response.text
     answer = response.json()
-    assert [path.name for path in feedback_folder.iterdir()] == [answer["record"]]  # no temporary file left
-    record = read_record(feedback_folder / answer["record"])
-    assert (record.meant, str(record.answered), record.verdict) == (meant, answer["answered"], answer["verdict"])
+    assert [path.name for path in corrections_folder.iterdir()] == [answer["record"]]  # no temporary file left
+    correction = read_correction(corrections_folder / answer["record"])
+    assert (correction.meant, str(correction.answered), correction.verdict) == (meant, answer["answered"],
+                                                                                 answer["verdict"])
     assert answer["meant"] == str(meant)
-    assert record.picture.shape == (28, 28) and record.picture.max() > 0
-    assert (feedback_folder / answer["record"]).stat().st_uid == pod_spec(deployment)["securityContext"]["runAsUser"]
+    assert correction.picture.shape == (28, 28) and correction.picture.max() > 0
+    owner = (corrections_folder / answer["record"]).stat().st_uid
+    assert owner == pod_spec(deployment)["securityContext"]["runAsUser"]
 
 
 def test_the_image_alone_keeps_no_corrections_and_still_predicts(image, deployment, mnist_slice):
@@ -201,11 +203,11 @@ def test_the_image_alone_keeps_no_corrections_and_still_predicts(image, deployme
     write on the read-only root), and predictions as ever."""
     picture, digit = digit_png(mnist_slice, 6)
     with started(image, deployment, None) as (_, url, _):
-        refused = httpx.post(f"{url}/feedback", params={"digit": digit},
+        turned_away = httpx.post(f"{url}/feedback", params={"digit": digit},
                              files={"file": ("digit.png", picture, "image/png")}, timeout=30)
         predicted = httpx.post(f"{url}/predict", files={"file": ("digit.png", picture, "image/png")}, timeout=30)
         metrics = httpx.get(f"{url}/metrics").text
-    assert refused.status_code == 503, refused.text
+    assert turned_away.status_code == 503, turned_away.text
     assert 'digits_feedback_refused_total{reason="off"} 1.0' in metrics
     assert predicted.status_code == 200 and predicted.json()["digit"] == str(digit)
 

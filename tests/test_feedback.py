@@ -1,6 +1,6 @@
 """Corrections ("Wrong? It was…") as users send them, to real servers: kept only when sent, as the 28x28
 picture the model saw with the digit meant and answered, one intact file each even from two replicas at
-once; a "not a digit" answer corrected like a wrong digit; refused with a clear message (and counted) when off,
+once; a "not a digit" answer corrected like a wrong digit; turned away with a clear message (and counted) when off,
 full, the disk is full or the folder unusable, while predictions go on. The browser's click is in
 tests/test_browser.py; training on them in tests/test_feedback_training.py.
 """
@@ -21,18 +21,19 @@ from gradio_client.exceptions import AppError
 from PIL import Image, PngImagePlugin
 
 from app.contract import NOT_A_DIGIT
-from app.feedback import (
+from app.corrections import (
     FIELDS,
     TEXT_KEY,
-    FeedbackRefused,
-    FeedbackStore,
-    RecordError,
+    CorrectionsStore,
+    NotKept,
+    UnreadableCorrection,
+    correction_paths,
     encode,
-    new_record,
-    read_record,
-    record_paths,
+    new_correction,
+    read_correction,
+    summary,
 )
-from app.preprocess import preprocess_sketch
+from app.preprocess import preprocess
 from tests.support.drawing import browser_png, drawn_canvases
 from tests.support.gradio_api import sketch, sketchpad_value
 from tests.support.manifests import needs_kubectl, render
@@ -67,7 +68,7 @@ def served(tmp_path_factory):
 def store(served):
     """The served folder, emptied before each test."""
     url, folder = served
-    for path in record_paths(folder):
+    for path in correction_paths(folder):
         path.unlink()
     return url, folder
 
@@ -79,11 +80,11 @@ def test_a_correction_keeps_the_picture_the_model_saw_and_what_it_answered(store
     assert response.status_code == 201, response.text
     told = response.json()
     assert (told["meant"], told["answered"], told["verdict"]) == ("1", "7", "wrong")
-    assert "next training" in told["message"]
-    [path] = record_paths(folder)
+    assert told["message"] == "Thank you: kept as a 1 (the model read 7). It will help the next training."
+    [path] = correction_paths(folder)
     assert path.name == told["record"] and sorted(p.name for p in folder.iterdir()) == [path.name]  # no temp file
-    record = read_record(path)
-    seen = preprocess_sketch(sketchpad_value(SEVEN))
+    record = read_correction(path)
+    seen = preprocess(sketchpad_value(SEVEN))
     assert np.array_equal(record.picture, (seen[..., 0] * 255).round().astype(np.uint8))  # MNIST's format
     prediction = httpx.post(f"{url}/predict", content=SEVEN, headers={"content-type": "image/png"}).json()
     assert record.probability == pytest.approx(prediction["top"][0]["probability"], abs=1e-6)
@@ -100,7 +101,7 @@ def test_a_correction_agreeing_with_the_answer_is_a_confirmation(store):
     url, folder = store
     response = send(url, SEVEN, "7")
     assert response.status_code == 201 and response.json()["verdict"] == "right"
-    assert read_record(record_paths(folder)[0]).verdict == "right"
+    assert read_correction(correction_paths(folder)[0]).verdict == "right"
     key = ("digits_feedback_total", (("answered", "7"), ("meant", "7"), ("verdict", "right")))
     assert metric_samples(url)[key] >= 1
 
@@ -108,20 +109,26 @@ def test_a_correction_agreeing_with_the_answer_is_a_confirmation(store):
 def test_a_record_answers_a_digit_or_not_a_digit_and_means_a_digit(tmp_path):
     """`answered` may be 0-10 (10: not a digit), `meant` only 0-9, in a new record and in a file read back."""
     picture = np.zeros((28, 28, 1), np.float32)
-    record = new_record(picture, 4, NOT_A_DIGIT, 0.97, "sha")
+    record = new_correction(picture, 4, NOT_A_DIGIT, 0.97, "sha")
     assert record.verdict == "wrong"
     (tmp_path / "kept.png").write_bytes(encode(record))
-    assert read_record(tmp_path / "kept.png").answered == NOT_A_DIGIT
+    assert read_correction(tmp_path / "kept.png").answered == NOT_A_DIGIT
     with pytest.raises(ValueError, match="0-9"):
-        new_record(picture, NOT_A_DIGIT, 4, 0.97, "sha")  # nobody means "not a digit": they would not correct
+        new_correction(picture, NOT_A_DIGIT, 4, 0.97, "sha")  # nobody means "not a digit": they would not correct
     with pytest.raises(ValueError, match="0-9 or 10"):
-        new_record(picture, 4, 11, 0.97, "sha")
+        new_correction(picture, 4, 11, 0.97, "sha")
     for field, value in (("meant", 10), ("answered", 11)):
         text = PngImagePlugin.PngInfo()
         text.add_text(TEXT_KEY, json.dumps({**{name: getattr(record, name) for name in FIELDS}, field: value}))
         Image.fromarray(record.picture, mode="L").save(tmp_path / f"{field}.png", pnginfo=text)
-        with pytest.raises(RecordError, match=f"{field}.png: the "):
-            read_record(tmp_path / f"{field}.png")
+        with pytest.raises(UnreadableCorrection, match=f"{field}.png: the "):
+            read_correction(tmp_path / f"{field}.png")
+
+
+def test_the_thanks_say_an_8_and_a_7():
+    picture = np.zeros((28, 28), np.uint8)
+    assert summary(new_correction(picture, 8, 7, 0.9, "sha"), "x.png")["message"].startswith("Thank you: kept as an 8")
+    assert summary(new_correction(picture, 7, 1, 0.9, "sha"), "x.png")["message"].startswith("Thank you: kept as a 7")
 
 
 def test_the_gradio_api_keeps_what_gradio_client_sends(store, tmp_path):
@@ -130,15 +137,15 @@ def test_the_gradio_api_keeps_what_gradio_client_sends(store, tmp_path):
     client = Client(url, verbose=False)
     kept = client.predict(sketch(tmp_path / "seven.png"), 4, api_name="/feedback")
     assert (kept["meant"], kept["answered"], kept["verdict"]) == ("4", "7", "wrong")
-    assert [path.name for path in record_paths(folder)] == [kept["record"]]
+    assert [path.name for path in correction_paths(folder)] == [kept["record"]]
     for meant in (10, 11):  # 10 is "not a digit"'s class, never a digit meant
         with pytest.raises(AppError, match="9"):
             client.predict(sketch(tmp_path / "seven.png"), meant, api_name="/feedback")
     with pytest.raises(AppError, match="0-9"):
         client.predict(sketch(tmp_path / "seven.png"), 2.5, api_name="/feedback")
-    with pytest.raises(AppError, match="Nothing to read"):
+    with pytest.raises(AppError, match="nothing to correct: send the picture of one digit with the digit meant"):
         client.predict(sketchpad_value(), 3, api_name="/feedback")
-    assert len(record_paths(folder)) == 1
+    assert len(correction_paths(folder)) == 1
 
 
 def blank_png() -> bytes:
@@ -147,7 +154,7 @@ def blank_png() -> bytes:
 
 @pytest.mark.parametrize("picture, digit, status, says", [
     (b"not a picture", 3, 400, "Could not read the image"),
-    (None, 3, 422, "Nothing to read"),  # a blank canvas
+    (None, 3, 422, "Nothing to read: nothing drawn: the picture is blank, so nothing to correct: send the"),
     (SEVEN, 12, 422, "less than or equal to 9"),
     (SEVEN, "seven", 422, "valid integer"),
     (SEVEN, -1, 422, "greater than or equal to 0"),
@@ -156,14 +163,14 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_kept(store, picture, digit,
     url, folder = store
     response = send(url, blank_png() if picture is None else picture, digit)
     assert response.status_code == status and says in response.text, response.text
-    assert record_paths(folder) == []
+    assert correction_paths(folder) == []
 
 
-def test_a_correction_without_its_digit_is_refused(store):
+def test_a_correction_without_its_digit_is_not_kept(store):
     url, folder = store
     response = httpx.post(f"{url}/feedback", content=SEVEN, headers={"content-type": "image/png"})
     assert response.status_code == 422 and "digit" in response.text
-    assert record_paths(folder) == []
+    assert correction_paths(folder) == []
 
 
 def test_the_digit_may_come_as_a_form_field_as_curl_users_send_it(store, tmp_path):
@@ -178,7 +185,7 @@ def test_the_digit_may_come_as_a_form_field_as_curl_users_send_it(store, tmp_pat
         said = f"{response.text}\n{response.status_code}"
     body, status = said.rsplit("\n", 1)
     assert status == "201" and json.loads(body)["meant"] == "7", said
-    assert len(record_paths(folder)) == 1
+    assert len(correction_paths(folder)) == 1
     form = {"file": ("digit.png", SEVEN, "image/png")}
     for params, data, says in [({}, {"digit": "seven"}, "form field `digit`: the digit meant must be one of 0-9"),
                                ({}, {"digit": "10"}, "must be one of 0-9"),
@@ -186,7 +193,7 @@ def test_the_digit_may_come_as_a_form_field_as_curl_users_send_it(store, tmp_pat
                                ({}, {}, "the form field `digit` (curl -F digit=7)")]:
         response = httpx.post(f"{url}/feedback", params=params, files=form, data=data, timeout=30)
         assert response.status_code == 422 and says in response.json()["detail"], response.text
-    assert len(record_paths(folder)) == 1
+    assert len(correction_paths(folder)) == 1
     schema = httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/feedback"]["post"]
     assert "digit" in schema["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
 
@@ -224,18 +231,18 @@ def test_nothing_is_kept_without_a_correction(store, tmp_path):
     assert predict_ok(url)
     (tmp_path / "seven.png").write_bytes(SEVEN)
     assert Client(url, verbose=False).predict(sketch(tmp_path / "seven.png"), api_name="/predict")["label"] == "7"
-    assert record_paths(folder) == []
+    assert correction_paths(folder) == []
 
 
-def test_a_full_store_refuses_new_corrections_and_serving_goes_on(tmp_path):
+def test_a_full_store_keeps_no_new_corrections_and_serving_goes_on(tmp_path):
     process, url = run_app(tmp_path, FEEDBACK_MAX_RECORDS="2")
     try:
         assert [send(url, SEVEN, digit).status_code for digit in (1, 2)] == [201, 201]
-        refused = send(url, SEVEN, 3)
-        assert refused.status_code == 507 and "full (2 records)" in refused.text
+        turned_away = send(url, SEVEN, 3)
+        assert turned_away.status_code == 507 and "full (2 corrections)" in turned_away.text
         assert predict_ok(url)
         assert metric_samples(url)[("digits_feedback_refused_total", (("reason", "full"),))] == 1
-        assert [read_record(path).meant for path in record_paths(tmp_path / "feedback")] == [1, 2]
+        assert [read_correction(path).meant for path in correction_paths(tmp_path / "feedback")] == [1, 2]
     finally:
         assert stop_app(process) is None
 
@@ -252,22 +259,22 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
-def test_a_full_disk_refuses_new_corrections_keeps_the_others_intact_and_serving_goes_on(tmp_path, small_disk):
+def test_a_full_disk_keeps_no_new_corrections_keeps_the_others_intact_and_serving_goes_on(tmp_path, small_disk):
     process, url = run_app(tmp_path, FEEDBACK_DIR=str(small_disk))
     try:
         statuses = [send(url, SEVEN, digit % 10).status_code for digit in range(8)]
         assert 201 in statuses and statuses[-1] == 507, statuses
         assert "disk" in send(url, SEVEN, 9).text
         assert predict_ok(url)
-        kept = record_paths(small_disk)
+        kept = correction_paths(small_disk)
         assert len(kept) == statuses.count(201)
-        assert all(read_record(path).answered == 7 for path in kept)  # each whole
+        assert all(read_correction(path).answered == 7 for path in kept)  # each whole
         assert sorted(p.name for p in small_disk.iterdir()) == [p.name for p in kept]  # no half record left
     finally:
         assert stop_app(process) is None
 
 
-def test_an_unusable_folder_and_feedback_off_are_refused_with_a_clear_message(tmp_path):
+def test_an_unusable_folder_and_corrections_off_are_told_with_a_clear_message(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "broken").mkdir()
     (tmp_path / "off").mkdir()
@@ -290,20 +297,20 @@ def test_an_unusable_folder_and_feedback_off_are_refused_with_a_clear_message(tm
 
 def test_a_record_is_renamed_into_place_whole(tmp_path, monkeypatch):
     """A crash between writing and renaming leaves only a hidden temporary file, which is no record."""
-    store = FeedbackStore(tmp_path, max_records=10)
-    record = new_record(np.zeros((28, 28, 1), np.float32), 3, 5, 0.9, "sha")
+    store = CorrectionsStore(tmp_path, max_waiting=10)
+    record = new_correction(np.zeros((28, 28, 1), np.float32), 3, 5, 0.9, "sha")
     name = store.keep(record)
-    kept = read_record(tmp_path / name)
+    kept = read_correction(tmp_path / name)
     assert np.array_equal(kept.picture, record.picture) and (kept.meant, kept.answered) == (3, 5)
 
     def crash(source, destination):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("app.feedback.os.replace", crash)
-    with pytest.raises(FeedbackRefused, match="could not be kept"):
+    monkeypatch.setattr("app.corrections.os.replace", crash)
+    with pytest.raises(NotKept, match="could not be kept"):
         store.keep(record)
     (tmp_path / ".20261130T000000000000Z-3-abc.png.tmp").write_bytes(b"\x89PNG half")  # as a SIGKILL leaves it
-    assert record_paths(tmp_path) == [tmp_path / name]
+    assert correction_paths(tmp_path) == [tmp_path / name]
 
 
 @needs_kubectl
@@ -328,7 +335,7 @@ def test_two_replicas_write_corrections_to_one_folder_at_once(tmp_path, mnist_sl
         logs = [replicas.log(endpoint) for endpoint in replicas.processes]
     assert [response.status_code for response in responses] == [201] * len(pictures)
     assert all("correction kept" in log for log in logs)  # both pods wrote
-    kept = {path.name: read_record(path) for path in record_paths(shared)}
+    kept = {path.name: read_correction(path) for path in correction_paths(shared)}
     assert sorted(kept) == sorted(response.json()["record"] for response in responses)
     assert Counter(record.meant for record in kept.values()) == Counter(digit for _, digit in pictures)
     assert sorted(path.name for path in shared.iterdir()) == sorted(kept)  # nothing half-written

@@ -4,7 +4,7 @@ takes their folder, and the evaluation reports and gates on the corrections it k
 As the README tells it ("Call it"):
     python -m app                                               # corrections go to feedback/
     python -m training.review feedback --accept ID ...          # a person accepts them (the sheet's command)
-    python -m training.train --out new-model --feedback feedback
+    python -m training.train digits --out new-model --feedback feedback
     python -m training.evaluate --model new-model --feedback feedback
 """
 
@@ -19,7 +19,7 @@ from PIL import Image
 
 from app.classifier import Classifier
 from app.contract import METADATA_FILE, TFLITE_FILE
-from app.feedback import read_record, record_paths
+from app.corrections import correction_paths, read_correction
 from tests.support.drawing import drawn_canvases
 from tests.support.paths import MNIST_SLICE, MODEL_DIR, REPO, STYLE_SLICE
 from tests.support.server import run_app, stop_app
@@ -60,17 +60,18 @@ def test_corrections_sent_to_the_server_are_trained_on_and_evaluated(tmp_path, m
         assert stop_app(server) is None
     assert [response.status_code for response in told] == [201] * len(sent)
     folder = tmp_path / "server" / "feedback"  # run_app's FEEDBACK_DIR
-    records = [read_record(path) for path in record_paths(folder)]
+    records = [read_correction(path) for path in correction_paths(folder)]
     assert sorted(record.meant for record in records) == sorted(digit for _, digit in sent)
     assert sum(record.verdict == "wrong" for record in records) >= 2  # some are real corrections
 
-    reviewed = python("-m", "training.review", str(folder), "--accept", *(path.name for path in record_paths(folder)))
+    waiting = [path.name for path in correction_paths(folder)]
+    reviewed = python("-m", "training.review", str(folder), "--accept", *waiting)
     assert reviewed.returncode == 0, reviewed.stderr
-    assert f"{len(sent)} records accepted" in reviewed.stdout and record_paths(folder) == []
+    assert f"{len(sent)} corrections accepted" in reviewed.stdout and correction_paths(folder) == []
 
     split = load_corrections(folder)
-    trained = python("-m", "training.train", "--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE),
-                     "--out", str(tmp_path / "model"), "--epochs", "1", "--verbose", "0", "--feedback", str(folder))
+    trained = python("-m", "training.train", "digits", "--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE),
+                     "--out", str(tmp_path / "model"), "--epochs", "1", "--feedback", str(folder))
     assert trained.returncode == 0, trained.stderr[-3000:]
     figures = json.loads((tmp_path / "model" / METADATA_FILE).read_text())["feedback_validation"]
     assert figures["training_records"] == len(split["training"]["labels"]) > 0

@@ -14,18 +14,23 @@ from PIL import Image
 
 from app.classifier import Classifier
 from app.contract import METADATA_FILE, TFLITE_FILE
-from app.feedback import ACCEPTED, REJECTED, FeedbackStore, new_record
+from app.corrections import ACCEPTED, REJECTED, CorrectionsStore, new_correction
 from tests.support.paths import MNIST_SLICE, MODEL_DIR, STYLE_SLICE
-from training import evaluate, review, train
+from tests.support.training import train_on_slices
+from training import evaluate, fit, review, train
 from training.data import CorrectionsError, corrections_split, load_corrections, to_model_input
+from training.gates import GATE
+from training.recipe import DigitsConfig
 
+MAX_DIGIT_DROP = GATE["max_digit_drop"].default
 SERVED_MODEL = "0" * 64  # the model_sha256 of the records: which model answered does not matter here
 
 
 def keep(folder, picture, meant: int, answered: int, decision: str | None = ACCEPTED) -> str:
     """One record kept the way the app keeps it, then accepted or rejected the way a reviewer does (None: left
     waiting for review); its file name."""
-    name = FeedbackStore(folder, max_records=10_000).keep(new_record(picture, meant, answered, 0.9, SERVED_MODEL))
+    correction = new_correction(picture, meant, answered, 0.9, SERVED_MODEL)
+    name = CorrectionsStore(folder, max_waiting=10_000).keep(correction)
     if decision:
         moved, problems = review.decide(folder, *(([name], []) if decision == ACCEPTED else ([], [name])))
         assert moved[decision] == 1 and not problems, problems
@@ -149,18 +154,18 @@ def test_a_poisoned_batch_left_unreviewed_changes_nothing_training_learns_from(t
     array of it, is what it is without a corrections folder, so the next model is the same model."""
     folder = tmp_path / "feedback"
     sevens = mnist_slice.x_train[mnist_slice.y_train == 7]
-    store = FeedbackStore(folder, max_records=10_000)
+    store = CorrectionsStore(folder, max_waiting=10_000)
     for index in range(300):
-        store.keep(new_record(sevens[index % len(sevens)], meant=1, answered=7, probability=0.999,
+        store.keep(new_correction(sevens[index % len(sevens)], meant=1, answered=7, probability=0.999,
                               model_sha256=SERVED_MODEL))
-    config = train.TrainConfig(validation_images=100)
-    without = train.training_arrays(mnist_slice, [style_slice["training"]], config)
-    poisoned = train.training_arrays(mnist_slice, [style_slice["training"], load_corrections(folder)["training"]],
+    config = DigitsConfig(validation_images=100)
+    without = fit.training_arrays(mnist_slice, [style_slice["training"]], config)
+    poisoned = fit.training_arrays(mnist_slice, [style_slice["training"], load_corrections(folder)["training"]],
                                      config)
     for (x_without, y_without), (x_poisoned, y_poisoned) in zip(without, poisoned, strict=True):
         np.testing.assert_array_equal(x_poisoned, x_without)
         np.testing.assert_array_equal(y_poisoned, y_without)
-    told = train.training_arrays(
+    told = fit.training_arrays(
         mnist_slice, [style_slice["training"], load_corrections(folder, include_unreviewed=True)["training"]], config)
     assert (told[0][1] == 1).sum() - (without[0][1] == 1).sum() >= 200  # told to, it would learn them
 
@@ -175,7 +180,7 @@ def test_missing_folder_or_a_file_is_a_clear_error(tmp_path):
 
 def test_training_with_a_missing_folder_fails_before_training(tmp_path):
     with pytest.raises(CorrectionsError, match="folder not found"):
-        train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(tmp_path / "out"),
+        train.main(["digits", "--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(tmp_path / "out"),
                     "--feedback", str(tmp_path / "nowhere"), "--epochs", "1"])
     assert not (tmp_path / "out").exists()
 
@@ -237,9 +242,8 @@ def trained_with_feedback(tmp_path_factory, mnist_slice):
     printed = io.StringIO()
     # not pytest.warns: it would re-raise TensorFlow's warnings past the filters of pyproject.toml
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
-        assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(out),
-                           "--feedback", str(folder), "--epochs", "1", "--validation-images", "100",
-                           "--verbose", "0"]) == 0
+        assert train_on_slices("digits", "--data", MNIST_SLICE, "--styles", STYLE_SLICE, "--out", out,
+                               "--feedback", folder, "--epochs", "1") == 0
     assert any(re.search(r"broken\.png: not a readable PNG", str(warning.message)) for warning in caught)
     return out, folder, printed.getvalue()
 
@@ -265,9 +269,9 @@ def test_metadata_holds_evaluates_feedback_figures(trained_with_feedback, capsys
     assert figures["served_accuracy"] == 0.0
     assert figures["accepted_records"] == figures["training_records"] + figures["records"]
     assert figures["unreviewed_records"] is None
-    assert (f"feedback from {folder}: {figures['accepted_records']} accepted records, {figures['training_records']} "
-            f"trained on, {figures['records']} kept out: accuracy {figures['accuracy']:.4f} on them, the model in "
-            "service's 0.0000") in printed
+    assert (f"corrections from {folder}: {figures['accepted_records']} accepted corrections, "
+            f"{figures['training_records']} trained on, {figures['records']} kept out: accuracy "
+            f"{figures['accuracy']:.4f} on them, the model in service's 0.0000") in printed
 
 
 def test_evaluate_reads_the_records_waiting_for_review_only_when_told(trained_with_feedback, capsys):
@@ -292,7 +296,7 @@ def test_a_digit_read_worse_than_the_model_in_service_is_named():
     poisoned[np.flatnonzero(labels == 3)[:4]] = np.eye(10)[5]  # 4 threes read as 5s: 0.996, within the tolerance
     per_class = evaluate.classification_metrics(poisoned, labels)["per_class_accuracy"]
     served_per_class = evaluate.classification_metrics(served, labels)["per_class_accuracy"]
-    assert evaluate.digit_drops(per_class, served_per_class, evaluate.MAX_DIGIT_DROP) == ["7: 0.9920 < 1.0000"]
+    assert evaluate.digit_drops(per_class, served_per_class, MAX_DIGIT_DROP) == ["7: 0.9920 < 1.0000"]
     assert evaluate.digit_drops(per_class, served_per_class, 0.01) == []
     assert evaluate.digit_drops(served_per_class, per_class, 0.0) == []  # better than the model in service: fine
 
@@ -304,8 +308,8 @@ def test_evaluate_served_fails_a_model_reading_a_digit_worse(trained_with_feedba
     status = evaluate.main(["--model", str(out), "--data", str(MNIST_SLICE), "--served", str(MODEL_DIR)])
     printed = capsys.readouterr()
     assert status == 1  # one epoch on 300 images reads some digits far worse
-    drops = evaluate.digit_drops(json.loads(printed.out)["per_class_accuracy"], served, evaluate.MAX_DIGIT_DROP)
-    assert drops and (f"MNIST test accuracy more than {evaluate.MAX_DIGIT_DROP} below the model in service's "
+    drops = evaluate.digit_drops(json.loads(printed.out)["per_class_accuracy"], served, MAX_DIGIT_DROP)
+    assert drops and (f"MNIST test accuracy more than {MAX_DIGIT_DROP} below the model in service's "
                       f"({MODEL_DIR}) on digit {'; '.join(drops)}") in printed.err
     assert evaluate.main(["--model", str(out), "--data", str(MNIST_SLICE), "--served", str(MODEL_DIR),
-                          "--max-digit-drop", "1"]) == 0
+                          "--gate", "max_digit_drop=1", "--gate", "min_accuracy=0"]) == 0

@@ -8,7 +8,7 @@ from keras import layers
 
 from app.contract import NOT_A_DIGIT, NUM_DIGITS, check_output
 from training.calibrate import refusal_margins
-from training.model import FusedBatchNormalization, build_model, digit_outputs, keep_digits, parts, plain_copy
+from training.model import FusedBatchNormalization, build_model, keep_digits, parts, plain_copy
 
 
 def test_fused_batch_norm_trains_as_keras_batch_norm():
@@ -80,16 +80,3 @@ def test_keep_digits_leaves_the_digits_to_the_digits_network():
     assert 0 < answered.sum() < len(images)
     assert (probabilities[answered].argmax(1) == read[answered].argmax(1)).all()
     assert parts(model) == (model.get_layer("digits"), model.get_layer("detector")) and parts(digits) == (None, digits)
-
-
-def test_digit_outputs_reads_the_digits_as_the_network_does_given_a_digit():
-    """A network of this contract cut to its digits: P(k | a digit), the network's P(k) over 1 - its P(not a
-    digit), so --keep-digits can keep the digits of one network trained for both."""
-    network = build_model()
-    kernel, bias = network.layers[-1].get_weights()
-    bias[NOT_A_DIGIT] += 1.0  # a "not a digit" share worth removing
-    network.layers[-1].set_weights([kernel, bias])
-    images = np.random.default_rng(4).random((32, 28, 28, 1)).astype(np.float32)
-    served, digits = network.predict(images, verbose=0), digit_outputs(network).predict(images, verbose=0)
-    assert digits.shape == (32, NUM_DIGITS) and served[:, NOT_A_DIGIT].min() > 0.05
-    assert np.allclose(digits, served[:, :NUM_DIGITS] / (1.0 - served[:, NOT_A_DIGIT:]), atol=1e-5)

@@ -8,6 +8,7 @@ import pytest
 from app.contract import NOT_A_DIGIT
 from app.preprocess import preprocess
 from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
+from tests.support.training import evaluate_on_slices, train_on_slices
 from training.negatives import (
     CHARACTER_FILES,
     GENERATED,
@@ -113,25 +114,22 @@ def test_a_file_of_digits_is_no_negatives_file(tmp_path):
 
 def gate(min_refused: float) -> list[str]:
     """training.evaluate's refusal gate on the slices."""
-    return ["--data", str(MNIST_SLICE), "--negatives", str(NEGATIVES_SLICE), "--min-refused", str(min_refused),
-            "--max-digits-refused", "0.01"]
+    return ["--data", MNIST_SLICE, "--handwriting", HANDWRITING_SLICE, "--gate", f"min_refused={min_refused}",
+            "--gate", "max_digits_refused=0.01", "--gate", "min_writer_accuracy=0", "--gate",
+            "min_writer_digit_accuracy=0"]
 
 
 def test_the_gate_fails_a_model_that_never_says_not_a_digit(tmp_path, capsys):
     """training.evaluate's refusal gate fails a model trained without negatives, which answers a digit for every
     drawing."""
-    from training import evaluate, train
-
-    assert train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "1", "--verbose", "0",
-                       "--styles", str(STYLE_SLICE)]) == 0
+    assert train_on_slices("digits", "--data", MNIST_SLICE, "--out", tmp_path, "--epochs", "1", "--styles",
+                           STYLE_SLICE) == 0
     capsys.readouterr()
-    assert evaluate.main(["--model", str(tmp_path), *gate(0.9)]) == 1
-    assert "negatives_validation worst group refused 0.0000 is below the minimum" in capsys.readouterr().err
+    assert evaluate_on_slices("--model", tmp_path, *gate(0.9)) == 1
+    assert "negatives_validation.worst_group_refused 0.0000 is below the minimum" in capsys.readouterr().err
 
 
 def test_the_shipped_model_passes_the_refusal_gate():
     """On the slice, whose groups hold 15-38 drawings, at a floor below the shipped model's worst group (the unseen
     shapes: 7 of 15 refused here, 69.5 % of the full 600)."""
-    from training import evaluate
-
-    assert evaluate.main(["--model", str(MODEL_DIR), *gate(0.4)]) == 0
+    assert evaluate_on_slices("--model", MODEL_DIR, *gate(0.4)) == 0

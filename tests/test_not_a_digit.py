@@ -12,10 +12,10 @@ from gradio_client import Client
 from PIL import Image
 from playwright.sync_api import expect
 
-from app.classifier import load_classifier
+from app.config import Settings
 from app.contract import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_NAME
-from app.feedback import read_record, record_paths
-from app.metrics import Metrics
+from app.corrections import correction_paths, read_correction
+from app.reading import Reader
 from app.ui import predict
 from tests.support.browser import clear_canvas, draw, expect_empty, expect_reads, open_app
 from tests.support.drawing import HASH, STAR, browser_png, draw_digit, paint
@@ -105,8 +105,8 @@ def test_a_program_tells_a_digit_not_a_digit_and_nothing_drawn_apart(served, mni
 
 
 def test_the_ui_tops_the_label_with_not_a_digit_and_says_so():
-    classifier, _ = load_classifier(MODEL_DIR)
-    label, seen, message = predict(classifier, Metrics({}), sketchpad_value(browser_png(paint(STAR))))
+    reader = Reader.load(Settings(model_dir=MODEL_DIR, feedback_dir=None))
+    label, seen, message = predict(reader, sketchpad_value(browser_png(paint(STAR))))
     assert max(label, key=label.get) == NOT_A_DIGIT_NAME and seen.shape == (28, 28)
     assert message.startswith(NOT_A_DIGIT_SAID)
 
@@ -123,7 +123,7 @@ def test_a_not_a_digit_answer_is_corrected_and_kept_with_what_was_answered(serve
     assert (told["meant"], told["answered"], told["verdict"]) == ("3", NOT_A_DIGIT_NAME, "wrong")
     assert told["message"] == ("Thank you: kept as a 3 (the model said it was not a digit). "
                                "It will help the next training.")
-    record = read_record(next(path for path in record_paths(folder) if path.name == told["record"]))
+    record = read_correction(next(path for path in correction_paths(folder) if path.name == told["record"]))
     assert (record.meant, record.answered) == (3, NOT_A_DIGIT)
     key = ("digits_feedback_total", (("answered", NOT_A_DIGIT_NAME), ("meant", "3"), ("verdict", "wrong")))
     assert metric_samples(url)[key] - before.get(key, 0) == 1
@@ -135,14 +135,14 @@ def test_a_star_drawn_in_the_browser_is_not_a_digit_and_can_be_corrected(browser
     url, _, folder = served
     with open_app(browser, url) as page:
         meant = page.locator("#meant")
-        kept_before = record_paths(folder)
+        kept_before = correction_paths(folder)
         draw(page, STAR)
         expect_reads(page, NOT_A_DIGIT_NAME)
         expect(page.get_by_text(NOT_A_DIGIT_SAID)).to_be_visible()
         expect(meant.get_by_role("button")).to_have_text(DIGITS)
         meant.get_by_role("button", name="3", exact=True).click()
         expect(page.get_by_text("Thank you: kept as a 3 (the model said it was not a digit)")).to_be_visible()
-        [new] = [path for path in record_paths(folder) if path not in kept_before]
-        assert (read_record(new).meant, read_record(new).answered) == (3, NOT_A_DIGIT)
+        [new] = [path for path in correction_paths(folder) if path not in kept_before]
+        assert (read_correction(new).meant, read_correction(new).answered) == (3, NOT_A_DIGIT)
         clear_canvas(page)
         expect_empty(page)

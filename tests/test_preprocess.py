@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.contract import check_input
-from app.preprocess import NothingToRead, UnreadableImage, preprocess, preprocess_sketch
+from app.preprocess import NothingToRead, UnreadableImage, preprocess
 from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
 from tests.support.gradio_api import sketchpad_value
 from tests.support.paths import BROWSER_COMPOSITE, MNIST_SLICE
@@ -140,7 +140,7 @@ def test_sketchpad_composite_layers_and_background():
     for value in (sketchpad_value(composite),
                   {"background": None, "layers": [layer], "composite": None},
                   {"background": white, "layers": [layer], "composite": None}):
-        assert np.abs(preprocess_sketch(value) - reference).mean() < 0.03
+        assert np.abs(preprocess(value) - reference).mean() < 0.03
 
 
 def test_a_photo_of_a_digit_on_paper():
@@ -168,7 +168,7 @@ def test_large_images_are_shrunk_first():
 ])
 def test_blank_canvases_have_nothing_to_read(value):
     with pytest.raises(NothingToRead):
-        preprocess_sketch(value)
+        preprocess(value)
 
 
 def test_a_few_stray_marks_are_not_a_digit():

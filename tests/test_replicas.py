@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.__main__ import GRACEFUL_SHUTDOWN_SECONDS
-from app.feedback import record_paths
+from app.corrections import correction_paths
 from tests.support.browser import ONE, SEVEN, ZERO, clear_canvas, draw, expect_empty, expect_reads, open_app
 from tests.support.caller import Caller
 from tests.support.drawing import drawn_canvases
@@ -151,7 +151,7 @@ def test_without_the_affinity_the_same_predictions_fail(tmp_path, local_overlay,
 
 
 def served(endpoint) -> dict[str, float]:
-    """What one pod's /metrics counts: predictions answered, nothing-to-read answers, refusals, 4xx and 5xx."""
+    """What one pod's /metrics counts: predictions answered, nothing-to-read answers, failures, 4xx and 5xx."""
     families = metric_families(f"http://{endpoint[0]}:{endpoint[1]}")
 
     def total(name: str, keep=lambda labels: True) -> float:
@@ -159,7 +159,7 @@ def served(endpoint) -> dict[str, float]:
                    if sample.name.endswith("_total") and keep(sample.labels))
 
     return {"answered": total("digits_predictions") + total("digits_nothing_to_read"),
-            "refused": total("digits_prediction_errors"),
+            "failed": total("digits_prediction_errors"),
             "http_errors": total("digits_http_responses", lambda labels: int(labels["status"]) >= 400)}
 
 
@@ -189,13 +189,13 @@ def test_the_browser_draws_reads_and_clears_through_two_replicas(replicas, brows
             if digits % 10 == 0:
                 page.locator("#meant").get_by_role("button", name="4", exact=True).click()
                 expect(page.get_by_text(f"kept as a 4 (the model read {digit})")).to_be_visible()
-                assert len(record_paths(replicas.corrections)) == digits // 10 + 1
+                assert len(correction_paths(replicas.corrections)) == digits // 10 + 1
             clear_canvas(page)
             expect_empty(page)
             digits += 1
         expect(page.locator(".toast-body")).to_have_count(0)
     counts = {pod: served(pod) for pod in replicas.processes}
-    assert not any(count["refused"] or count["http_errors"] for count in counts.values()), counts
+    assert not any(count["failed"] or count["http_errors"] for count in counts.values()), counts
     assert len(replicas.balancer.endpoints_of(BROWSER)) == 1, "the page's connections reached two pods"
 
 

@@ -3,27 +3,32 @@
 Proved: MNIST test digits drawn on 800x800 canvases are read right as multipart uploads (what `curl -F
 file=@digit.png` sends) and as raw image bodies alike; a blank picture is "nothing to read", never a digit; a
 star and a hash (#) are "not a digit", with the digits they resemble, counted apart from the digits;
-junk, truncated, enormous and oversized pictures, other content types and a missing field get a 4xx with the
-reason, and the server goes on; the answers are counted in /metrics like the Gradio path's; and /docs shows
-the endpoint with every request off this server blocked. (Two replicas without affinity: tests/test_replicas.py.)
+a phone's photo (12 MP, a 4-5 MB JPEG) is read, while Gradio's uploads stay at MAX_UPLOAD_MB; junk, truncated,
+enormous (17 MP) and oversized (past MAX_PHOTO_MB) pictures, other content types and a missing field get a 4xx
+with the reason, and the server goes on; GET /predict is 405 with `Allow: POST`; the answers are counted in
+/metrics like the Gradio path's; and /docs shows the endpoint with every request off this server blocked.
+(Two replicas without affinity: tests/test_replicas.py.)
 
     python -m pytest tests/test_rest.py
 """
 
+import io
 import json
 import os
+import socket
+import time
 
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
 from app.contract import METADATA_FILE
 from tests.support.browser import VIEWPORT
 from tests.support.drawing import browser_png, draw_digit, huge_png_header, png_bytes
-from tests.support.paths import MODEL_DIR
-from tests.support.server import metric_samples
+from tests.support.paths import BROWSER_COMPOSITE, MODEL_DIR
+from tests.support.server import metric_samples, run_app, stop_app
 
 
 def post_file(url: str, content: bytes, name: str = "digit.png") -> httpx.Response:
@@ -67,7 +72,7 @@ def test_bad_pictures_get_a_4xx_with_the_reason_and_the_server_goes_on(server, s
     cases = [(b"this is not an image", 400, "Could not read the image: not an image file"),
              (truncated, 400, "Could not read the image: "),
              (huge_png_header(30_000, 30_000), 400, "image is larger than 16 megapixels"),
-             (os.urandom(2 * 1024 * 1024), 413, "larger than 1 MB")]  # the server's MAX_UPLOAD_MB=1
+             (os.urandom(21 * 2**20), 413, "larger than 20 MB")]  # MAX_PHOTO_MB's default
     for content, status, reason in cases:
         response = send(server, content)
         assert response.status_code == status and reason in response.json()["detail"], response.text
@@ -76,7 +81,67 @@ def test_bad_pictures_get_a_4xx_with_the_reason_and_the_server_goes_on(server, s
     assert send(server, good).json()["digit"] == str(mnist_slice.y_test[2])
 
 
-def test_wrong_content_types_and_a_missing_field_are_refused_saying_how_to_send(server):
+def phone_photo(size: tuple[int, int] = (4000, 3000)) -> bytes:
+    """A phone's photo of a 7 on grey paper, as a JPEG: the paper's grain makes it 4-5 MB at 12 MP."""
+    width, height = size
+    grain = np.random.default_rng(3).normal(190, 12, (height, width))
+    photo = Image.fromarray(np.clip(grain, 0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(photo).line([(width * 0.37, height * 0.3), (width * 0.62, height * 0.3),
+                                (width * 0.45, height * 0.73)], fill=(40, 40, 50), width=height // 25, joint="curve")
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_a_phone_photo_is_read_while_gradio_uploads_stay_small(server, tmp_path):
+    """POST /predict takes a 12 MP photo of several MB (MAX_PHOTO_MB), though the server's Gradio uploads stop at
+    1 MB (MAX_UPLOAD_MB, within UPLOAD_BUDGET_MB); a 17 MP picture gets a 400 saying the 16-megapixel rule."""
+    photo = phone_photo()
+    assert 4 * 2**20 < len(photo) < 6 * 2**20
+    for send in (post_file, post_body):
+        response = send(server, photo, **({"kind": "image/jpeg"} if send is post_body else {}))
+        assert response.status_code == 200 and response.json()["digit"] == "7", response.text[:300]
+    upload = httpx.post(f"{server}/gradio_api/upload", files={"files": ("photo.jpg", photo, "image/jpeg")})
+    assert upload.status_code == 413 and "MAX_UPLOAD_MB" in upload.json()["detail"]
+    too_many = post_body(server, png_bytes(Image.new("L", (4900, 3500), 255)))  # 17.15 MP, a small file
+    assert too_many.status_code == 400, too_many.text
+    assert too_many.json()["detail"] == "Could not read the image: image is larger than 16 megapixels (4900x3500)"
+
+
+def test_pictures_held_in_memory_stay_within_four_photos(tmp_path):
+    """Each picture being received holds its declared length until answered: four photos of MAX_PHOTO_MB at
+    most, then 503 with Retry-After (counted), until one is done."""
+    process, url = run_app(tmp_path, MAX_PHOTO_MB="0.25")
+    slow = []
+    try:
+        for _ in range(4):  # four clients that declare a whole photo and send nothing yet
+            client = socket.create_connection(("127.0.0.1", process.port))
+            client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                           b"Content-Length: 262144\r\n\r\n")
+            slow.append(client)
+        time.sleep(1)
+        drawing = BROWSER_COMPOSITE.read_bytes()
+        busy = post_body(url, drawing)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1", busy.text
+        assert metric_samples(url)[("digits_refused_total", (("reason", "photo_space"),))] == 1
+        slow.pop().close()
+        time.sleep(1)
+        assert post_body(url, drawing).json()["digit"] == "7"
+    finally:
+        for client in slow:
+            client.close()
+        assert stop_app(process) is None
+
+
+def test_other_methods_are_405_saying_post(server):
+    for path in ("/predict", "/feedback"):
+        for method in ("GET", "PUT", "DELETE"):
+            response = httpx.request(method, f"{server}{path}")
+            assert response.status_code == 405 and response.headers["allow"] == "POST", (method, path)
+    assert httpx.get(f"{server}/").status_code == 200  # the UI is still at /
+
+
+def test_wrong_content_types_and_a_missing_field_are_turned_away_saying_how_to_send(server):
     response = httpx.post(f"{server}/predict", data={"x": "1"})
     assert response.status_code == 415 and "multipart/form-data with a `file` field" in response.json()["detail"]
     response = httpx.post(f"{server}/predict", json={"file": "digit.png"})

@@ -94,6 +94,9 @@ def test_bad_uploads_get_clear_errors_and_the_server_goes_on(server, client, mni
     oversized.write_bytes(os.urandom(2 * 1024 * 1024))
     response = httpx.post(f"{server}/gradio_api/upload", files={"files": ("big.png", oversized.read_bytes())})
     assert response.status_code == 413 and "larger than 1 MB" in response.json()["detail"]
+    with pytest.raises(ValueError, match="exceeds the maximum file size") as raised:  # gradio_client checks first
+        client.predict(sketch(oversized), api_name="/predict")
+    assert not isinstance(raised.value, AppError) and issubclass(AppError, ValueError)  # docs/api.md: ValueError
 
     assert httpx.get(f"{server}/health").status_code == 200
     good = tmp_path / "good.png"

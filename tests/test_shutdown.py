@@ -6,12 +6,12 @@ flowing and several streams are open, the server gets SIGTERM, as Kubernetes sen
 
 In Gradio's two-step flow a prediction is "in flight" once its event stream is open: the job is queued
 or running and the client is waiting on the stream for the answer. (A client that has its event id
-but has not yet opened the stream must make a new request, which a draining server refuses: the
+but has not yet opened the stream must make a new request, which a draining server turns away: the
 Deployment's preStop delay makes that window one nobody is routed into.) Proved:
 - every prediction whose stream was open at the signal ends with `complete` and the right digit:
   uvicorn's drain does not cut the event streams;
 - no request gets an HTTP 5xx, an `event: error`, a wrong digit, or a stream cut off part-way;
-  requests begun after the signal may only be refused;
+  requests begun after the signal may only be turned away;
 - the process exits with status 0 within the time Kubernetes leaves it after SIGTERM
   (terminationGracePeriodSeconds minus the preStop sleep, read from kustomize/base/deployment.yaml),
   which is longer than uvicorn's drain (GRACEFUL_SHUTDOWN_SECONDS in app/__main__.py);

@@ -13,7 +13,7 @@ from app.classifier import Classifier
 from app.contract import BRUSH_RADIUS, CANVAS_SIZE
 from app.preprocess import NothingToRead, preprocess, stroke_width
 from tests.support.browser import SEVEN
-from tests.support.paths import BROWSER_COMPOSITE, HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR, STYLE_SLICE, WRITERS_SLICE
+from tests.support.paths import BROWSER_COMPOSITE, HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR, STYLE_SLICE
 from training.data import to_model_input
 from training.strokes import (
     DIGIT_FILES,
@@ -158,14 +158,14 @@ def test_the_slice_reads_as_the_model_reads_it(writers_slice):
 def test_the_gate_fails_a_model_worse_on_real_writers(tmp_path, capsys):
     """training.evaluate's gate on the real writers kept out: the shipped model passes it; a model trained for
     one epoch on 300 MNIST digits, which reads no writer well, fails it, overall and on its worst digit."""
-    from training import evaluate, train
+    from tests.support.training import evaluate_on_slices, train_on_slices
 
-    gate = ["--data", str(MNIST_SLICE), "--writers", str(WRITERS_SLICE), "--min-writer-accuracy", "0.97",
-            "--min-writer-digit-accuracy", "0.9"]
-    assert evaluate.main(["--model", str(MODEL_DIR), *gate]) == 0
-    assert train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "1", "--verbose", "0",
-                       "--styles", str(STYLE_SLICE)]) == 0
+    gate = ["--data", MNIST_SLICE, "--handwriting", HANDWRITING_SLICE, "--gate", "min_writer_accuracy=0.97",
+            "--gate", "min_writer_digit_accuracy=0.9", "--gate", "min_refused=0", "--gate", "max_digits_refused=1"]
+    assert evaluate_on_slices("--model", MODEL_DIR, *gate) == 0
+    assert train_on_slices("digits", "--data", MNIST_SLICE, "--out", tmp_path, "--epochs", "1", "--styles",
+                           STYLE_SLICE) == 0
     capsys.readouterr()
-    assert evaluate.main(["--model", str(tmp_path), *gate]) == 1
+    assert evaluate_on_slices("--model", tmp_path, *gate) == 1
     err = capsys.readouterr().err
-    assert "writers_validation accuracy" in err and "writers_validation worst digit accuracy" in err
+    assert "writers_validation.accuracy" in err and "writers_validation.worst_digit_accuracy" in err

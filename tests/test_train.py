@@ -1,10 +1,13 @@
-"""One short training run on the shipped slice writes every output the app and the docs rely on."""
+"""Two short training runs on the shipped slice, the digits network then its detector, write every output the app
+and the docs rely on; each command has its own defaults, the recipe the shipped model records."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -12,36 +15,38 @@ import pytest
 from app.classifier import Classifier, load_classifier, sha256_file
 from app.contract import CLASS_NAMES, KERAS_FILE, METADATA_FILE, NOT_A_DIGIT, NUM_DIGITS, TFLITE_FILE
 from tests.support.networks import refusing_everything
-from tests.support.paths import MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, STYLE_SLICE, WRITERS_SLICE
+from tests.support.paths import HANDWRITING_SLICE, MNIST_SLICE, MODEL_DIR, NEGATIVES_SLICE, REPO, STYLE_SLICE
+from tests.support.training import train_on_slices
 from training import train
 from training.data import to_model_input
+from training.recipe import DetectorConfig, DigitsConfig
+
+PICTURES = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png", "writers_confusion_matrix.png",
+            "refusals.png"}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("model")
-    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--writers", str(WRITERS_SLICE),
-                       "--negatives", str(NEGATIVES_SLICE), "--out", str(out), "--epochs", "1",
-                       "--validation-images", "100", "--verbose", "0"]) == 0
+def digits(tmp_path_factory):
+    """`python -m training.train digits` on the slices: the first of the shipped recipe's two commands."""
+    out = tmp_path_factory.mktemp("digits")
+    assert train_on_slices("digits", "--data", MNIST_SLICE, "--styles", STYLE_SLICE, "--handwriting",
+                           HANDWRITING_SLICE, "--out", out, "--epochs", "1") == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def kept(tmp_path_factory):
-    """Fine-tuned from the shipped model with --keep-digits: its digits network kept, a detector trained."""
-    out = tmp_path_factory.mktemp("kept")
-    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--negatives", str(NEGATIVES_SLICE),
-                       "--keep-digits", str(MODEL_DIR), "--out", str(out), "--epochs", "1",
-                       "--validation-images", "100", "--verbose", "0"]) == 0
+def trained(tmp_path_factory, digits):
+    """`python -m training.train detector` from it: the model as the app serves it."""
+    out = tmp_path_factory.mktemp("model")
+    assert train_on_slices("detector", "--digits", digits, "--data", MNIST_SLICE, "--styles", STYLE_SLICE,
+                           "--handwriting", HANDWRITING_SLICE, "--out", out, "--epochs", "1") == 0
     return out
 
 
 def test_writes_every_output(trained):
     names = {path.name for path in trained.iterdir()}
-    pictures = {"training_curves.png", "confusion_matrix.png", "style_confusion_matrix.png",
-                "writers_confusion_matrix.png", "refusals.png"}
-    assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, *pictures}
-    for png in pictures:
+    assert names == {KERAS_FILE, TFLITE_FILE, METADATA_FILE, "README.md", *PICTURES}
+    for png in PICTURES:
         assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -115,9 +120,9 @@ def test_metadata_holds_the_style_set_accuracy_of_the_served_file(trained, style
     assert not any(name in metadata["per_style_accuracy"] for name in style_slice["training"]["styles"])
 
 
-@pytest.mark.parametrize("folder", ["trained", "kept"])
+@pytest.mark.parametrize("folder", ["digits", "trained"])
 def test_model_keras_loads_with_keras_alone(folder, request, mnist_slice, tmp_path):
-    """Training's fused batch norm stays in training: model.keras (one network, or one that keeps its digits) is
+    """Training's fused batch norm stays in training: model.keras (the digits network, or the two joined) is
     Keras' own layers, and it loads and reads as model.tflite does in a process that never imports this
     repository's code."""
     trained = request.getfixturevalue(folder)
@@ -145,106 +150,166 @@ def test_bad_data_path_is_a_clear_error(tmp_path, capsys):
     from training.data import MnistError
 
     with pytest.raises(MnistError, match="file not found"):
-        train.main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1"])
+        train.main(["digits", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1"])
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-def test_bad_arguments_are_refused(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), "--epochs", "0"])
-    assert exit_info.value.code == 2
-    assert "--epochs and --batch-size must be >= 1" in capsys.readouterr().err
+def test_bad_arguments_are_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HANDWRITING_DIR", raising=False)
+    for argv, error in ((["digits", "--epochs", "0"], "--epochs must be >= 1"),
+                        (["detector", "--digits", str(MODEL_DIR), "--handwriting", str(HANDWRITING_SLICE),
+                          "--max-refused", "2"], "--max-refused must be a fraction"),
+                        (["detector", "--digits", str(MODEL_DIR)], "the following arguments are required: "
+                                                                    "--handwriting"),
+                        (["digits", "--keep-digits", str(MODEL_DIR)], "unrecognized arguments: --keep-digits"),
+                        (["--data", str(MNIST_SLICE)], "(choose from 'digits', 'detector')")):
+        with pytest.raises(SystemExit) as exit_info:
+            train.main([*argv, "--out", str(tmp_path)] if argv[0] != "--data" else argv)
+        assert exit_info.value.code == 2
+        assert error in capsys.readouterr().err, argv
 
 
-def test_starts_from_the_shipped_model():
-    """--init: every weight of the shipped network (of a model that keeps its digits: its detector) is carried
-    over; a model with only the digits' outputs gets the "not a digit" output added, which starts fresh."""
-    import keras
+def test_each_command_has_its_own_defaults_unless_told():
+    """No mode switches a default: each command's are its recipe's (training/recipe.py)."""
+    common = ["--data", str(MNIST_SLICE), "--handwriting", str(HANDWRITING_SLICE), "--out", "out"]
+    _, digits = train.parse_args(["digits", *common])
+    _, detector = train.parse_args(["detector", "--digits", str(MODEL_DIR), *common])
+    _, told = train.parse_args(["detector", "--digits", str(MODEL_DIR), *common, "--epochs", "3",
+                                "--learning-rate", "1e-3", "--max-refused", "0.01"])
+    assert digits == DigitsConfig() and detector == DetectorConfig()
+    assert (detector.epochs, detector.learning_rate) == (8, 5e-4) != (digits.epochs, digits.learning_rate)
+    assert (told.epochs, told.learning_rate, told.max_refused) == (3, 1e-3, 0.01)
 
-    from training.model import build_model, parts
+
+def test_each_command_has_at_most_ten_flags():
+    parser = train.build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    for name, command in commands.items():
+        flags = [action.option_strings[0] for action in command._actions if action.option_strings[0] != "-h"]
+        assert len(flags) <= 10, (name, flags)
+    detector = commands["detector"].format_usage()
+    assert "--seed" not in detector and "--digits" in detector
+    assert "--max-refused" not in commands["digits"].format_usage()
+
+
+def test_the_commands_defaults_are_the_recipe_the_shipped_model_records():
+    """The detector's defaults are what the shipped model was trained with, and the settings both commands share
+    are the digits network's: the two commands, run on the full data, make the shipped model again (a run on the
+    slice with the old commands and these gave the same model.tflite, byte for byte)."""
+    shipped = json.loads((MODEL_DIR / METADATA_FILE).read_text())
+    assert asdict(DetectorConfig()) == shipped["hyperparameters"]
+    shared = {key: value for key, value in asdict(DigitsConfig()).items() if key not in ("epochs", "learning_rate")}
+    assert shared.items() <= shipped["hyperparameters"].items()
+    assert shipped["training"]["epochs"] == DetectorConfig().epochs and shipped["training"]["keeps_digits"]
+
+
+def test_starts_the_detector_from_the_digits_network():
+    """Every weight of the digits network is carried over (of a joined model: its digits network); the "not a
+    digit" output starts fresh."""
+    from training.fit import digits_network, start_from
+    from training.model import build_model
 
     model = build_model()
     fresh = model.get_weights()[-2:]
-    train.start_from(model, MODEL_DIR)
-    shipped = parts(keras.saving.load_model(MODEL_DIR / KERAS_FILE))[1].get_weights()
+    start_from(model, MODEL_DIR)
+    shipped = digits_network(MODEL_DIR).get_weights()
     started = model.get_weights()
     for mine, theirs in zip(started[:-2], shipped[:-2], strict=True):
         assert np.array_equal(mine, theirs)
-    width = shipped[-1].shape[0]
-    assert np.array_equal(started[-2][:, :width], shipped[-2]) and np.array_equal(started[-1][:width], shipped[-1])
-    assert np.array_equal(started[-2][:, width:], fresh[0][:, width:])
+    assert np.array_equal(started[-2][:, :NUM_DIGITS], shipped[-2]) and np.array_equal(started[-1][:NUM_DIGITS],
+                                                                                        shipped[-1])
+    assert np.array_equal(started[-2][:, NUM_DIGITS:], fresh[0][:, NUM_DIGITS:])
 
 
 def test_the_served_file_refuses_no_more_held_out_digits_than_the_cap(tmp_path, mnist_slice):
-    """Fine-tuned from a network that refuses every drawing, training lowers "not a digit" in the exported file
-    until MNIST's held-out images are answered: read back through LiteRT."""
-    from training.export import write_model_files
+    """A detector that refuses every drawing: training lowers "not a digit" in the exported file until MNIST's
+    held-out images are answered, read back through LiteRT."""
+    from unittest import mock
 
-    files = write_model_files(refusing_everything(), tmp_path / "refusing")
-    (tmp_path / "refusing" / METADATA_FILE).write_text(json.dumps({"files": files}))
+    from training import fit
+    from training.fit import split_validation
+
     out = tmp_path / "model"
-    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--init", str(tmp_path / "refusing"),
-                       "--negatives", str(NEGATIVES_SLICE), "--out", str(out), "--epochs", "1", "--learning-rate",
-                       "1e-6", "--validation-images", "100", "--verbose", "0"]) == 0
+    refusing = refusing_everything().get_weights()
+    with mock.patch.object(fit, "start_from", lambda model, _: model.set_weights(refusing)):
+        assert train_on_slices("detector", "--digits", MODEL_DIR, "--data", MNIST_SLICE, "--styles", STYLE_SLICE,
+                               "--handwriting", HANDWRITING_SLICE, "--out", out, "--epochs", "1",
+                               "--learning-rate", "1e-6") == 0
     refusal = json.loads((out / METADATA_FILE).read_text())["training"]["refusal"]
-    assert refusal["max_refused"] == train.TrainConfig().max_refused and refusal["refused_before"] == 1.0
-    _, (held_out, _) = train.split_validation(mnist_slice.x_train, mnist_slice.y_train, 100, 42)
+    assert refusal["max_refused"] == DetectorConfig().max_refused and refusal["refused_before"] == 1.0
+    _, (held_out, _) = split_validation(mnist_slice.x_train, mnist_slice.y_train, 100, 42)
     probabilities = Classifier(out / TFLITE_FILE).predict(to_model_input(held_out))
     assert (probabilities.argmax(1) == NOT_A_DIGIT).mean() <= refusal["max_refused"]
 
 
-def test_without_the_negatives_it_trains_a_digits_network(tmp_path):
-    """The first of the shipped model's two runs: 10 outputs, no "not a digit" to cap; the app serves it as a
-    model that never refuses, and --keep-digits takes it as it is."""
-    out = tmp_path / "digits"
-    assert train.main(["--data", str(MNIST_SLICE), "--styles", str(STYLE_SLICE), "--out", str(out), "--epochs", "1",
-                       "--validation-images", "100", "--verbose", "0"]) == 0
-    metadata = json.loads((out / METADATA_FILE).read_text())
+def test_the_digits_command_trains_a_digits_network(digits):
+    """10 outputs, no "not a digit" to cap; the app serves it as a model that never refuses."""
+    from training.fit import digits_network
+
+    metadata = json.loads((digits / METADATA_FILE).read_text())
     assert metadata["model"]["classes"] == CLASS_NAMES[:NUM_DIGITS] and "[N, 10]" in metadata["model"]["output"]
     assert metadata["training"]["refusal"] is None and "negatives_validation" not in metadata
-    classifier, _ = load_classifier(out)
+    assert metadata["data"]["negatives"] is None and metadata["data"]["writers"]["source"] == str(HANDWRITING_SLICE)
+    classifier, _ = load_classifier(digits)
     assert not classifier.refuses_non_digits
-    assert train.digits_network(out).outputs[0].shape[-1] == NUM_DIGITS
+    assert digits_network(digits).outputs[0].shape[-1] == NUM_DIGITS
 
 
-def test_keep_digits_serves_the_digits_it_started_from(kept, mnist_slice, negatives_slice):
-    """--keep-digits: the served file answers each digit it does not refuse as the shipped digits network does,
-    in the same order; "not a digit" comes from the network trained here, capped as any."""
+def test_the_detector_serves_the_digits_it_started_from(trained, digits, mnist_slice, negatives_slice):
+    """The served file answers each digit it does not refuse as the digits network does, in the same order; "not a
+    digit" comes from the detector, capped."""
+    from training.fit import digits_network
+
     images = to_model_input(np.concatenate([mnist_slice.x_test, negatives_slice["validation"]["images"]]))
-    served = Classifier(kept / TFLITE_FILE).predict(images)
-    digits = train.digits_network(MODEL_DIR).predict(images, batch_size=500, verbose=0)
+    served = Classifier(trained / TFLITE_FILE).predict(images)
+    read = digits_network(digits).predict(images, batch_size=500, verbose=0)
     answered = served.argmax(1) != NOT_A_DIGIT
     assert answered.any()
-    assert (served[answered].argmax(1) == digits[answered].argmax(1)).all()
-    a_digit = 1.0 - served[:, NOT_A_DIGIT:]
-    assert np.allclose(served[:, :NOT_A_DIGIT], digits * a_digit, atol=1e-5)
-    metadata = json.loads((kept / METADATA_FILE).read_text())
+    assert (served[answered].argmax(1) == read[answered].argmax(1)).all()
+    assert np.allclose(served[:, :NOT_A_DIGIT], read * (1.0 - served[:, NOT_A_DIGIT:]), atol=1e-5)
+    metadata = json.loads((trained / METADATA_FILE).read_text())
     assert metadata["training"]["keeps_digits"] and metadata["model"]["classes"] == CLASS_NAMES
-    assert metadata["training"]["refusal"]["refused_after"] <= train.TrainConfig().max_refused
+    assert metadata["training"]["started_from"] == {"folder": str(digits),
+                                                    **json.loads((digits / METADATA_FILE).read_text())["files"][
+                                                        TFLITE_FILE]}
+    assert metadata["training"]["refusal"]["refused_after"] <= DetectorConfig().max_refused
 
 
-def test_keep_digits_trains_its_detector_with_the_detectors_defaults_unless_told():
-    digits_run = ["--data", str(MNIST_SLICE), "--out", "out"]
-    detector_run = [*digits_run, "--negatives", str(NEGATIVES_SLICE), "--keep-digits", str(MODEL_DIR)]
-    _, plain = train.parse_args(digits_run)
-    _, detector = train.parse_args(detector_run)
-    _, told = train.parse_args([*detector_run, "--epochs", "3", "--learning-rate", "1e-3"])
-    assert (plain.epochs, plain.learning_rate) == (train.TrainConfig().epochs, train.TrainConfig().learning_rate)
-    assert (detector.epochs, detector.learning_rate) == (train.DETECTOR_DEFAULTS["epochs"],
-                                                         train.DETECTOR_DEFAULTS["learning_rate"])
-    assert (detector.epochs, detector.learning_rate) != (plain.epochs, plain.learning_rate)
-    assert (told.epochs, told.learning_rate) == (3, 1e-3)
-
-
-def test_keep_digits_needs_the_negatives_and_takes_any_digits_network(tmp_path, capsys):
+def test_the_detector_needs_a_digits_network(tmp_path):
     from training.export import write_model_files
+    from training.fit import digits_network
 
-    for extra, error in ((["--keep-digits", str(MODEL_DIR)], "--keep-digits needs --negatives"),
-                         (["--keep-digits", str(MODEL_DIR), "--negatives", str(NEGATIVES_SLICE), "--init",
-                           str(MODEL_DIR)], "leave out --init")):
-        with pytest.raises(SystemExit) as exit_info:
-            train.main(["--data", str(MNIST_SLICE), "--out", str(tmp_path), *extra])
-        assert exit_info.value.code == 2 and error in capsys.readouterr().err
-    write_model_files(refusing_everything(), tmp_path / "eleven")  # one network of 11 outputs, trained for both
-    assert train.digits_network(tmp_path / "eleven").outputs[0].shape[-1] == NUM_DIGITS  # cut to its digits
-    assert train.digits_network(MODEL_DIR).name == "digits"  # the shipped model keeps one: that one
+    write_model_files(refusing_everything(), tmp_path / "eleven")  # a network of 11 outputs, not a digits network
+    with pytest.raises(ValueError, match="not a digits network"):
+        digits_network(tmp_path / "eleven")
+    assert digits_network(MODEL_DIR).name == "digits"  # a joined model: its digits network
+
+
+def test_help_is_quick_and_loads_no_tensorflow():
+    """`--help` of each command answers before TensorFlow would have loaded, and says how to run it."""
+    for command in ([], ["digits"], ["detector"]):
+        started = time.perf_counter()
+        shown = subprocess.run([sys.executable, "-X", "importtime", "-m", "training.train", *command, "--help"],
+                               cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        assert time.perf_counter() - started < 5
+        assert shown.stdout.startswith(f"usage: python -m training.train {' '.join(command)}".rstrip() + " ")
+        assert "tensorflow" not in shown.stderr and "keras" not in shown.stderr  # -X importtime lists each import
+        assert "../shared" not in shown.stdout
+
+
+def test_progress_is_one_line_at_a_time_in_a_log(tmp_path):
+    """Each phase says what it does before it does it, and each epoch is one line, when stdout is a file."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MLFLOW_")}
+    log = tmp_path / "log"
+    with log.open("w") as stdout:
+        subprocess.run([sys.executable, "-m", "training.train", "digits", "--data", str(MNIST_SLICE), "--styles",
+                        str(STYLE_SLICE), "--handwriting", str(HANDWRITING_SLICE), "--out", str(tmp_path / "out"),
+                        "--epochs", "2"], cwd=REPO, stdout=stdout, stderr=subprocess.PIPE, timeout=600, check=True,
+                       env=env)
+    lines = log.read_text().splitlines()
+    assert "\r" not in log.read_text() and "\b" not in log.read_text()  # no progress bar
+    said = [line.split(" ")[0] for line in lines]
+    assert said[:4] == ["MNIST", "style", "drawing", "writers'"] and said[-1] == "wrote"
+    epochs = [line for line in lines if " - accuracy: " in line or "accuracy:" in line and "/step" in line]
+    assert len(epochs) == 2
+    assert len(lines) == len(set(lines))  # nothing said twice (a forked worker repeats an unflushed line)

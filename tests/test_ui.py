@@ -8,20 +8,24 @@ from gradio.data_classes import DataWithFiles, FileData
 from PIL import Image
 
 from app.classifier import load_classifier
+from app.config import Settings
 from app.contract import DIGITS
-from app.feedback import FeedbackStore
+from app.corrections import CorrectionsStore
 from app.gradio_overrides import Drawings
 from app.limits import CorrectionLimits
-from app.metrics import Metrics
+from app.reading import Reader
 from app.ui import EMPTY_MESSAGE, build_ui, predict
 from tests.support.gradio_api import sketchpad_value
 from tests.support.paths import MODEL_DIR
 
 
+def plain_reader() -> Reader:
+    """The shipped model, corrections off."""
+    return Reader.load(Settings(model_dir=MODEL_DIR, feedback_dir=None))
+
+
 def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
-    classifier, metadata = load_classifier(MODEL_DIR)
-    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
-                    concurrency=1)
+    demo = build_ui(plain_reader(), concurrency=1)
     sketchpad = next(block for block in demo.blocks.values() if isinstance(block, gr.Sketchpad))
     path = str(tmp_path / "canvas.png")
     payload = EditorData(background=None, layers=[FileData(path=path)], composite=FileData(path=path))
@@ -30,19 +34,17 @@ def test_the_sketchpad_hands_over_undecoded_files(tmp_path):
 
 
 def test_nothing_to_read_is_an_empty_label_and_a_message():
-    classifier, _ = load_classifier(MODEL_DIR)
-    assert predict(classifier, Metrics({}), None) == (None, None, EMPTY_MESSAGE)  # a page that has not drawn yet
-    assert predict(classifier, Metrics({}), sketchpad_value()) == (None, None, EMPTY_MESSAGE)  # untouched or cleared
+    reader = plain_reader()
+    assert predict(reader, None) == (None, None, EMPTY_MESSAGE)  # a page that has not drawn yet
+    assert predict(reader, sketchpad_value()) == (None, None, EMPTY_MESSAGE)  # untouched or cleared
     white = Image.new("RGB", (800, 800), "white")
-    label, seen, message = predict(classifier, Metrics({}), sketchpad_value(white))
+    label, seen, message = predict(reader, sketchpad_value(white))
     assert label is None and seen is None
     assert message == f"Nothing to read: nothing drawn: the picture is blank. {EMPTY_MESSAGE}"
 
 
 def test_wrong_it_was_offers_the_digits_only():
-    classifier, metadata = load_classifier(MODEL_DIR)
-    demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
-                    concurrency=1)
+    demo = build_ui(plain_reader(), concurrency=1)
     shown = [block.value for block in demo.blocks.values() if isinstance(block, gr.Button) and block.visible]
     assert shown == DIGITS  # never "not a digit": nobody corrects a drawing to that
 
@@ -86,7 +88,7 @@ def test_the_page_states_the_figure_on_people_it_never_saw_first():
     classifier, metadata = load_classifier(MODEL_DIR)
 
     def heading(metadata: dict) -> str:
-        demo = build_ui(classifier, metadata, Metrics({}), FeedbackStore(None, 0), CorrectionLimits(60, 10),
+        demo = build_ui(Reader(classifier, metadata, CorrectionsStore(None, 0), CorrectionLimits(60, 10)),
                         concurrency=1)
         return next(block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown))
 

@@ -14,6 +14,7 @@ import yaml
 from tests.support.manifests import base
 from tests.support.paths import REPO
 from tests.support.server import free_port, run_app
+from training.gates import GATE
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 SMOKE_TEST = REPO / ".github" / "scripts" / "smoke_test.py"
@@ -118,15 +119,15 @@ def test_rebuild_workflow_is_one_deployment_at_a_time_with_oidc():
 
 
 def test_the_rebuild_workflow_restates_no_training_default():
-    """Epochs and the accuracy gate default to empty, and empty passes no flag: training/train.py's TrainConfig
-    and azureml/pipeline.yml own the defaults."""
+    """Epochs and the accuracy gate default to empty, and empty passes no flag: training/train.py and
+    training/gates.py own the defaults, so a workflow default cannot drift from them."""
     workflow = load(REPO / ".github" / "workflows" / "rebuild.yml")
     inputs = workflow["on"]["workflow_dispatch"]["inputs"]
     assert inputs["epochs"]["default"] == "" and inputs["min_accuracy"]["default"] == ""
     decide = workflow["jobs"]["plan"]["steps"][-1]["run"]
     assert "EPOCHS='' MIN_ACCURACY=''" in decide  # a push, too
     text = (REPO / ".github" / "workflows" / "rebuild.yml").read_text()
-    gate = str(yaml.safe_load((REPO / "azureml" / "pipeline.yml").read_text())["inputs"]["min_accuracy"])
+    gate = str(GATE["min_accuracy"].default)
     assert gate not in text and not re.search(r"EPOCHS=\d", text)
     script = next(script for _, script in run_blocks() if "azureml/run_pipeline.py" in script)
     assert 'if [ -n "$EPOCHS" ]; then args+=(--epochs "$EPOCHS"); fi' in script

@@ -1,7 +1,7 @@
 """The one MNIST loader, for local training, the Azure ML components, evaluation and the tests; and the
 loader of the users' corrections.
 
-    mnist = load_mnist("../shared/data/mnist")   # a folder of the four IDX files, gzipped or not
+    mnist = load_mnist(os.environ["MNIST_DIR"])   # a folder of the four IDX files, gzipped or not
     mnist = load_mnist("mnist.npz")              # Keras' mnist.npz
     mnist = load_mnist()                         # keras.datasets.mnist.load_data() (needs internet)
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from app.contract import IMAGE_SIZE, NUM_DIGITS, check_input
-from app.feedback import ACCEPTED, Record, RecordError, read_record, record_paths
+from app.corrections import ACCEPTED, Correction, UnreadableCorrection, correction_paths, read_correction
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -190,7 +190,7 @@ def load_corrections(folder: str | Path, include_unreviewed: bool = False) -> di
     return {which: corrections_arrays(records) for which, records in splits.items()}
 
 
-def read_corrections(folder: Path, include_unreviewed: bool = False) -> tuple[list[tuple[Path, Record]], list[str]]:
+def read_corrections(folder: Path, include_unreviewed: bool = False) -> tuple[list[tuple[Path, Correction]], list[str]]:
     """The readable records training reads from a corrections folder (FEEDBACK_DIR), with their paths, and why
     each other one is unreadable: the records a person accepted (its accepted/ folder, absent until the first
     review) and, with include_unreviewed, those still waiting for review at its top level too; never the
@@ -199,17 +199,17 @@ def read_corrections(folder: Path, include_unreviewed: bool = False) -> tuple[li
     if not folder.is_dir():
         problem = "not a folder" if folder.exists() else "folder not found"
         raise CorrectionsError(f"{folder}: {problem}; expected the corrections folder (FEEDBACK_DIR)")
-    paths = record_paths(folder / ACCEPTED) + (record_paths(folder) if include_unreviewed else [])
+    paths = correction_paths(folder / ACCEPTED) + (correction_paths(folder) if include_unreviewed else [])
     return read_records(sorted(paths, key=lambda path: path.name))  # by name: the same order, reviewed or not
 
 
-def read_records(paths: list[Path]) -> tuple[list[tuple[Path, Record]], list[str]]:
+def read_records(paths: list[Path]) -> tuple[list[tuple[Path, Correction]], list[str]]:
     """The readable records among `paths`, each with its path, and why each other one is unreadable."""
     readable, unreadable = [], []
     for path in paths:
         try:
-            readable.append((path, read_record(path)))
-        except RecordError as error:
+            readable.append((path, read_correction(path)))
+        except UnreadableCorrection as error:
             unreadable.append(str(error))
     return readable, unreadable
 
@@ -221,8 +221,8 @@ def corrections_split(name: str) -> str:
     return "validation" if number % CORRECTIONS_KEPT_OUT_ONE_IN == 0 else "training"
 
 
-def corrections_arrays(records: list[tuple[str, bool, Record]]) -> dict[str, np.ndarray]:
-    """(name, reviewed, Record) triples as arrays, in the order given."""
+def corrections_arrays(records: list[tuple[str, bool, Correction]]) -> dict[str, np.ndarray]:
+    """(name, reviewed, Correction) triples as arrays, in the order given."""
     return {
         "images": np.array([record.picture for *_, record in records], np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
         "labels": np.array([record.meant for *_, record in records], np.uint8),

@@ -1,29 +1,16 @@
 """Evaluate a model folder's model.tflite (what the app serves) on MNIST's test set and on the kept-out sets:
-the real writers, the style set and the users' corrections.
+the writers, the negatives, the style set and the users' corrections; exit 1 when it misses a gate.
 
-    python -m training.evaluate --model app/model --data ../shared/data/mnist [--min-accuracy 0.99]
-        [--writers ../shared/data/handwriting --min-writer-accuracy 0.99 --min-writer-digit-accuracy 0.97]
-        [--negatives ../shared/data/handwriting --min-refused 0.95] [--max-digits-refused 0.003]
-        [--styles style_set.npz --min-style-accuracy 0.97] [--feedback feedback [--feedback-unreviewed]]
-        [--served app/model [--max-digit-drop 0.005]] [--out DIR]
+    python -m training.evaluate --model DIR --data MNIST --handwriting HANDWRITING [--styles style_set.npz]
+        [--feedback DIR [--feedback-unreviewed]] [--served app/model] [--gate NAME=VALUE ...] [--out DIR]
 
-One classifier reads each named set (`validation_sets`, `evaluate`): the next set is a line there. Prints the
-metrics as JSON (with --out, also writes them to DIR/metrics.json beside a confusion matrix per set) and exits
-with status 1 when a figure is below its minimum: MNIST's test accuracy (--min-accuracy, a digit answered "not a
-digit" counting as an error); the real writers kept out (their whole writers, never trained on:
-training/strokes.py), overall and their worst digit; each group of the drawings that are no digit kept out
-(whole writers and whole kinds: training/negatives.py) refused (--min-refused); the share of MNIST's test digits
-and of the real writers' answered "not a digit" (--max-digits-refused); the
-style set's validation split (held-out fonts and templates); or, with --feedback, the accuracy on the
-corrections folder's kept-out records (training.data.load_corrections: those accepted in review, and with
---feedback-unreviewed those waiting too) below the model in service's on them (the share it answered right
-when the users met it); or, with --served (the model in service's folder), when any digit's MNIST test
-accuracy falls more than --max-digit-drop below that model's on the same images. That last gate is for
-corrections that teach a digit wrong, accepted by mistake (say 300 records saying 7s are 1s): the
-corrections' own gate is blind to them (their kept-out fifth is poisoned alike, and the model in service read
-none of it "right"), and the overall accuracy hides what one digit loses; that digit's own accuracy shows it.
-Compare with a model in service trained as long: an under-trained model falls below it on several digits,
-whatever it was fed.
+Prints the metrics as JSON (with --out, also writes them to DIR/metrics.json beside a confusion matrix per set).
+The gates are training/gates.py's table (--gate sets one; a gate on a set not measured is skipped, saying so).
+Beside them, with --feedback, the model must read the corrections folder's kept-out records (those accepted in
+review; with --feedback-unreviewed those waiting too) at least as well as the model in service did when the
+users met it. --served (the model in service's folder) adds max_digit_drop: corrections that teach a digit
+wrong, accepted by mistake, poison their own kept-out fifth alike, and the overall accuracy hides what one digit
+loses; that digit's MNIST accuracy shows it. Compare with a model in service trained as long.
 The same functions compute the metrics and draw the plots that training writes.
 """
 
@@ -38,6 +25,7 @@ import numpy as np
 from app.classifier import Classifier
 from app.contract import DIGITS, NOT_A_DIGIT, NUM_CLASSES, TFLITE_FILE
 from training.data import load_corrections, load_mnist, to_model_input
+from training.gates import GATE, GATES
 from training.negatives import load_negatives
 from training.strokes import load_writers
 from training.styles import load_style_set, small_digits
@@ -48,8 +36,6 @@ NEGATIVE_GROUPS = ("groups", "datasets", "kinds")  # what the negatives name for
 MATRIX_TITLES = {"style_validation": "Style set (held-out fonts and templates)",  # confusion matrices: set -> title
                  "writers_validation": "Real writers kept out"}
 REFUSALS_PICTURE = "refusals.png"  # plot_refusals' examples, beside the confusion matrices
-MAX_DIGITS_REFUSED = 0.003  # the gate's default: digits answered "not a digit", on each set of real digits
-MAX_DIGIT_DROP = 0.005  # with --served: how far below the model in service a digit may fall (about 5 test images)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -249,68 +235,74 @@ def write_plots(metrics: dict, folder: Path) -> None:
                                   folder / f"{name.split('_')[0]}_confusion_matrix.png", title)
 
 
-def gate_failures(metrics: dict, minimums: dict[str, float], maximums: dict[str, float] | None = None) -> list[str]:
-    """What falls below its minimum or rises above its maximum: {"accuracy": ...} or {"refused": ...} for MNIST's
-    test set, {"writers_validation.worst_digit_accuracy": ..., "negatives_validation.refused": ...} for a
-    kept-out set's figure (sets not measured are skipped)."""
+def figure(metrics: dict, key: str) -> float | None:
+    """A metrics.json figure by its key ("test_accuracy", "writers_validation.refused"); None: not measured."""
+    value = metrics
+    for part in key.split("."):
+        if part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def gate_failures(metrics: dict, bounds: dict[str, float]) -> list[str]:
+    """What misses its gate (bounds: gate name -> bound, training/gates.py's), each said; a figure not measured
+    is skipped, saying so on stderr."""
     failures = []
-    for bounds, below in ((minimums, True), ((maximums or {}), False)):
-        for key, bound in bounds.items():
-            name, _, figure = key.rpartition(".")
-            if name and name not in metrics:
-                continue
-            value = metrics[name][figure] if name else metrics["test_accuracy" if figure == "accuracy" else figure]
-            if (value < bound) if below else (value > bound):
-                label = f"{name} {figure.replace('_', ' ')}" if name else f"test {figure}"
-                failures.append(f"{label} {value:.4f} is {'below the minimum' if below else 'above the maximum'} "
-                                f"{bound:.4f}")
+    for name, bound in bounds.items():
+        gate = GATE[name]
+        for key in gate.figures:
+            value = figure(metrics, key)
+            if value is None:
+                given = f" (measured with {gate.measured_with})" if gate.measured_with else ""
+                print(f"gate {name}: {key} not measured{given}, skipped", file=sys.stderr)
+            elif (value < bound) if gate.direction == "min" else (value > bound):
+                side = "below the minimum" if gate.direction == "min" else "above the maximum"
+                failures.append(f"{key} {value:.4f} is {side} {bound:.4f} ({name})")
     return failures
 
 
+def gate_value(text: str) -> tuple[str, float]:
+    """--gate's NAME=VALUE, a gate of training/gates.py and a share."""
+    name, _, value = text.partition("=")
+    if name not in GATE:
+        raise argparse.ArgumentTypeError(f"{name!r} is no gate: {', '.join(GATE)}")
+    try:
+        bound = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is no number") from None
+    if not 0.0 <= bound <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is a share, between 0 and 1")
+    return name, bound
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="model folder holding model.tflite")
     parser.add_argument("--data", default=os.environ.get("MNIST_DIR"),
-                        help="IDX folder or mnist.npz (default: $MNIST_DIR)")
+                        help="MNIST: its IDX folder or mnist.npz (default: $MNIST_DIR)")
+    parser.add_argument("--handwriting", type=Path, help="the handwriting folder (python -m "
+                        "training.fetch_handwriting): its writers and negatives kept out are drawn and measured")
     parser.add_argument("--styles", type=Path, help="the style set (python -m training.styles --out): measure "
                         "its validation split (held-out fonts and templates) too")
-    parser.add_argument("--writers", type=Path, help="the real writers: the handwriting folder (pen strokes, drawn "
-                        "now) or a file of python -m training.strokes --out; the writers kept out are measured")
-    parser.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this test accuracy")
-    parser.add_argument("--min-style-accuracy", type=float, default=0.0,
-                        help="fail below this accuracy on the style set's validation split (needs --styles)")
-    parser.add_argument("--min-writer-accuracy", type=float, default=0.0,
-                        help="fail below this accuracy on the real writers kept out (needs --writers)")
-    parser.add_argument("--min-writer-digit-accuracy", type=float, default=0.0,
-                        help="fail when a digit's accuracy on the real writers kept out is below this")
-    parser.add_argument("--negatives", type=Path, help="drawings that are no digit: the handwriting folder (drawn "
-                        "now) or a file of python -m training.negatives --out; those kept out are measured")
-    parser.add_argument("--min-refused", type=float, default=0.0, help="fail when a group of the negatives kept "
-                        "out (unseen writers, unseen characters, generated, unseen shapes) is refused less often")
-    parser.add_argument("--max-digits-refused", type=float, default=1.0, help="fail when more of MNIST's test "
-                        f"digits, or of the real writers' kept out, are answered \"not a digit\" (issue target: "
-                        f"{MAX_DIGITS_REFUSED})")
     parser.add_argument("--feedback", type=Path, help="the corrections folder (FEEDBACK_DIR): measure the kept-out "
                         "records of those accepted in review, and fail when the model reads them worse than the "
                         "model in service did")
     parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the records still "
                         "waiting for review too; never the rejected ones")
-    parser.add_argument("--served", type=Path, help="the model in service's folder (app/model): fail when a digit's "
-                        "MNIST test accuracy falls more than --max-digit-drop below that model's")
-    parser.add_argument("--max-digit-drop", type=float, default=MAX_DIGIT_DROP,
-                        help=f"with --served: the fall allowed (default: {MAX_DIGIT_DROP})")
+    parser.add_argument("--served", type=Path, help="the model in service's folder (app/model): measure how far "
+                        "each digit's MNIST test accuracy falls below that model's (gate max_digit_drop)")
+    gates = "; ".join(f"{gate.name}={gate.default}: {gate.meaning}" for gate in GATES)
+    parser.add_argument("--gate", type=gate_value, action="append", default=[], metavar="NAME=VALUE",
+                        help=f"set a gate (repeatable); the defaults, training/gates.py's: {gates}")
     parser.add_argument("--out", type=Path, help="folder to write metrics.json and the confusion matrices into")
     args = parser.parse_args(argv)
-    if args.min_style_accuracy > 0 and args.styles is None:
-        parser.error("--min-style-accuracy needs --styles")
-    if (args.min_writer_accuracy > 0 or args.min_writer_digit_accuracy > 0) and args.writers is None:
-        parser.error("--min-writer-accuracy and --min-writer-digit-accuracy need --writers")
     if args.feedback_unreviewed and not args.feedback:
         parser.error("--feedback-unreviewed needs --feedback")
-    if args.min_refused > 0 and args.negatives is None:
-        parser.error("--min-refused needs --negatives")
+    args.gates = {**{gate.name: gate.default for gate in GATES}, **dict(args.gate)}
     with tracked_run("evaluate") as run:
-        log_params(run, {key: str(value) for key, value in vars(args).items() if value is not None})
+        log_params(run, {key: str(value) for key, value in vars(args).items() if value not in (None, [])})
         return gate(args, run)
 
 
@@ -318,14 +310,19 @@ def gate(args: argparse.Namespace, run) -> int:
     """Measure, write, log to MLflow (training/tracking.py; `run` None: off) and gate: main's work."""
     mnist = load_mnist(args.data)
     corrections = load_corrections(args.feedback, args.feedback_unreviewed) if args.feedback else None
+    handwriting = args.handwriting
     sets = validation_sets(mnist, load_style_set(args.styles) if args.styles else None,
-                           load_writers(args.writers, which=("validation",)) if args.writers else None, corrections,
-                           load_negatives(args.negatives, which=("validation",)) if args.negatives else None)
+                           load_writers(handwriting, which=("validation",)) if handwriting else None, corrections,
+                           load_negatives(handwriting, which=("validation",)) if handwriting else None)
     measured, probabilities = evaluate(args.model / TFLITE_FILE, sets)
     metrics = {**measured.pop("mnist_test"), **measured}
+    drops = []
     if args.served:
-        metrics["served_per_class_accuracy"] = evaluate(args.served / TFLITE_FILE, {"mnist_test": sets["mnist_test"]}
-                                                        )[0]["mnist_test"]["per_class_accuracy"]
+        served = evaluate(args.served / TFLITE_FILE, {"mnist_test": sets["mnist_test"]})[0]["mnist_test"]
+        metrics["served_per_class_accuracy"] = served["per_class_accuracy"]
+        metrics["served_digit_drop"] = max(0.0, *(served["per_class_accuracy"][digit] - accuracy
+                                                  for digit, accuracy in metrics["per_class_accuracy"].items()))
+        drops = digit_drops(metrics["per_class_accuracy"], served["per_class_accuracy"], args.gates["max_digit_drop"])
     if corrections:
         metrics["feedback_validation"] = {**feedback_counts(corrections, args.feedback_unreviewed),
                                           **metrics["feedback_validation"]}
@@ -335,12 +332,10 @@ def gate(args: argparse.Namespace, run) -> int:
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         write_plots(metrics, args.out)
         plot_refusals(sets, probabilities, args.out / REFUSALS_PICTURE)
-    failures = gate_failures(metrics, {"accuracy": args.min_accuracy,
-                                       "style_validation.accuracy": args.min_style_accuracy,
-                                       "writers_validation.accuracy": args.min_writer_accuracy,
-                                       "writers_validation.worst_digit_accuracy": args.min_writer_digit_accuracy,
-                                       "negatives_validation.worst_group_refused": args.min_refused},
-                             dict.fromkeys(("refused", "writers_validation.refused"), args.max_digits_refused))
+    failures = gate_failures(metrics, args.gates)
+    if drops:  # which digits failed max_digit_drop
+        print(f"MNIST test accuracy more than {args.gates['max_digit_drop']} below the model in service's "
+              f"({args.served}) on digit {'; '.join(drops)}", file=sys.stderr)
     feedback = metrics.get("feedback_validation")
     if feedback and feedback["records"] == 0:
         print(f"no kept-out records in {args.feedback}: the feedback gate has nothing to compare", file=sys.stderr)
@@ -348,10 +343,6 @@ def gate(args: argparse.Namespace, run) -> int:
         failures.append(f"accuracy {feedback['accuracy']:.4f} on the {feedback['records']} kept-out records of "
                         f"{args.feedback} is below {feedback['served_accuracy']:.4f}, the model in service's when "
                         "the users met it")
-    if args.served and (drops := digit_drops(metrics["per_class_accuracy"], metrics["served_per_class_accuracy"],
-                                             args.max_digit_drop)):
-        failures.append(f"MNIST test accuracy more than {args.max_digit_drop} below the model in service's "
-                        f"({args.served}) on digit {'; '.join(drops)}")
     for failure in failures:
         print(failure, file=sys.stderr)
     log_figures(run, {**metrics, "gate_passed": not failures})

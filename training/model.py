@@ -7,29 +7,13 @@ two blocks of conv3-conv3-conv5/stride 2, each conv followed by batch norm, then
 image on one CPU core.
 """
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from app.contract import INPUT_SHAPE, NUM_CLASSES, NUM_DIGITS
-
-
-@dataclass
-class Augmentation:
-    """Random changes to each training image, like the ways people's drawings differ from MNIST's."""
-
-    rotation_degrees: float = 10.0  # either way
-    shear_degrees: float = 12.0  # slant, either way
-    zoom: float = 0.1  # fraction, in or out
-    aspect: float = 0.12  # width changed against height by up to this fraction, either way
-    shift: float = 0.1  # fraction of the image, either way
-    elastic_pixels: float = 0.6  # typical size of the smooth random displacement (Simard et al. 2003)
-    elastic_smoothness: float = 3.0  # its Gaussian's sigma in pixels: larger is smoother
-    thicken: float = 0.75  # at most this much of the way towards a 1-pixel-wider stroke
-    thin: float = 0.5  # at most this much of the way towards a 1-pixel-thinner stroke
+from training.recipe import Augmentation
 
 
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -78,16 +62,6 @@ def build_model(dropout: float = 0.4, batch_norm=layers.BatchNormalization, clas
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")
-
-
-def digit_outputs(network: keras.Model) -> keras.Model:
-    """A network of this contract ([N, 11]: one network for both, trained with the negatives) as a digits-only
-    network ([N, 10]): the same weights, its last layer cut to the digits' units, so its softmax gives
-    P(digit k | a digit), the digits in the same order."""
-    digits = build_model(classes=NUM_DIGITS)
-    *body, kernel, bias = network.get_weights()
-    digits.set_weights([*body, kernel[:, :NUM_DIGITS], bias[:NUM_DIGITS]])
-    return digits
 
 
 def keep_digits(digits: keras.Model, detector: keras.Model) -> keras.Model:

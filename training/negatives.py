@@ -12,8 +12,8 @@ trained on. The
 refusal figure is given per group: unseen writers (known kinds), unseen characters, generated (known kinds,
 new drawings), unseen shapes.
 
-    python -m training.negatives --data ../shared/data/handwriting --out negatives.npz  # both splits, ~3 min
-    python -m training.negatives --data ../shared/data/handwriting --measure  # which look like digits
+    python -m training.negatives --data $HANDWRITING_DIR --out negatives.npz  # both splits, ~3 min
+    python -m training.negatives --data $HANDWRITING_DIR --measure  # which look like digits
 """
 
 import argparse
@@ -279,7 +279,8 @@ def measure_likeness(folder: str | Path, per_kind: int = 100, neighbours: int = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="the handwriting folder (../shared/data/handwriting)")
+    parser.add_argument("--data", required=True,
+                        help="the handwriting folder (from python -m training.fetch_handwriting --out DIR)")
     parser.add_argument("--out", help=f"write both splits to this .npz file ({NEGATIVES_FILE})")
     parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
                         f"(the tests' copy: tests/data/{NEGATIVES_SLICE_FILE})")

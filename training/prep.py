@@ -1,7 +1,7 @@
 """Check a raw MNIST folder and write it as one array file that training and evaluation read.
 
-    python -m training.prep --data ../shared/data/mnist --out /tmp/prepared
-    python -m training.train --data /tmp/prepared/mnist.npz --out /tmp/model
+    python -m training.prep --data $MNIST_DIR --out /tmp/prepared
+    python -m training.train digits --data /tmp/prepared/mnist.npz --out /tmp/model
 
 The Azure ML prep step runs this on the raw `uri_folder` data asset. It reads the IDX files with the one
 loader (which checks every file), checks that both splits hold every digit, and writes into --out:

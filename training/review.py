@@ -1,20 +1,21 @@
 """A person reviews the users' corrections before they are trained on: a contact sheet, then a decision.
 
-    python -m training.review feedback                   # the sheet of the records waiting: feedback/review.html
+    python -m training.review feedback                   # the sheet of the corrections waiting: feedback/review.html
     python -m training.review feedback --accept 3f2a9c01 5be07d4e --reject 77b0e4d2   # the command the sheet shows
 
-New records wait for review in FEEDBACK_DIR itself, where the app writes them (app/feedback.py, which owns
-the folder's layout). The sheet is one self-contained HTML page (pictures inline, no network): the records
+New corrections wait for review in FEEDBACK_DIR itself, where the app writes them (app/corrections.py, which
+owns the folder's layout). The sheet is one self-contained HTML page (pictures inline, no network): the corrections
 grouped by the digit meant, each enlarged with the model's answer, its probability and a short id; the
-suspicious ones flagged (SURE, BURST_*, REPEATS below) and set to reject. A click switches a record between
-accept and reject, and the page shows the command to paste, naming every record it shows.
+suspicious ones flagged (the reasons are at the end of this help) and set to reject. A click switches a
+correction between accept and reject, and the page shows the command to paste, naming every correction it
+shows; the terminal shows that command as the sheet starts (flagged ones rejected, the others accepted).
 
-A decision moves each record it names, with one atomic rename and under the same name (so its training or
+A decision moves each correction it names, with one atomic rename and under the same name (so its training or
 validation split stays), into FEEDBACK_DIR/accepted/ (what training reads: training.data.load_corrections)
 or FEEDBACK_DIR/rejected/ (kept aside, never trained on, never deleted). It never means "the whole folder":
-records that arrived after the sheet was made stay waiting. A name no longer waiting is reported, and the
+corrections that arrived after the sheet was made stay waiting. A name no longer waiting is reported, and the
 others are moved all the same (exit status 1); a move never replaces a file; the app's hidden temporary
-files are never records.
+files are never corrections.
 """
 
 import argparse
@@ -34,26 +35,26 @@ import numpy as np
 from PIL import Image
 
 from app.contract import CLASS_NAMES, IMAGE_SIZE, NUM_DIGITS
-from app.feedback import ACCEPTED, REJECTED, SUFFIX, Record, count_records, record_paths
+from app.corrections import ACCEPTED, REJECTED, SUFFIX, Correction, correction_paths, count_corrections
 from training.data import read_records
 
-SHEET_FILE = "review.html"  # the sheet's default place, in FEEDBACK_DIR: not *.png, so never taken for a record
-ID_LENGTH = 8  # a record's id: the first hex digits of the random part of its name
+SHEET_FILE = "review.html"  # the sheet's default place, in FEEDBACK_DIR: not *.png, so never taken for a correction
+ID_LENGTH = 8  # a correction's id: the first hex digits of the random part of its name
 SURE = 0.99  # the model answered with at least this probability, and the user said it was another digit
-BURST_RECORDS = 10  # this many records of one (meant, answered) pair...
+BURST_CORRECTIONS = 10  # this many corrections of one (meant, answered) pair...
 BURST_SECONDS = 3600  # ...within an hour: sent by a script, or by one person set on a label
 REPEATS = 3  # the very same picture (every pixel) this many times: sent by a script, not drawn
 SHOWN = 3 * IMAGE_SIZE  # each 28x28 picture is shown as 84x84 screen pixels, each of its pixels a 3x3 square
 REASONS = {  # what a flag means, shown on the sheet and counted in the summary
     "sure": f"the model was sure (≥ {SURE:.0%}) and was overruled",
-    "burst": f"in a burst (≥ {BURST_RECORDS} of one digit meant and answered within {BURST_SECONDS // 60} minutes)",
+    "burst": f"in a burst (≥ {BURST_CORRECTIONS} of one digit meant and answered within {BURST_SECONDS // 60} minutes)",
     "repeat": f"a repeated picture (the same pixels ≥ {REPEATS} times)",
 }
 RANDOM_PART = re.compile(r"-([0-9a-f]{32})" + re.escape(SUFFIX) + "$")  # the app's names end in a uuid4's hex
 
 
-def record_id(name: str) -> str:
-    """A record's short id: the first ID_LENGTH hex digits of its name's random part; for a name the app did
+def correction_id(name: str) -> str:
+    """A correction's short id: the first ID_LENGTH hex digits of its name's random part; for a name the app did
     not make, the name without its suffix. The same name always gives the same id."""
     found = RANDOM_PART.search(name)
     return found.group(1)[:ID_LENGTH] if found else name.removesuffix(SUFFIX)
@@ -61,25 +62,31 @@ def record_id(name: str) -> str:
 
 # --- what looks suspicious ---
 
-def sure_and_overruled(records: list[tuple[str, Record]]) -> set[str]:
+def count(number: int, noun: str = "correction") -> str:
+    """ "1 correction", "2 corrections"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def sure_and_overruled(corrections: list[tuple[str, Correction]]) -> set[str]:
     """Corrections of an answer the model was sure of: a real mistake of the model is rare there."""
-    return {name for name, record in records if record.meant != record.answered and record.probability >= SURE}
+    return {name for name, correction in corrections
+            if correction.meant != correction.answered and correction.probability >= SURE}
 
 
 def seconds(time: str) -> float | None:
-    """A record's time (ISO 8601) in seconds, or None when it is not a time."""
+    """A correction's time (ISO 8601) in seconds, or None when it is not a time."""
     try:
         return datetime.fromisoformat(time).timestamp()
     except ValueError:
         return None
 
 
-def bursts(records: list[tuple[str, Record]]) -> set[str]:
-    """Records in a window of BURST_SECONDS holding at least BURST_RECORDS of their (meant, answered) pair."""
+def bursts(corrections: list[tuple[str, Correction]]) -> set[str]:
+    """Corrections in a window of BURST_SECONDS holding at least BURST_CORRECTIONS of their (meant, answered) pair."""
     pairs = defaultdict(list)
-    for name, record in records:
-        if (when := seconds(record.time)) is not None:
-            pairs[record.meant, record.answered].append((when, name))
+    for name, correction in corrections:
+        if (when := seconds(correction.time)) is not None:
+            pairs[correction.meant, correction.answered].append((when, name))
     found = set()
     for timed in pairs.values():
         timed.sort()
@@ -87,26 +94,26 @@ def bursts(records: list[tuple[str, Record]]) -> set[str]:
         covered = np.zeros(len(times) + 1, int)  # +1 where a burst's window starts, -1 after it ends
         for start, when in enumerate(times):
             end = bisect.bisect_right(times, when + BURST_SECONDS)
-            if end - start >= BURST_RECORDS:
+            if end - start >= BURST_CORRECTIONS:
                 covered[start] += 1
                 covered[end] -= 1
         found.update(name for (_, name), inside in zip(timed, np.cumsum(covered[:-1]), strict=True) if inside)
     return found
 
 
-def repeated_pictures(records: list[tuple[str, Record]]) -> set[str]:
-    """Records whose picture, every pixel of it, at least REPEATS records share."""
+def repeated_pictures(corrections: list[tuple[str, Correction]]) -> set[str]:
+    """Corrections whose picture, every pixel of it, at least REPEATS corrections share."""
     same = defaultdict(list)
-    for name, record in records:
-        same[record.picture.tobytes()].append(name)
+    for name, correction in corrections:
+        same[correction.picture.tobytes()].append(name)
     return {name for names in same.values() if len(names) >= REPEATS for name in names}
 
 
-def suspicions(records: list[tuple[str, Record]]) -> dict[str, list[str]]:
-    """Why each suspicious record is suspicious (keys of REASONS); records not named look ordinary."""
+def suspicions(corrections: list[tuple[str, Correction]]) -> dict[str, list[str]]:
+    """Why each suspicious correction is suspicious (keys of REASONS); corrections not named look ordinary."""
     found = defaultdict(list)
-    for reason, names in (("sure", sure_and_overruled(records)), ("burst", bursts(records)),
-                          ("repeat", repeated_pictures(records))):
+    for reason, names in (("sure", sure_and_overruled(corrections)), ("burst", bursts(corrections)),
+                          ("repeat", repeated_pictures(corrections))):
         for name in names:
             found[name].append(reason)
     return dict(found)
@@ -121,26 +128,26 @@ body { font: 14px system-ui, sans-serif; margin: 0 1em 2em; background: #f4f4f4;
            color: #eee; padding: .4em; margin: .3em 0; font-size: 12px; }
 h2 { margin: 1em 0 .3em; font-size: 18px; } h2 small { font-weight: normal; color: #555; }
 .grid { display: flex; flex-wrap: wrap; gap: 6px; }
-.record { margin: 0; padding: 3px; width: min-content; background: #fff; border: 3px solid #2a2; cursor: pointer;
+.correction { margin: 0; padding: 3px; width: min-content; background: #fff; border: 3px solid #2a2; cursor: pointer;
           font-size: 11px; text-align: center; user-select: none; }
-.record img { display: block; image-rendering: pixelated; }
-.record.reject { border-color: #c22; background: #fdd; }
-.record.reject img { opacity: .45; }
-.record .flags { color: #b40; font-weight: bold; }
-.record code { color: #555; }
+.correction img { display: block; image-rendering: pixelated; }
+.correction.reject { border-color: #c22; background: #fdd; }
+.correction.reject img { opacity: .45; }
+.correction .flags { color: #b40; font-weight: bold; }
+.correction code { color: #555; }
 .legend span { margin-right: 1.5em; }
 """
 
 SCRIPT = """
-const records = [...document.querySelectorAll(".record")];
+const corrections = [...document.querySelectorAll(".correction")];
 function update() {
-  const accept = records.filter(r => !r.classList.contains("reject")).map(r => r.dataset.id);
-  const reject = records.filter(r => r.classList.contains("reject")).map(r => r.dataset.id);
+  const accept = corrections.filter(r => !r.classList.contains("reject")).map(r => r.dataset.id);
+  const reject = corrections.filter(r => r.classList.contains("reject")).map(r => r.dataset.id);
   document.getElementById("command").textContent = document.body.dataset.command
     + (accept.length ? " --accept " + accept.join(" ") : "") + (reject.length ? " --reject " + reject.join(" ") : "");
   document.getElementById("counts").textContent = `accept ${accept.length}, reject ${reject.length}`;
 }
-for (const r of records) r.addEventListener("click", () => { r.classList.toggle("reject"); update(); });
+for (const r of corrections) r.addEventListener("click", () => { r.classList.toggle("reject"); update(); });
 document.getElementById("copy").addEventListener("click", () => {
   const command = document.getElementById("command");
   getSelection().selectAllChildren(command);
@@ -151,54 +158,55 @@ update();
 
 
 def data_uri(picture: np.ndarray) -> str:
-    """The picture as an inline PNG (its pixels only: nothing else a record file may carry)."""
+    """The picture as an inline PNG (its pixels only: nothing else a correction file may carry)."""
     buffer = io.BytesIO()
     Image.fromarray(picture, mode="L").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def command_tokens(names: list[str]) -> dict[str, str]:
-    """What the command calls each record: its id, or its full name when another shown record has that id."""
-    ids = Counter(record_id(name) for name in names)
-    return {name: shlex.quote(record_id(name) if ids[record_id(name)] == 1 else name) for name in names}
+    """What the command calls each correction: its id, or its full name when another shown correction has that id."""
+    ids = Counter(correction_id(name) for name in names)
+    return {name: shlex.quote(correction_id(name) if ids[correction_id(name)] == 1 else name) for name in names}
 
 
-def record_html(name: str, record: Record, reasons: list[str], token: str) -> str:
-    """One record: the picture, the model's answer and probability, the short id, the flags."""
-    title = "\n".join([name, record.time, *(REASONS[reason] for reason in reasons)])
+def correction_html(name: str, correction: Correction, reasons: list[str], token: str) -> str:
+    """One correction: the picture, the model's answer and probability, the short id, the flags."""
+    title = "\n".join([name, correction.time, *(REASONS[reason] for reason in reasons)])
     flags = f'<br><span class="flags">{" ".join(reasons)}</span>' if reasons else ""
-    return (f'<figure class="record{" reject" if reasons else ""}" data-id="{html.escape(token)}" '
-            f'title="{html.escape(title)}"><img src="{data_uri(record.picture)}" width="{SHOWN}" height="{SHOWN}" '
+    return (f'<figure class="correction{" reject" if reasons else ""}" data-id="{html.escape(token)}" '
+            f'title="{html.escape(title)}"><img src="{data_uri(correction.picture)}" width="{SHOWN}" height="{SHOWN}" '
             'alt="">'
-            f"<figcaption>read {CLASS_NAMES[record.answered]} · {record.probability:.1%}<br>"
-            f"<code>{html.escape(record_id(name))}</code>{flags}</figcaption></figure>")
+            f"<figcaption>read {CLASS_NAMES[correction.answered]} · {correction.probability:.1%}<br>"
+            f"<code>{html.escape(correction_id(name))}</code>{flags}</figcaption></figure>")
 
 
-def digit_html(digit: int, records: list[tuple[str, Record]], flags: dict[str, list[str]],
+def digit_html(digit: int, corrections: list[tuple[str, Correction]], flags: dict[str, list[str]],
                tokens: dict[str, str]) -> str:
-    """The block of one digit meant: its flagged records first, then by the digit answered, then by time."""
-    records = sorted(records, key=lambda item: (item[0] not in flags, item[1].answered, item[0]))
-    flagged = sum(name in flags for name, _ in records)
-    figures = "".join(record_html(name, record, flags.get(name, []), tokens[name]) for name, record in records)
-    return (f"<section><h2>meant {digit} <small>{len(records)} records, {flagged} flagged</small></h2>"
+    """The block of one digit meant: its flagged corrections first, then by the digit answered, then by time."""
+    corrections = sorted(corrections, key=lambda item: (item[0] not in flags, item[1].answered, item[0]))
+    flagged = sum(name in flags for name, _ in corrections)
+    figures = "".join(correction_html(name, correction, flags.get(name, []), tokens[name])
+                      for name, correction in corrections)
+    return (f"<section><h2>meant {digit} <small>{count(len(corrections))}, {flagged} flagged</small></h2>"
             f'<div class="grid">{figures or "none"}</div></section>')
 
 
-def contact_sheet(folder: Path, records: list[tuple[str, Record]], flags: dict[str, list[str]]) -> str:
+def contact_sheet(folder: Path, corrections: list[tuple[str, Correction]], flags: dict[str, list[str]]) -> str:
     """The whole page, self-contained: styles, pictures and script inline."""
-    tokens = command_tokens([name for name, _ in records])
+    tokens = command_tokens([name for name, _ in corrections])
     by_digit = defaultdict(list)
-    for name, record in records:
-        by_digit[record.meant].append((name, record))
+    for name, correction in corrections:
+        by_digit[correction.meant].append((name, correction))
     blocks = "".join(digit_html(digit, by_digit[digit], flags, tokens) for digit in range(NUM_DIGITS))
     legend = "".join(f"<span><b>{reason}</b>: {html.escape(text)}</span>" for reason, text in REASONS.items())
     command = f"python -m training.review {shlex.quote(str(folder))}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Review: {len(records)} corrections</title>
+<html lang="en"><head><meta charset="utf-8"><title>Review: {count(len(corrections))}</title>
 <style>{STYLE}</style></head>
 <body data-command="{html.escape(command)}">
-<div id="decision"><b>{len(records)} records wait for review in {html.escape(str(folder))}.</b>
-Green: accept (trained on); red: reject (kept aside). Flagged records start as reject; click a record to
+<div id="decision"><b>{waiting(len(corrections))} for review in {html.escape(str(folder))}.</b>
+Green: accept (trained on); red: reject (kept aside). Flagged corrections start as reject; click a correction to
 switch it. Then paste this command (<span id="counts"></span>) <button id="copy">select and copy</button>
 <pre id="command"></pre><div class="legend">{legend}</div></div>
 {blocks}
@@ -207,45 +215,65 @@ switch it. Then paste this command (<span id="counts"></span>) <button id="copy"
 """
 
 
-def summary(folder: Path, records: list[tuple[str, Record]], flags: dict[str, list[str]], unreadable: list[str],
+def summary(folder: Path, corrections: list[tuple[str, Correction]], flags: dict[str, list[str]], unreadable: list[str],
             sheet: Path) -> str:
     """One paragraph: how many wait, per digit meant, how many are flagged and why, where the sheet is."""
-    if not records:
-        text = f"No record waits for review in {folder}."
+    if not corrections:
+        text = f"No correction waits for review in {folder}."
     else:
-        per_digit = Counter(record.meant for _, record in records)
+        per_digit = Counter(correction.meant for _, correction in corrections)
         reasons = Counter(reason for found in flags.values() for reason in found)
-        text = (f"{len(records)} records wait for review in {folder}, by digit meant: "
+        text = (f"{waiting(len(corrections))} for review in {folder}, by digit meant: "
                 + ", ".join(f"{digit}: {per_digit[digit]}" for digit in range(NUM_DIGITS)) + ". "
                 + f"{len(flags)} flagged, set to reject on the sheet"
                 + "".join(f"; {count}: {REASONS[reason]}" for reason, count in reasons.items()) + ".")
     if unreadable:
-        text += f" {len(unreadable)} unreadable files are not shown (first: {unreadable[0]})."
-    return text + f" Contact sheet: {sheet}"
+        text += (f" {count(len(unreadable), 'unreadable file')} {'is' if len(unreadable) == 1 else 'are'} not shown "
+                 f"(first: {unreadable[0]}).")
+    text += f" Contact sheet: {sheet}"
+    if corrections:
+        text += "\nThe sheet's command, as it starts (flagged ones rejected, the others accepted):\n" + \
+            decision_command(folder, [name for name, _ in corrections], set(flags))
+    return text
+
+
+def waiting(number: int) -> str:
+    """ "1 correction waits", "2 corrections wait"."""
+    return f"{count(number)} {'waits' if number == 1 else 'wait'}"
+
+
+def decision_command(folder: Path, names: list[str], rejected: set[str]) -> str:
+    """The command that accepts `names` but those in `rejected`, and rejects those: what the sheet's script
+    shows before any click."""
+    tokens = command_tokens(names)
+    accept = [tokens[name] for name in names if name not in rejected]
+    reject = [tokens[name] for name in names if name in rejected]
+    return (f"python -m training.review {shlex.quote(str(folder))}"
+            + (" --accept " + " ".join(accept) if accept else "") + (" --reject " + " ".join(reject) if reject else ""))
 
 
 def make_sheet(folder: Path, out: Path) -> str:
-    """Write the contact sheet of the records waiting in `folder` to `out`; the summary."""
-    readable, unreadable = read_records(record_paths(folder))
-    records = [(path.name, record) for path, record in readable]
-    flags = suspicions(records)
-    out.write_text(contact_sheet(folder, records, flags), encoding="utf-8")
-    return summary(folder, records, flags, unreadable, out)
+    """Write the contact sheet of the corrections waiting in `folder` to `out`; the summary."""
+    readable, unreadable = read_records(correction_paths(folder))
+    corrections = [(path.name, correction) for path, correction in readable]
+    flags = suspicions(corrections)
+    out.write_text(contact_sheet(folder, corrections, flags), encoding="utf-8")
+    return summary(folder, corrections, flags, unreadable, out)
 
 
 # --- the decision ---
 
 def by_id(folder: Path) -> dict[str, list[str]]:
-    """The names of the records in `folder`, by full name and by id."""
+    """The names of the corrections in `folder`, by full name and by id."""
     names = defaultdict(list)
-    for path in record_paths(folder):
+    for path in correction_paths(folder):
         names[path.name].append(path.name)
-        names[record_id(path.name)].append(path.name)
+        names[correction_id(path.name)].append(path.name)
     return names
 
 
 def resolve(folder: Path, given: list[str]) -> tuple[dict[str, str], list[str]]:
-    """The waiting records the ids or names in `given` stand for ({given: name}), and why each other is not one."""
+    """The waiting corrections the ids or names in `given` stand for ({given: name}), and why each other is not one."""
     waiting, reviewed = by_id(folder), {to: by_id(folder / to) for to in (ACCEPTED, REJECTED)}
     found, problems = {}, []
     for token in dict.fromkeys(given):  # each once, in order
@@ -253,16 +281,16 @@ def resolve(folder: Path, given: list[str]) -> tuple[dict[str, str], list[str]]:
         if len(names) == 1:
             found[token] = names[0]
         elif names:
-            problems.append(f"{token}: {len(names)} records waiting have this id; name each by its file name")
+            problems.append(f"{token}: {len(names)} corrections waiting have this id; name each by its file name")
         else:
             elsewhere = [to for to, names in reviewed.items() if token in names]
             problems.append(f"{token}: not waiting for review"
-                            + (f" (already in {elsewhere[0]}/)" if elsewhere else " (no such record)"))
+                            + (f" (already in {elsewhere[0]}/)" if elsewhere else " (no such correction)"))
     return found, problems
 
 
 def move(folder: Path, name: str, to: str) -> str | None:
-    """Move the waiting record `name` into folder/to/ under the same name; None, or why it stayed."""
+    """Move the waiting correction `name` into folder/to/ under the same name; None, or why it stayed."""
     target = folder / to / name
     target.parent.mkdir(exist_ok=True)
     if target.exists():  # os.rename would replace it
@@ -275,8 +303,8 @@ def move(folder: Path, name: str, to: str) -> str | None:
 
 
 def decide(folder: Path, accept: list[str], reject: list[str]) -> tuple[Counter, list[str]]:
-    """Move the records named to accept into accepted/ and those named to reject into rejected/: how many went
-    where, and what was not done and why. A record named on both sides stays waiting."""
+    """Move the corrections named to accept into accepted/ and those named to reject into rejected/: how many went
+    where, and what was not done and why. A correction named on both sides stays waiting."""
     accepted, problems = resolve(folder, accept)
     rejected, more = resolve(folder, reject)
     problems += more
@@ -296,26 +324,29 @@ def decide(folder: Path, accept: list[str], reject: list[str]) -> tuple[Counter,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    flagged = "\n".join(f"  {reason}: {text}" for reason, text in REASONS.items())
+    parser = argparse.ArgumentParser(prog="python -m training.review", description=__doc__,
+                                     epilog=f"A correction is flagged when\n{flagged}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the corrections folder (FEEDBACK_DIR)")
     parser.add_argument("--out", type=Path, help=f"where to write the contact sheet (default: FOLDER/{SHEET_FILE})")
     parser.add_argument("--accept", nargs="+", action="extend", default=[], metavar="ID",
-                        help="records to accept (ids or file names): moved to FOLDER/accepted/, trained on")
+                        help="corrections to accept (ids or file names): moved to FOLDER/accepted/, trained on")
     parser.add_argument("--reject", nargs="+", action="extend", default=[], metavar="ID",
-                        help="records to reject (ids or file names): moved to FOLDER/rejected/, kept aside")
+                        help="corrections to reject (ids or file names): moved to FOLDER/rejected/, kept aside")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{args.folder}: not a folder; expected the corrections folder (FEEDBACK_DIR)")
     if args.out and args.out.name.endswith(SUFFIX):
-        parser.error(f"--out {args.out}: a {SUFFIX} file would be taken for a record")
+        parser.error(f"--out {args.out}: a {SUFFIX} file would be taken for a correction")
     if not (args.accept or args.reject):
         print(make_sheet(args.folder, args.out or args.folder / SHEET_FILE))
         return 0
     moved, problems = decide(args.folder, args.accept, args.reject)
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{moved[ACCEPTED]} records accepted (into {args.folder / ACCEPTED}), {moved[REJECTED]} rejected (into "
-          f"{args.folder / REJECTED}); {count_records(args.folder)} wait for review")
+    print(f"{count(moved[ACCEPTED])} accepted (into {args.folder / ACCEPTED}), {moved[REJECTED]} rejected (into "
+          f"{args.folder / REJECTED}); {waiting(count_corrections(args.folder))} for review")
     return 1 if problems else 0
 
 

@@ -3,7 +3,8 @@
 `draw_lines` puts strokes on an 800x800 opaque white canvas with the Sketchpad's round brush, as the
 browser sends it; the style set's templates (training/styles.py) and the real writers below both use it.
 
-The real writers are recorded pen strokes (../shared/data/handwriting/, CC BY 4.0):
+The real writers are recorded pen strokes (the handwriting folder, $HANDWRITING_DIR, from
+`python -m training.fetch_handwriting --out DIR`; CC BY 4.0):
 - UNIPEN train_r01_v07, isolated digits: about 200 writers from 13 labs (Guyon et al., ICPR 1994;
   Unipen Consortium 1999, doi:10.5281/zenodo.1195803);
 - UCI's Pen-Based Recognition of Handwritten Digits: 44 writers in Turkey (Alpaydin & Alimoglu, 1998).
@@ -12,8 +13,8 @@ preprocessing, so its 28x28 image is what the model would see had that person dr
 writers are kept out for validation, chosen by a hash of the writer id (`writer_split`): a writer's other
 digits in training would flatter the figure.
 
-    python -m training.strokes --data ../shared/data/handwriting --out writers.npz   # both splits, ~2 min
-    python -m training.strokes --data ../shared/data/handwriting --slice tests/data/writers_slice.npz
+    python -m training.strokes --data $HANDWRITING_DIR --out writers.npz   # both splits, ~2 min
+    python -m training.strokes --data $HANDWRITING_DIR --slice tests/data/writers_slice.npz
 """
 
 import argparse
@@ -189,7 +190,8 @@ def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="the handwriting folder (../shared/data/handwriting)")
+    parser.add_argument("--data", required=True,
+                        help="the handwriting folder (from python -m training.fetch_handwriting --out DIR)")
     parser.add_argument("--out", help=f"write both splits to this .npz file ({WRITERS_FILE})")
     parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
                         f"(the tests' copy: tests/data/{WRITERS_SLICE_FILE})")

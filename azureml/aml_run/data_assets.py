@@ -17,19 +17,18 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
-from app.feedback import ACCEPTED, count_records
+from app.corrections import ACCEPTED, count_corrections
 from training.data import CorrectionsError, MnistError, load_mnist, read_corrections
 from training.negatives import CHARACTER_FILES, read_characters
 from training.negatives import CREDIT as CHARACTERS_CREDIT
 from training.strokes import CREDIT, DIGIT_FILES, read_digits
 
-WRITERS_SETTING = "set HANDWRITING_DIR (or --writers-dir)"
+HANDWRITING_SETTING = "set HANDWRITING_DIR (or --handwriting-dir)"
 # The handwriting folder's files the train and evaluate steps read: the real writers' digits (training/strokes.py)
 # and UNIPEN's letters and symbols (training/negatives.py, the negatives), exactly what its data asset holds.
 HANDWRITING_FILES = (*DIGIT_FILES.values(), *CHARACTER_FILES.values())
 RECORD_KEYS = {"label", "source", "writer", "strokes"}  # what training/strokes.py reads of a recorded digit
 CHARACTER_KEYS = {"source", "writer", "strokes"}  # and training/negatives.py of a letter or symbol, beside its label
-CHARACTERS_TAG = "characters"  # a handwriting version's count of letters and symbols: none before the negatives
 DIGITS = {str(digit) for digit in range(10)}
 
 
@@ -76,12 +75,12 @@ class Handwriting:
         return f"{self.digits} recorded digits by {self.writers} writers, {self.characters} letters and symbols"
 
 
-def local_writers(folder: Path) -> Handwriting:
+def local_handwriting(folder: Path) -> Handwriting:
     """Check the handwriting folder with training's own readers (training.strokes.read_digits,
     training.negatives.read_characters) before anything is uploaded; its version is a digest of the SHA-256s of
     its HANDWRITING_FILES."""
     digit_files, character_files = " and ".join(DIGIT_FILES.values()), ", ".join(CHARACTER_FILES.values())
-    fix = (f"{WRITERS_SETTING} to the folder holding the real writers' {digit_files} and the letters and symbols' "
+    fix = (f"{HANDWRITING_SETTING} to the folder holding the real writers' {digit_files} and the letters and symbols' "
            f"{character_files}")
     with step(f"checking the handwriting folder's pen strokes in {folder}"):
         if not folder.is_dir():
@@ -116,7 +115,7 @@ def local_writers(folder: Path) -> Handwriting:
                        len(characters))
 
 
-def stage_writers(handwriting: Handwriting, staging: Path) -> None:
+def stage_handwriting(handwriting: Handwriting, staging: Path) -> None:
     """Copy the checked files, and nothing else of their folder, into the folder that is uploaded; the version
     names this content."""
     for name, digest in handwriting.checksums.items():
@@ -132,7 +131,7 @@ class Corrections:
     FEEDBACK_DIR, without --feedback-unreviewed: the choice to include records not reviewed is made here)."""
     folder: Path
     records: dict[str, tuple[Path, str]]  # path in the data asset (accepted/NAME) -> (the record file, SHA-256)
-    unreadable: int  # records app.feedback cannot read: left out, as training would skip them
+    unreadable: int  # records app.corrections cannot read: left out, as training would skip them
     unreviewed: int  # of the records, those still waiting for review (only with --feedback-unreviewed)
 
     @property
@@ -166,7 +165,7 @@ def local_corrections(folder: Path, include_unreviewed: bool = False) -> Correct
               f"unreadable and left out, as training would skip them (first: {unreadable[0]})", file=sys.stderr)
     if not records:
         kind, waiting = (f"{ACCEPTED} or waiting", "") if include_unreviewed else (
-            ACCEPTED, f"; {count_records(folder)} waiting for review: python -m training.review {folder}")
+            ACCEPTED, f"; {count_corrections(folder)} waiting for review: python -m training.review {folder}")
         raise StepFailed(f"corrections folder {folder} holds no readable {kind} record ({len(unreadable)} "
                          f"unreadable{waiting}): nothing to train or gate on; unset FEEDBACK_DIR to train "
                          "without corrections")
@@ -209,34 +208,29 @@ def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
             description="MNIST: the four IDX files (train 60,000, test 10,000 images)"))
 
 
-def ensure_writers(ml_client: MLClient, settings: Settings) -> Data:
+def ensure_handwriting(ml_client: MLClient, settings: Settings) -> Data:
     """The handwriting data asset: the local handwriting folder's version (only its HANDWRITING_FILES, uploaded
     when missing), else the latest version."""
-    if settings.writers_dir is None:
-        upload = f"{WRITERS_SETTING} to a local handwriting folder ({', '.join(HANDWRITING_FILES)}) to upload"
-        with step(f"data asset {settings.writers_name} (latest version)"):
+    if settings.handwriting_dir is None:
+        upload = f"{HANDWRITING_SETTING} to a local handwriting folder ({', '.join(HANDWRITING_FILES)}) to upload"
+        with step(f"data asset {settings.handwriting_name} (latest version)"):
             try:
-                latest = ml_client.data.get(settings.writers_name, label="latest")
+                return ml_client.data.get(settings.handwriting_name, label="latest")
             except ResourceNotFoundError:
-                raise StepFailed(f"the workspace has no data asset {settings.writers_name}: {upload} it") from None
-        if CHARACTERS_TAG not in (latest.tags or {}):  # made before the negatives: the detector step would fail
-            raise StepFailed(f"{settings.writers_name}:{latest.version}, the latest version, has no {CHARACTERS_TAG} "
-                             "tag: it holds the real writers' digits only, not the letters and symbols the "
-                             f"detector step learns as \"not a digit\"; {upload} them")
-        return latest
-    handwriting = local_writers(settings.writers_dir)
-    with step(f"data asset {settings.writers_name}:{handwriting.version} ({handwriting.describe()})"):
+                raise StepFailed(f"the workspace has no data asset {settings.handwriting_name}: {upload} it") from None
+    handwriting = local_handwriting(settings.handwriting_dir)
+    with step(f"data asset {settings.handwriting_name}:{handwriting.version} ({handwriting.describe()})"):
         try:
-            return ml_client.data.get(settings.writers_name, version=handwriting.version)
+            return ml_client.data.get(settings.handwriting_name, version=handwriting.version)
         except ResourceNotFoundError:
             pass
         print(f"   uploading {', '.join(handwriting.checksums)} of {handwriting.folder}", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="handwriting-") as staging:
-            stage_writers(handwriting, Path(staging))
+            stage_handwriting(handwriting, Path(staging))
             return ml_client.data.create_or_update(Data(
-                name=settings.writers_name, version=handwriting.version, type=AssetTypes.URI_FOLDER, path=staging,
+                name=settings.handwriting_name, version=handwriting.version, type=AssetTypes.URI_FOLDER, path=staging,
                 tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers),
-                      CHARACTERS_TAG: str(handwriting.characters)},
+                      "characters": str(handwriting.characters)},
                 description="Real writers' pen strokes, each its label, writer and strokes: isolated digits "
                             f"({', '.join(DIGIT_FILES.values())}), drawn with the app's brush and split by writer "
                             "by training/strokes.py; and UNIPEN's isolated letters and symbols (sections 1b, 1c, "
@@ -261,6 +255,6 @@ def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Cor
                 tags={"accepted": str(len(corrections.records) - corrections.unreviewed),
                       "unreviewed": str(corrections.unreviewed)},
                 description=f"The app's corrections to train on, in {ACCEPTED}/: one 28x28 PNG per record, what is "
-                            "known about it as JSON in its `feedback` text chunk (app/feedback.py). Accepted in "
+                            "known about it as JSON in its `feedback` text chunk (app/corrections.py). Accepted in "
                             "review (python -m training.review) but for the `unreviewed` tag's count, included "
                             "by run_pipeline.py --feedback-unreviewed"))

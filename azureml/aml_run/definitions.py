@@ -8,7 +8,6 @@ argument (`$[[...]]` in its command), as `az ml job create --file azureml/pipeli
 
 import logging
 
-import yaml
 from azure.ai.ml import load_compute, load_environment, load_job
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import AmlCompute, Environment, PipelineJob
@@ -20,22 +19,19 @@ COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
 ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
 PIPELINE_YAML = AZUREML / "pipeline.yml"
 MODEL_OUTPUT = "trained_model"  # the pipeline output that holds the model folder
+HANDWRITING_INPUT = "handwriting"  # the pipeline input of the handwriting data asset
+GATES_STEP = "evaluate"  # the step whose inputs are the gates
 # The run's corrections (FEEDBACK_DIR), bound to train's and evaluate's optional `feedback`.
 CORRECTIONS_INPUT = "corrections"
-# --epochs, bound to train's optional `epochs`; left out, training's own default (TrainConfig, training/train.py).
+# --epochs, bound to train's optional `epochs`; left out, training's own default (training/train.py digits).
 EPOCHS_INPUT = "epochs"
-# --detector-epochs, bound to the detector's `epochs`; left out, its own default (DETECTOR_DEFAULTS, the same file).
+# --detector-epochs, bound to the detector's `epochs`; left out, its own default (training/train.py detector).
 DETECTOR_EPOCHS_INPUT = "detector_epochs"
 RUN_INPUTS = {CORRECTIONS_INPUT, EPOCHS_INPUT, DETECTOR_EPOCHS_INPUT}
 Definitions = tuple[AmlCompute, Environment, PipelineJob]
 
 # Notices that some of the SDK's own schema classes are experimental: about the SDK, not these files.
 logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
-
-
-def pipeline_defaults() -> dict:
-    """The pipeline's input defaults (the gates), kept in pipeline.yml only."""
-    return yaml.safe_load(PIPELINE_YAML.read_text())["inputs"]
 
 
 def load_definitions(epochs: int | None = None, detector_epochs: int | None = None,

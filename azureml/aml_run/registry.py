@@ -31,20 +31,13 @@ FIGURES = {"accuracy": "MNIST test accuracy", "style_accuracy": "style set accur
 METADATA_FIGURES = {"accuracy": ("test_accuracy",), "style_accuracy": ("style_validation", "accuracy"),
                     "writer_accuracy": ("writers_validation", "accuracy"),
                     "refused": ("negatives_validation", "refused"), "digits_refused": ("writers_validation", "refused")}
-# The figure a model trained before "not a digit" (a digits network alone) has not: neither measured nor tagged.
-NEGATIVES_ONLY = {"refused"}
-# The tags a version registered before that data has not: such a version is compared without them.
-ADDED_LATER = {"style_accuracy": "the style set", "writer_accuracy": "the real writers",
-               "refused": 'the class "not a digit"'}
 
 
 def metadata_figures(metadata: dict) -> dict[str, float]:
-    """METADATA_FIGURES from a model's metadata.json, NEGATIVES_ONLY's only when it was trained with the negatives:
-    a KeyError names the one missing ("style_validation.accuracy")."""
+    """METADATA_FIGURES from a model's metadata.json: a KeyError names the one missing
+    ("style_validation.accuracy")."""
     figures = {}
     for tag, keys in METADATA_FIGURES.items():
-        if tag in NEGATIVES_ONLY and keys[0] not in metadata:
-            continue
         value = metadata
         for key in keys:
             if not isinstance(value, dict) or key not in value:
@@ -75,47 +68,37 @@ def registered_model(ml_client: MLClient, settings: Settings) -> Model | None:
             return None
 
 
-def listed(items: list[str], conjunction: str) -> str:
-    """The items as a phrase: "a", "a and b", "a, b and c" (conjunction: "and" or "or")."""
-    return f" {conjunction} ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
-
-
 def refuse_if_worse(new: dict[str, float], registered: Model | None, job: Job) -> None:
-    """Stop the run, before anything is registered, when the new model is worse than the registered version
-    on MNIST, on the style set or on the real writers kept out, or refuses fewer of the negatives kept out. With no
-    registered version, the evaluate step's gates alone decided; a version registered before the style set, the
-    real writers or the negatives (no style_accuracy, writer_accuracy or refused tag) is compared on the figures
-    it has, and a new model trained without the negatives (no refused figure) on the others."""
+    """Stop the run, before anything is registered, when the new model is worse than the registered version on
+    any of FIGURES. With no registered version, the evaluate step's gates alone decided."""
     if registered is None:
         print(f"   no registered version yet: the evaluate step's gates decided; the model of job {job.name} "
               "becomes the first", file=sys.stderr)
         return
     label = f"{registered.name}:{registered.version}"
     tags = registered.tags or {}
-    if "accuracy" not in tags:
-        raise StepFailed(f"{label}, the latest registered version, has no accuracy tag: it was registered but "
-                         f"never checked; archive it (az ml model archive --name {registered.name} --version "
-                         f"{registered.version}) so that the latest checked version is compared, and run again")
-    missing = [tag for tag in ADDED_LATER if tag not in tags]
+    missing = [tag for tag in FIGURES if tag not in tags]
     if missing:
-        print(f"   {label} has no {listed(missing, 'or')} tag (registered before "
-              f"{listed([ADDED_LATER[tag] for tag in missing], 'and')}): compared on "
-              f"{listed([FIGURES[tag] for tag in FIGURES if tag in tags], 'and')} only", file=sys.stderr)
+        raise StepFailed(f"{label}, the latest registered version, has no {', '.join(missing)} tag: it was "
+                         f"registered but never checked; archive it (az ml model archive --name {registered.name} "
+                         f"--version {registered.version}) so that the latest checked version is compared, and run "
+                         "again")
     with step(f"comparing with the registered model {label}"):
         worse = [f"{FIGURES[tag]} {new[tag]:.4f} < {tags[tag]}" for tag in FIGURES
-                 if tag in tags and tag in new and new[tag] < float(tags[tag]) - TAG_ROUNDING]
+                 if new[tag] < float(tags[tag]) - TAG_ROUNDING]
     if worse:
         raise StepFailed(f"the model of job {job.name} is worse than the registered {label} "
                          f"({'; '.join(worse)}): not registered")
 
 
-def register_model(ml_client: MLClient, job: Job, data: Data, writers: Data, corrections: Data | None,
+def register_model(ml_client: MLClient, job: Job, data: Data, handwriting: Data, corrections: Data | None,
                    settings: Settings) -> Model:
     """Register the job's model folder as a new version (accuracies are tagged once its files are checked),
     tagged with what it was trained on: no feedback_* tags, no corrections. Its description credits the real
     writers' data (CC BY 4.0 asks for it)."""
-    tags = {"data_asset": data.name, "data_version": str(data.version), "writers_asset": writers.name,
-            "writers_version": str(writers.version), "git_commit": settings.git_commit, "pipeline_job": job.name}
+    tags = {"data_asset": data.name, "data_version": str(data.version), "handwriting_asset": handwriting.name,
+            "handwriting_version": str(handwriting.version), "git_commit": settings.git_commit,
+            "pipeline_job": job.name}
     if corrections is not None:
         tags.update(feedback_asset=corrections.name, feedback_version=str(corrections.version))
     files = "model.keras, model.tflite (served), metadata.json, plots."
@@ -137,9 +120,8 @@ def latest_model(ml_client: MLClient, settings: Settings) -> Model:
 
 
 def tag_figures(ml_client: MLClient, model: Model, metadata: dict) -> Model:
-    """Add the checked METADATA_FIGURES (MNIST test accuracy, style set accuracy, real writers' accuracy, the
-    negatives refused when trained with them, the real writers' digits refused) to the new version's tags (tags
-    are the mutable part of a version; the next run compares its model with them)."""
+    """Add the checked METADATA_FIGURES to the new version's tags (tags are the mutable part of a version; the
+    next run compares its model with them)."""
     with step(f"tagging model {model.name}:{model.version} with its figures"):
         figures = {tag: f"{figure:.4f}" for tag, figure in metadata_figures(metadata).items()}
         model.tags = {**(model.tags or {}), **figures}

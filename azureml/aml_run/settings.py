@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aml_run import REPO
-from aml_run.definitions import pipeline_defaults
 from app.config import DEFAULT_MODEL_DIR
+from training.gates import GATES
 
+# The evaluate step's gates: training/gates.py's, but for those that need a model in service (the pipeline has none).
+PIPELINE_GATES = tuple(gate for gate in GATES if gate.measured_with != "--served")
 GITHUB_OIDC = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID")
 
 
@@ -19,21 +21,16 @@ class Settings:
     workspace: str | None  # AZUREML_WORKSPACE
     data_dir: Path | None  # MNIST_DIR: the local IDX folder, uploaded when its version is missing
     data_name: str  # the data asset's name
-    writers_dir: Path | None  # HANDWRITING_DIR: the real writers' pen strokes, uploaded when their version is missing
-    writers_name: str  # their data asset's name
+    handwriting_dir: Path | None  # HANDWRITING_DIR: the handwriting folder, uploaded when its version is missing
+    handwriting_name: str  # its data asset's name
     feedback_dir: Path | None  # FEEDBACK_DIR: the corrections folder, uploaded when its version is missing; None: none
     feedback_unreviewed: bool  # --feedback-unreviewed: its records waiting for review too, not only the accepted
     feedback_name: str  # the corrections data asset's name
     model_name: str  # the registered model's name
     model_dir: Path  # where the model files go: app/model, which the Dockerfile copies
-    epochs: int | None  # None: the train step's own default (TrainConfig in training/train.py)
-    detector_epochs: int | None  # None: the detector step's own default (DETECTOR_DEFAULTS, the same file)
-    min_accuracy: float
-    min_style_accuracy: float
-    min_writer_accuracy: float
-    min_writer_digit_accuracy: float
-    min_refused: float  # each group of the negatives kept out refused at least this share
-    max_digits_refused: float  # MNIST's test digits, the real writers kept out refused at most this share
+    epochs: int | None  # None: the train step's own default (training/train.py digits)
+    detector_epochs: int | None  # None: the detector step's own default (training/train.py detector)
+    gates: dict[str, float]  # PIPELINE_GATES' bounds: the evaluate step's; min_accuracy, the bar for a fetched model
     git_commit: str  # GIT_COMMIT or GITHUB_SHA, else the checkout's HEAD
     reuse_latest: bool
     dry_run: bool
@@ -59,7 +56,6 @@ def github_oidc(env: dict[str, str]) -> tuple[str, str, str, str] | None:
 
 def parse_args(argv: list[str] | None, env: dict[str, str], description: str | None = None) -> Settings:
     """All settings, from the arguments and the environment (description: what --help says first)."""
-    defaults = pipeline_defaults()
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscription-id", default=env.get("AZURE_SUBSCRIPTION_ID"),
                         help="default: $AZURE_SUBSCRIPTION_ID")
@@ -70,14 +66,14 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                         help="local MNIST IDX folder: its content picks the data asset version, uploaded when "
                              "missing (default: $MNIST_DIR; none: the latest data asset version)")
     parser.add_argument("--data-name", default="mnist", help="data asset name (default: mnist)")
-    parser.add_argument("--writers-dir", type=Path, default=env.get("HANDWRITING_DIR") or None,
+    parser.add_argument("--handwriting-dir", type=Path, default=env.get("HANDWRITING_DIR") or None,
                         help="local handwriting folder (the real writers' digits, unipen-digits.json.gz and "
                              "pendigits-digits.json.gz, and the letters and symbols learnt as \"not a digit\", "
                              "unipen-uppercase.json.gz, unipen-lowercase.json.gz, unipen-symbols.json.gz): its five "
                              "files pick the data asset version, uploaded when missing (default: $HANDWRITING_DIR; "
                              "none: the latest data asset version)")
-    parser.add_argument("--writers-name", default="handwriting",
-                        help="the real writers' data asset name (default: handwriting)")
+    parser.add_argument("--handwriting-name", default="handwriting",
+                        help="the handwriting data asset's name (default: handwriting)")
     parser.add_argument("--feedback-dir", type=Path, default=env.get("FEEDBACK_DIR") or None,
                         help="the app's corrections folder: its records accepted in review (python -m "
                              "training.review) are trained on, and gated on their kept-out split; their content "
@@ -92,43 +88,28 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR,
                         help="where to put the model files (default: app/model, which the Docker build copies)")
     parser.add_argument("--epochs", type=int,
-                        help="training epochs of the digits network (default: training's own, TrainConfig in "
-                             "training/train.py)")
+                        help="training epochs of the digits network (default: training's own, python -m "
+                             "training.train digits)")
     parser.add_argument("--detector-epochs", type=int,
-                        help="training epochs of the \"not a digit\" detector (default: its own, DETECTOR_DEFAULTS "
-                             "in training/train.py)")
-    parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"],
-                        help=f"the evaluate step's gate, and the bar for a fetched model "
-                             f"(default: {defaults['min_accuracy']}, pipeline.yml's)")
-    parser.add_argument("--min-style-accuracy", type=float, default=defaults["min_style_accuracy"],
-                        help=f"the evaluate step's gate on the style set's held-out fonts and templates "
-                             f"(default: {defaults['min_style_accuracy']}, pipeline.yml's)")
-    parser.add_argument("--min-writer-accuracy", type=float, default=defaults["min_writer_accuracy"],
-                        help=f"the evaluate step's gate on the real writers kept out "
-                             f"(default: {defaults['min_writer_accuracy']}, pipeline.yml's)")
-    parser.add_argument("--min-writer-digit-accuracy", type=float, default=defaults["min_writer_digit_accuracy"],
-                        help=f"the evaluate step's gate on the real writers kept out, their worst digit "
-                             f"(default: {defaults['min_writer_digit_accuracy']}, pipeline.yml's)")
-    parser.add_argument("--min-refused", type=float, default=defaults["min_refused"],
-                        help="the evaluate step's gate on the negatives kept out: each group's "
-                             f"share answered \"not a digit\" (default: {defaults['min_refused']}, pipeline.yml's)")
-    parser.add_argument("--max-digits-refused", type=float, default=defaults["max_digits_refused"],
-                        help="the evaluate step's gate on MNIST's test digits and the real "
-                             f"writers kept out: the share answered \"not a digit\" (default: "
-                             f"{defaults['max_digits_refused']}, pipeline.yml's)")
+                        help="training epochs of the \"not a digit\" detector (default: its own, python -m "
+                             "training.train detector)")
+    for gate in PIPELINE_GATES:
+        parser.add_argument(f"--{gate.name.replace('_', '-')}", type=float, default=gate.default,
+                            help=f"the evaluate step's gate: {gate.meaning} (default: {gate.default}, "
+                                 "training/gates.py's)" + (", and the bar for a fetched model" if
+                                                           gate.name == "min_accuracy" else ""))
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--reuse-latest", action="store_true",
                       help="skip training: fetch the latest registered version of --model-name")
     mode.add_argument("--dry-run", action="store_true",
                       help="offline: load and validate every definition, print the pipeline YAML")
     args = parser.parse_args(argv)
-    gates = (args.min_accuracy, args.min_style_accuracy, args.min_writer_accuracy, args.min_writer_digit_accuracy,
-             args.min_refused, args.max_digits_refused)
-    epochs = (args.epochs, args.detector_epochs)
-    if any(value is not None and value < 1 for value in epochs) or not all(0.0 <= gate <= 1.0 for gate in gates):
-        parser.error("--epochs and --detector-epochs must be >= 1, and --min-accuracy, --min-style-accuracy, "
-                     "--min-writer-accuracy, --min-writer-digit-accuracy, --min-refused and --max-digits-refused "
-                     "between 0 and 1")
+    gates = {gate.name: getattr(args, gate.name) for gate in PIPELINE_GATES}
+    if any(value is not None and value < 1 for value in (args.epochs, args.detector_epochs)):
+        parser.error("--epochs and --detector-epochs must be >= 1")
+    for name, value in gates.items():
+        if not 0.0 <= value <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1 (a share)")
     if args.feedback_unreviewed and not args.feedback_dir:
         parser.error("--feedback-unreviewed needs a corrections folder: set FEEDBACK_DIR or pass --feedback-dir")
     workspace = {"AZURE_SUBSCRIPTION_ID": args.subscription_id, "AZURE_RESOURCE_GROUP": args.resource_group,
@@ -139,14 +120,12 @@ def parse_args(argv: list[str] | None, env: dict[str, str], description: str | N
                      "--workspace)")
     return Settings(
         subscription_id=args.subscription_id, resource_group=args.resource_group, workspace=args.workspace,
-        data_dir=args.data_dir, data_name=args.data_name, writers_dir=args.writers_dir,
-        writers_name=args.writers_name, feedback_dir=args.feedback_dir,
+        data_dir=args.data_dir, data_name=args.data_name, handwriting_dir=args.handwriting_dir,
+        handwriting_name=args.handwriting_name, feedback_dir=args.feedback_dir,
         feedback_unreviewed=args.feedback_unreviewed, feedback_name=args.feedback_name, model_name=args.model_name,
         model_dir=args.model_dir,
         epochs=args.epochs, detector_epochs=args.detector_epochs,
-        min_accuracy=args.min_accuracy, min_style_accuracy=args.min_style_accuracy,
-        min_writer_accuracy=args.min_writer_accuracy, min_writer_digit_accuracy=args.min_writer_digit_accuracy,
-        min_refused=args.min_refused, max_digits_refused=args.max_digits_refused,
+        gates=gates,
         git_commit=env.get("GIT_COMMIT") or env.get("GITHUB_SHA") or git_head(),
         reuse_latest=args.reuse_latest, dry_run=args.dry_run,
         github_oidc=github_oidc(env), github_output=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,

@@ -7,7 +7,7 @@ from azure.ai.ml import Input, MLClient
 from azure.ai.ml.constants import AssetTypes, InputOutputModes
 from azure.ai.ml.entities import Environment, Job, PipelineJob
 
-from aml_run.definitions import CORRECTIONS_INPUT, MODEL_OUTPUT
+from aml_run.definitions import CORRECTIONS_INPUT, GATES_STEP, HANDWRITING_INPUT, MODEL_OUTPUT
 from aml_run.settings import Settings
 from aml_run.steps import StepFailed, step
 
@@ -21,8 +21,6 @@ def pin_environment(pipeline: PipelineJob, environment: Environment) -> None:
     latest, pinned = f"{environment.name}@latest", f"{environment.name}:{environment.version}"
     for name, node in pipeline.jobs.items():
         named = str(node.component.environment)
-        if named == pinned:  # train and detector run one component, loaded once: pinned already
-            continue
         if named.removeprefix("azureml:") != latest:
             raise StepFailed(f"step {name} names the environment {named}, not azureml:{latest}: "
                              "azureml/environment/environment.yml is the steps' one environment")
@@ -30,7 +28,7 @@ def pin_environment(pipeline: PipelineJob, environment: Environment) -> None:
 
 
 def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Settings, data_path: str,
-                   writers_path: str, corrections_path: str | None = None) -> PipelineJob:
+                   handwriting_path: str, corrections_path: str | None = None) -> PipelineJob:
     """The pipeline with this run's name, data versions (MNIST's, the handwriting's: the real writers' digits
     and the negatives' letters and symbols, the corrections'), gates, environment version and commit (its epochs
     came with loading it); validated offline.
@@ -42,17 +40,13 @@ def build_pipeline(pipeline: PipelineJob, environment: Environment, settings: Se
     pipeline.outputs[MODEL_OUTPUT].path = (
         f"azureml://datastores/{MODEL_DATASTORE}/paths/azureml/{pipeline.name}/{MODEL_OUTPUT}/")
     pipeline.inputs.raw_mnist = Input(type=AssetTypes.URI_FOLDER, path=data_path, mode=InputOutputModes.RO_MOUNT)
-    pipeline.inputs.raw_writers = Input(type=AssetTypes.URI_FOLDER, path=writers_path,
-                                        mode=InputOutputModes.RO_MOUNT)
+    setattr(pipeline.inputs, HANDWRITING_INPUT, Input(type=AssetTypes.URI_FOLDER, path=handwriting_path,
+                                                      mode=InputOutputModes.RO_MOUNT))
     if corrections_path:
         setattr(pipeline.inputs, CORRECTIONS_INPUT, Input(type=AssetTypes.URI_FOLDER, path=corrections_path,
                                                           mode=InputOutputModes.RO_MOUNT))
-    pipeline.inputs.min_accuracy = settings.min_accuracy
-    pipeline.inputs.min_style_accuracy = settings.min_style_accuracy
-    pipeline.inputs.min_writer_accuracy = settings.min_writer_accuracy
-    pipeline.inputs.min_writer_digit_accuracy = settings.min_writer_digit_accuracy
-    pipeline.inputs.min_refused = settings.min_refused
-    pipeline.inputs.max_digits_refused = settings.max_digits_refused
+    for name, bound in settings.gates.items():  # the evaluate component's inputs, training/gates.py's names
+        setattr(pipeline.jobs[GATES_STEP].inputs, name, bound)
     pin_environment(pipeline, environment)
     pipeline.tags = {"git_commit": settings.git_commit}
     validation = pipeline._validate()  # the SDK's offline check; the tests check what it misses

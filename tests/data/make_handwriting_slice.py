@@ -1,6 +1,6 @@
 """Cut the repository's slice of the real writers' pen strokes from the full handwriting folder.
 
-    python tests/data/make_handwriting_slice.py ../shared/data/handwriting tests/data/handwriting
+    python -m tests.data.make_handwriting_slice HANDWRITING tests/data/handwriting
 
 Every 100th recorded digit, letter and symbol of each file training/strokes.py and training/negatives.py read,
 unchanged, in the same format (CC BY 4.0: UNIPEN and UCI's pen digits, credited in training/strokes.py,
@@ -13,10 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from training.negatives import CHARACTER_FILES  # noqa: E402
-from training.strokes import DIGIT_FILES  # noqa: E402
+from training.negatives import CHARACTER_FILES
+from training.strokes import DIGIT_FILES
 
 STEP = 100
 

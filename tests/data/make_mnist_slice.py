@@ -1,6 +1,6 @@
 """Cut the repository's MNIST slice from the full data set, in the original gzipped IDX format.
 
-    python tests/data/make_mnist_slice.py ../shared/data/mnist tests/data/mnist
+    python -m tests.data.make_mnist_slice MNIST tests/data/mnist
 
 The first 400 training and 200 test images of MNIST, unchanged. Gzip's timestamp is zeroed, so a
 rerun writes the same bytes.
@@ -9,9 +9,7 @@ rerun writes the same bytes.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from training.data import IDX_FILES, load_mnist, write_idx  # noqa: E402
+from training.data import IDX_FILES, load_mnist, write_idx
 
 TRAIN_IMAGES, TEST_IMAGES = 400, 200
 

@@ -1,5 +1,6 @@
-"""What tests and benchmarks share. Test modules and bench/ scripts import from here, never from each other
-(bench/ scripts put the repository on sys.path first); tests/conftest.py holds only fixtures.
+"""What tests and benchmarks share. Test modules and bench/ modules import from here, never from each other;
+both run from the repository root (pytest, `python -m bench.bench_x`), so `tests.support` imports as it is.
+tests/conftest.py holds only fixtures.
 
 - paths: where things are: REPO, the MNIST slice, the style slice, the shipped model, the browser's canvas.
 - drawing: digits drawn as the Sketchpad sends them (draw_digit, browser_png, drawn_canvases), drawings that are
@@ -17,6 +18,9 @@
 - replicas: replicas of the app behind that balancer, with the kubelet's and a rollout's part played.
 - caller: a gradio_client user as a process of its own, connecting from an address of its own.
 - browser: the app in headless Chromium, drawing on the Sketchpad with the mouse.
+- screenshot: the README's screenshot, stamped with the sha256 of the model it shows.
+- networks: untrained networks of this project's shape, set up to behave in one known way.
+- queue_app: python -m app with its Gradio queue altered, for the tests that cannot wait for Gradio to fail.
 - table: the benchmarks' results as a Markdown table.
 - azureml_definitions: the Azure ML YAML as the tests read it; azureml_run: azureml/run_pipeline.py and its
   package imported as the script finds them; fake_mlclient: a stand-in for MLClient that records each call.

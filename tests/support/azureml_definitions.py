@@ -18,7 +18,7 @@ PIPELINE_YAML = AZUREML / "pipeline.yml"
 COMPUTE_YAML = AZUREML / "compute" / "cpu-cluster.yml"
 ENVIRONMENT_YAML = AZUREML / "environment" / "environment.yml"
 CONDA_YAML = AZUREML / "environment" / "conda.yml"
-COMPONENT_NAMES = ("prep", "styles", "train", "evaluate")
+COMPONENT_NAMES = ("prep", "styles", "train", "detector", "evaluate")
 COMPONENT_YAMLS = {name: AZUREML / name / f"{name}.yml" for name in COMPONENT_NAMES}
 PARENT_REFERENCE = re.compile(r"^\$\{\{parent\.(?:inputs\.(?P<input>\w+)|outputs\.(?P<output>\w+)|"
                               r"jobs\.(?P<job>\w+)\.outputs\.(?P<job_output>\w+))\}\}$")

@@ -15,9 +15,7 @@ from azure.ai.ml.entities import AmlCompute, Data, Model
 from azure.core.exceptions import ResourceNotFoundError
 
 EXISTING_MNIST = ("mnist", "3")  # the data asset (name, version) a workspace with "data" has
-EXISTING_WRITERS = ("handwriting", "2")  # the handwriting data asset a workspace with "writers" has
-# Its tags: a version made with the letters and symbols (the negatives) has a "characters" count.
-WRITERS_TAGS = {"digits": "26279", "writers": "247", "characters": "90578"}
+EXISTING_HANDWRITING = ("handwriting", "2")  # the handwriting data asset a workspace with "handwriting" has
 
 
 class Call(NamedTuple):
@@ -30,15 +28,14 @@ class FakeMLClient:
 
     model_files: what a download of a registered model writes (None: nothing); job_files: what a download of
     the job's output writes (default: the same). exists: which of "compute", "environment", "data" (MNIST),
-    "writers" (the handwriting data asset) the workspace already has; writers_tags: that asset's tags;
-    registered_environment: what environments.get answers for it. registered_tags: the latest registered model
-    version's tags (None: no version yet). final_status, stream_error: how the pipeline job ends;
+    "handwriting" (its data asset) the workspace already has; registered_environment: what
+    environments.get answers for it. registered_tags: the latest registered model version's tags (None: no
+    version yet). final_status, stream_error: how the pipeline job ends;
     register_error: what models.create_or_update raises.
     """
 
     def __init__(self, model_files: Path | None, *, registered_tags: dict | None, exists=(), final_status="Completed",
-                 stream_error=None, register_error=None, registered_environment=None, job_files=...,
-                 writers_tags=WRITERS_TAGS):
+                 stream_error=None, register_error=None, registered_environment=None, job_files=...):
         self.log: list[tuple[str, Call]] = []  # (operation, call), in the order made
         self.model_files = model_files
         self.job_files = model_files if job_files is ... else job_files
@@ -46,7 +43,6 @@ class FakeMLClient:
         self.exists = set(exists)
         self.final_status, self.stream_error, self.register_error = final_status, stream_error, register_error
         self.registered_environment = registered_environment
-        self.writers_tags = writers_tags
         self.job_name = None  # the name the entry point gave the pipeline job
         self.uploaded = {}  # (name, version) -> the paths of the files uploaded as that data asset version
         self.compute = SimpleNamespace(get=self.compute_get, begin_create_or_update=self.compute_create)
@@ -100,10 +96,9 @@ class FakeMLClient:
         self.record("data.get", name, version=version, label=label)
         if (name, version) in self.uploaded:
             return Data(name=name, version=version, path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
-        for kind, (existing, existing_version), tags in (("data", EXISTING_MNIST, {}),
-                                                         ("writers", EXISTING_WRITERS, self.writers_tags)):
+        for kind, (existing, existing_version) in (("data", EXISTING_MNIST), ("handwriting", EXISTING_HANDWRITING)):
             if kind in self.exists and name == existing:
-                return Data(name=name, version=version or existing_version, tags=dict(tags),
+                return Data(name=name, version=version or existing_version,
                             path=f"azureml://datastores/workspaceblobstore/paths/{name}/")
         raise ResourceNotFoundError(f"data {name} not found")
 

@@ -15,10 +15,10 @@ queues = []
 guard_queue = app.gradio_overrides.guard_queue
 
 
-def guard_and_remember(queue, refused) -> None:
+def guard_and_remember(queue, turned_away) -> None:
     if "--unbounded" in sys.argv:
         queue.max_size = None
-    guard_queue(queue, refused)
+    guard_queue(queue, turned_away)
     queues.append(queue)
 
 
