@@ -173,6 +173,19 @@ def load_keras_download() -> Mnist:
     return Mnist(x_train, y_train, x_test, y_test, source="keras.datasets.mnist",
                  checksums={"keras mnist.npz arrays": arrays.hexdigest()})
 
+def add_corrections_options(parser, use: str) -> None:
+    """--feedback and --feedback-unreviewed, as training and evaluation both take them; `use` says what is done
+    with the corrections folder's records."""
+    parser.add_argument("--feedback", type=Path, help=f"the users' corrections folder (FEEDBACK_DIR): {use}")
+    parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the corrections still "
+                        "waiting for review (its top level) too; never the rejected ones")
+
+
+def check_corrections_options(parser, args) -> None:
+    """The one rule between the two options."""
+    if args.feedback_unreviewed and not args.feedback:
+        parser.error("--feedback-unreviewed needs --feedback")
+
 
 def load_corrections(folder: str | Path, include_unreviewed: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """The records of a corrections folder that training reads (read_corrections), both corrections and

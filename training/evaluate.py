@@ -24,7 +24,13 @@ import numpy as np
 
 from app.classifier import Classifier
 from app.contract import DIGITS, NOT_A_DIGIT, NUM_CLASSES, TFLITE_FILE
-from training.data import load_corrections, load_mnist, to_model_input
+from training.data import (
+    add_corrections_options,
+    check_corrections_options,
+    load_corrections,
+    load_mnist,
+    to_model_input,
+)
 from training.gates import GATE, GATES
 from training.negatives import load_negatives
 from training.strokes import load_writers
@@ -286,11 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                         "training.fetch_handwriting): its writers and negatives kept out are drawn and measured")
     parser.add_argument("--styles", type=Path, help="the style set (python -m training.styles --out): measure "
                         "its validation split (held-out fonts and templates) too")
-    parser.add_argument("--feedback", type=Path, help="the corrections folder (FEEDBACK_DIR): measure the kept-out "
-                        "records of those accepted in review, and fail when the model reads them worse than the "
-                        "model in service did")
-    parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the records still "
-                        "waiting for review too; never the rejected ones")
+    add_corrections_options(parser, "measure the kept-out split of those accepted in review, and fail when the "
+                            "model reads them worse than the model in service did")
     parser.add_argument("--served", type=Path, help="the model in service's folder (app/model): measure how far "
                         "each digit's MNIST test accuracy falls below that model's (gate max_digit_drop)")
     gates = "; ".join(f"{gate.name}={gate.default}: {gate.meaning}" for gate in GATES)
@@ -298,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"set a gate (repeatable); the defaults, training/gates.py's: {gates}")
     parser.add_argument("--out", type=Path, help="folder to write metrics.json and the confusion matrices into")
     args = parser.parse_args(argv)
-    if args.feedback_unreviewed and not args.feedback:
-        parser.error("--feedback-unreviewed needs --feedback")
+    check_corrections_options(parser, args)
     args.gates = {**{gate.name: gate.default for gate in GATES}, **dict(args.gate)}
     with tracked_run("evaluate") as run:
         log_params(run, {key: str(value) for key, value in vars(args).items() if value not in (None, [])})

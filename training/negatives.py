@@ -29,13 +29,13 @@ from app.contract import NOT_A_DIGIT
 from training.strokes import (
     HEIGHTS,
     KEPT_OUT_ONE_IN,
+    add_split_options,
     draw_samples,
     draw_shares,
-    every,
+    load_splits,
     read_digits,
     read_records,
-    read_splits,
-    save_splits,
+    write_splits,
     writer_split,
 )
 
@@ -234,13 +234,9 @@ class NegativesError(ValueError):
 
 
 def load_negatives(path, which=tuple(SEEDS)) -> dict[str, dict[str, np.ndarray]]:
-    """The splits `which` of the negatives: drawn now from a handwriting folder (negatives_set), or read from a
-    file written by save_splits, checked."""
-    if Path(path).is_dir():
-        return negatives_set(path, which)
-    splits = read_splits(path, KEYS, NegativesError, "negatives file",
-                         "rebuild it with python -m training.negatives --out", allowed=(NOT_A_DIGIT,))
-    return {split: data for split, data in splits.items() if split in which}
+    """The splits `which` of the negatives, from a handwriting folder or a file of `--out` (load_splits)."""
+    return load_splits(path, which, negatives_set, keys=KEYS, error=NegativesError, kind="negatives file",
+                       rebuild="rebuild it with python -m training.negatives --out", allowed=(NOT_A_DIGIT,))
 
 
 def measure_likeness(folder: str | Path, per_kind: int = 100, neighbours: int = 5) -> list[tuple]:
@@ -279,11 +275,7 @@ def measure_likeness(folder: str | Path, per_kind: int = 100, neighbours: int = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True,
-                        help="the handwriting folder (from python -m training.fetch_handwriting --out DIR)")
-    parser.add_argument("--out", help=f"write both splits to this .npz file ({NEGATIVES_FILE})")
-    parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
-                        f"(the tests' copy: tests/data/{NEGATIVES_SLICE_FILE})")
+    add_split_options(parser, NEGATIVES_FILE, NEGATIVES_SLICE_FILE, SLICE_STEP)
     parser.add_argument("--measure", action="store_true", help="print how much each letter and symbol looks like a "
                         "digit (the share of its nearest drawings that are digits) and which are left out")
     args = parser.parse_args()
@@ -296,10 +288,7 @@ def main() -> None:
     for which, data in splits.items():
         groups = {name: int((data["groups"] == name).sum()) for name in np.unique(data["groups"])}
         print(f"{which}: {len(data['labels'])} drawings, {len(set(data['kinds']))} kinds: {groups}")
-    if args.out:
-        save_splits(args.out, splits)
-    if args.slice:
-        save_splits(args.slice, every(splits, SLICE_STEP))
+    write_splits(args, splits)
 
 
 if __name__ == "__main__":

@@ -173,14 +173,18 @@ class WritersError(ValueError):
     """A writers file is missing, unreadable or not what `python -m training.strokes --out` writes."""
 
 
-def load_writers(path, which=tuple(SEEDS)) -> dict[str, dict[str, np.ndarray]]:
-    """The splits `which` of the real writers: drawn now from a handwriting folder (writers_set), or read from a
-    file written by save_splits, checked."""
+def load_splits(path, which, draw, **checks) -> dict[str, dict[str, np.ndarray]]:
+    """The splits `which`: drawn now by `draw(folder, which)` from a handwriting folder, or read from a file written
+    by save_splits and checked (read_splits, given `checks`)."""
     if Path(path).is_dir():
-        return writers_set(path, which)
-    splits = read_splits(path, ("datasets", "sources", "writers"), WritersError, "writers file",
-                         "rebuild it with python -m training.strokes --out")
-    return {split: data for split, data in splits.items() if split in which}
+        return draw(path, which)
+    return {split: data for split, data in read_splits(path, **checks).items() if split in which}
+
+
+def load_writers(path, which=tuple(SEEDS)) -> dict[str, dict[str, np.ndarray]]:
+    """The splits `which` of the writers' digits, from a handwriting folder or a file of `--out` (load_splits)."""
+    return load_splits(path, which, writers_set, keys=("datasets", "sources", "writers"), error=WritersError,
+                       kind="writers file", rebuild="rebuild it with python -m training.strokes --out")
 
 
 def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict[str, np.ndarray]]:
@@ -188,21 +192,33 @@ def every(splits: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, dict
     return {which: {key: value[::step] for key, value in data.items()} for which, data in splits.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_split_options(parser, out_file: str, slice_file: str, step: int) -> None:
+    """--data, --out and --slice (every `step`-th image): what both commands that draw splits (this one,
+    training.negatives) take."""
     parser.add_argument("--data", required=True,
                         help="the handwriting folder (from python -m training.fetch_handwriting --out DIR)")
-    parser.add_argument("--out", help=f"write both splits to this .npz file ({WRITERS_FILE})")
-    parser.add_argument("--slice", help=f"write every {SLICE_STEP}th image of each split to this .npz file "
-                        f"(the tests' copy: tests/data/{WRITERS_SLICE_FILE})")
+    parser.add_argument("--out", help=f"write both splits to this .npz file ({out_file})")
+    parser.add_argument("--slice", help=f"write every {step}th image of each split to this .npz file "
+                        f"(the tests' copy: tests/data/{slice_file})")
+    parser.set_defaults(slice_step=step)
+
+
+def write_splits(args, splits: dict[str, dict[str, np.ndarray]]) -> None:
+    """The files add_split_options asked for."""
+    if args.out:
+        save_splits(args.out, splits)
+    if args.slice:
+        save_splits(args.slice, every(splits, args.slice_step))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_split_options(parser, WRITERS_FILE, WRITERS_SLICE_FILE, SLICE_STEP)
     args = parser.parse_args()
     splits = writers_set(args.data)
     for which, data in splits.items():
         print(f"{which}: {len(data['labels'])} digits by {len(set(data['writers']))} writers")
-    if args.out:
-        save_splits(args.out, splits)
-    if args.slice:
-        save_splits(args.slice, every(splits, SLICE_STEP))
+    write_splits(args, splits)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from training.data import add_corrections_options, check_corrections_options
 from training.recipe import DetectorConfig, DigitsConfig
 
 PROG = "python -m training.train"
@@ -43,11 +44,8 @@ def add_data_options(parser: argparse.ArgumentParser, handwriting_help: str, nee
     parser.add_argument("--styles", type=Path, help="the style set (style_set.npz from python -m training.styles "
                         "--out; default: draw it now, under a minute): its training split is mixed into MNIST's, its "
                         "validation split measured")
-    parser.add_argument("--feedback", type=Path, help="the users' corrections folder (FEEDBACK_DIR): the training "
-                        "split of the corrections accepted in review (its accepted/ folder) is mixed into MNIST's, "
-                        "their kept-out split measured")
-    parser.add_argument("--feedback-unreviewed", action="store_true", help="with --feedback: the corrections still "
-                        "waiting for review (its top level) too; never the rejected ones")
+    add_corrections_options(parser, "the training split of the corrections accepted in review (its accepted/ "
+                            "folder) is mixed into MNIST's, their kept-out split measured")
 
 
 def add_rate_options(parser: argparse.ArgumentParser, defaults: DigitsConfig) -> None:
@@ -87,8 +85,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, DigitsConfig
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.learning_rate <= 0:
         parser.error("--epochs must be >= 1 and --learning-rate > 0")
-    if args.feedback_unreviewed and not args.feedback:
-        parser.error("--feedback-unreviewed needs --feedback")
+    check_corrections_options(parser, args)
     if args.command == "digits":
         return args, DigitsConfig(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     if not 0 <= args.max_refused <= 1:

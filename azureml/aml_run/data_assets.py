@@ -187,74 +187,71 @@ def stage_records(corrections: Corrections, staging: Path) -> None:
             raise StepFailed(f"{source} changed while it was being uploaded: run again")
 
 
+def latest_asset(ml_client: MLClient, name: str, upload: str) -> Data:
+    """The data asset `name`'s latest version; StepFailed saying `upload` (how to upload one) when there is none."""
+    with step(f"data asset {name} (latest version)"):
+        try:
+            return ml_client.data.get(name, label="latest")
+        except ResourceNotFoundError:
+            raise StepFailed(f"the workspace has no data asset {name}: {upload}") from None
+
+
+def asset_or_upload(ml_client: MLClient, asset: Data, what: str, source, stage=None) -> Data:
+    """The data asset `asset` names (name, version), or, when the workspace lacks that version, `asset` uploaded
+    from the folder `source` (or from a temporary folder that `stage(folder)` fills); `what` says what for the log."""
+    with step(f"data asset {asset.name}:{asset.version} ({what})"):
+        try:
+            return ml_client.data.get(asset.name, version=asset.version)
+        except ResourceNotFoundError:
+            pass
+        print(f"   uploading {what} of {source}", file=sys.stderr)
+        if stage is None:
+            asset.path = str(source)
+            return ml_client.data.create_or_update(asset)
+        with tempfile.TemporaryDirectory(prefix=f"{asset.name}-") as staging:
+            stage(Path(staging))
+            asset.path = staging
+            return ml_client.data.create_or_update(asset)
+
+
 def ensure_data(ml_client: MLClient, settings: Settings) -> Data:
     """The MNIST data asset: the local folder's version (uploaded when missing), else the latest version."""
     if settings.data_dir is None:
-        with step(f"data asset {settings.data_name} (latest version)"):
-            try:
-                return ml_client.data.get(settings.data_name, label="latest")
-            except ResourceNotFoundError:
-                raise StepFailed(f"the workspace has no data asset {settings.data_name}: set MNIST_DIR "
-                                 "(or pass --data-dir) to a local MNIST IDX folder to upload it") from None
-    version = local_data_version(settings.data_dir)
-    with step(f"data asset {settings.data_name}:{version}"):
-        try:
-            return ml_client.data.get(settings.data_name, version=version)
-        except ResourceNotFoundError:
-            pass
-        print(f"   uploading {settings.data_dir}", file=sys.stderr)
-        return ml_client.data.create_or_update(Data(
-            name=settings.data_name, version=version, type=AssetTypes.URI_FOLDER, path=str(settings.data_dir),
-            description="MNIST: the four IDX files (train 60,000, test 10,000 images)"))
+        return latest_asset(ml_client, settings.data_name, "set MNIST_DIR (or pass --data-dir) to a local MNIST IDX "
+                            "folder to upload it")
+    return asset_or_upload(ml_client, Data(
+        name=settings.data_name, version=local_data_version(settings.data_dir), type=AssetTypes.URI_FOLDER,
+        description="MNIST: the four IDX files (train 60,000, test 10,000 images)"), "the IDX files", settings.data_dir)
 
 
 def ensure_handwriting(ml_client: MLClient, settings: Settings) -> Data:
     """The handwriting data asset: the local handwriting folder's version (only its HANDWRITING_FILES, uploaded
     when missing), else the latest version."""
     if settings.handwriting_dir is None:
-        upload = f"{HANDWRITING_SETTING} to a local handwriting folder ({', '.join(HANDWRITING_FILES)}) to upload"
-        with step(f"data asset {settings.handwriting_name} (latest version)"):
-            try:
-                return ml_client.data.get(settings.handwriting_name, label="latest")
-            except ResourceNotFoundError:
-                raise StepFailed(f"the workspace has no data asset {settings.handwriting_name}: {upload} it") from None
+        return latest_asset(ml_client, settings.handwriting_name, f"{HANDWRITING_SETTING} to a local handwriting "
+                            f"folder ({', '.join(HANDWRITING_FILES)}) to upload it")
     handwriting = local_handwriting(settings.handwriting_dir)
-    with step(f"data asset {settings.handwriting_name}:{handwriting.version} ({handwriting.describe()})"):
-        try:
-            return ml_client.data.get(settings.handwriting_name, version=handwriting.version)
-        except ResourceNotFoundError:
-            pass
-        print(f"   uploading {', '.join(handwriting.checksums)} of {handwriting.folder}", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="handwriting-") as staging:
-            stage_handwriting(handwriting, Path(staging))
-            return ml_client.data.create_or_update(Data(
-                name=settings.handwriting_name, version=handwriting.version, type=AssetTypes.URI_FOLDER, path=staging,
-                tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers),
-                      "characters": str(handwriting.characters)},
-                description="Real writers' pen strokes, each its label, writer and strokes: isolated digits "
-                            f"({', '.join(DIGIT_FILES.values())}), drawn with the app's brush and split by writer "
-                            "by training/strokes.py; and UNIPEN's isolated letters and symbols (sections 1b, 1c, "
-                            f"1d: {', '.join(CHARACTER_FILES.values())}), drawn the same way by "
-                            "training/negatives.py as negatives, the model's class \"not a digit\" (those written "
-                            f"like a digit left out). Sources and licence: {CREDIT}; {CHARACTERS_CREDIT}"))
+    return asset_or_upload(ml_client, Data(
+        name=settings.handwriting_name, version=handwriting.version, type=AssetTypes.URI_FOLDER,
+        tags={"digits": str(handwriting.digits), "writers": str(handwriting.writers),
+              "characters": str(handwriting.characters)},
+        description="Real writers' pen strokes, each its label, writer and strokes: isolated digits "
+                    f"({', '.join(DIGIT_FILES.values())}), drawn with the app's brush and split by writer "
+                    "by training/strokes.py; and UNIPEN's isolated letters and symbols (sections 1b, 1c, "
+                    f"1d: {', '.join(CHARACTER_FILES.values())}), drawn the same way by "
+                    "training/negatives.py as negatives, the model's class \"not a digit\" (those written "
+                    f"like a digit left out). Sources and licence: {CREDIT}; {CHARACTERS_CREDIT}"),
+        handwriting.describe(), handwriting.folder, lambda folder: stage_handwriting(handwriting, folder))
 
 
 def ensure_corrections(ml_client: MLClient, settings: Settings, corrections: Corrections) -> Data:
     """The corrections data asset at the folder's version, uploaded when the workspace lacks it."""
-    label = f"{settings.feedback_name}:{corrections.version}"
-    with step(f"data asset {label} ({corrections.describe()})"):
-        try:
-            return ml_client.data.get(settings.feedback_name, version=corrections.version)
-        except ResourceNotFoundError:
-            pass
-        print(f"   uploading {len(corrections.records)} records of {corrections.folder}", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="corrections-") as staging:
-            stage_records(corrections, Path(staging))
-            return ml_client.data.create_or_update(Data(
-                name=settings.feedback_name, version=corrections.version, type=AssetTypes.URI_FOLDER, path=staging,
-                tags={"accepted": str(len(corrections.records) - corrections.unreviewed),
-                      "unreviewed": str(corrections.unreviewed)},
-                description=f"The app's corrections to train on, in {ACCEPTED}/: one 28x28 PNG per record, what is "
-                            "known about it as JSON in its `feedback` text chunk (app/corrections.py). Accepted in "
-                            "review (python -m training.review) but for the `unreviewed` tag's count, included "
-                            "by run_pipeline.py --feedback-unreviewed"))
+    return asset_or_upload(ml_client, Data(
+        name=settings.feedback_name, version=corrections.version, type=AssetTypes.URI_FOLDER,
+        tags={"accepted": str(len(corrections.records) - corrections.unreviewed),
+              "unreviewed": str(corrections.unreviewed)},
+        description=f"The app's corrections to train on, in {ACCEPTED}/: one 28x28 PNG per correction, what is "
+                    "known about it as JSON in its `feedback` text chunk (app/corrections.py). Accepted in "
+                    "review (python -m training.review) but for the `unreviewed` tag's count, included "
+                    "by run_pipeline.py --feedback-unreviewed"),
+        corrections.describe(), corrections.folder, lambda folder: stage_records(corrections, folder))
