@@ -12,20 +12,8 @@ Training (`training.data.to_model_input`), the app's preprocessing, the LiteRT c
 tests all check against the functions here. The model folder holds the files named below, and the
 canvas and brush below are the drawing both the app and the style set make.
 
-Glossary: one name for each thing, in code and docs.
-- handwriting: real people's pen strokes (UNIPEN, UCI pen digits; HANDWRITING_DIR, `--handwriting`). Its
-  digits are the writers' digits; its other characters become negatives.
-- writer: one person in the handwriting, the unit every split keeps out.
-- stroke: one pen-down path, replayed with the app's brush.
-- style set: digits generated from fonts and stroke templates (training/styles.py).
-- negative: a drawing that is no digit, learnt and measured as "not a digit".
-- kept out: held out of training (whole writers, whole kinds), to measure on.
-- digits network: reads the digits (NUM_DIGITS outputs). detector: fine-tuned from it, says "not a digit".
-  The model the app serves is the two joined (NUM_CLASSES outputs).
-- correction: a picture kept with the digit a person meant, one file in the corrections folder
-  (FEEDBACK_DIR; the route /feedback and its JSON field `record` keep their names).
-- refused: the model answered "not a digit". A negative refused is right; a digit refused is an error.
-- turned away: the server declined a request (a 4xx or 5xx status: bad input, a limit, busy).
+The words used for the data, the networks, corrections and refusals: docs/model.md#words (one name for each
+thing, in code and docs).
 """
 
 import numpy as np
