@@ -87,8 +87,12 @@ class Reader:
         self.classifier, self.metadata = classifier, metadata
         self.corrections, self.limits = corrections, limits
         self.identity = model_identity(classifier, metadata)
-        self.model_sha256 = self.identity["sha256"]
         self.metrics = Metrics(self.identity)
+
+    @property
+    def model_sha256(self) -> str:
+        """The served model.tflite's SHA-256, as /health tells it."""
+        return self.identity["sha256"]
 
     @classmethod
     def load(cls, settings: Settings) -> "Reader":
